@@ -1,0 +1,156 @@
+"""`python -m handler`: invoke index.handler locally, the way FC would, and print what it returns.
+
+Exit status: 0 when every result has status 200, 1 otherwise (or when the handler raised), 2 on
+usage errors such as a missing API key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+OFFLINE_KEY = "sk-offline-standin-0000"
+
+
+@dataclass(frozen=True)
+class LocalCredentials:
+    access_key_id: str = field(repr=False)
+    access_key_secret: str = field(repr=False)
+    security_token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class LocalFunction:
+    name: str = "qwen-local"
+    handler: str = "index.handler"
+    memory: int = 512
+    timeout: float = 120.0
+
+
+@dataclass(frozen=True)
+class LocalContext:
+    """The attributes of FC's python context that the handler reads, filled from this machine."""
+
+    request_id: str = field(default_factory=lambda: f"local-{uuid.uuid4()}")
+    function: LocalFunction = field(default_factory=LocalFunction)
+    credentials: LocalCredentials | None = None
+    region: str = "local"
+    account_id: str = "local"
+
+    @classmethod
+    def from_env(cls, timeout: float) -> LocalContext:
+        key_id = os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID")
+        credentials = (
+            LocalCredentials(
+                key_id,
+                os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET", ""),
+                os.environ.get("ALIBABA_CLOUD_SECURITY_TOKEN"),
+            )
+            if key_id
+            else None
+        )
+        region = os.environ.get("FC_REGION", "local")
+        return cls(function=LocalFunction(timeout=timeout), credentials=credentials, region=region)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m handler",
+        description="Ask Qwen through the FC handler on this machine, as an FC invocation would.",
+        epilog='examples: python -m handler "如何做西红柿炖牛腩?" | python -m handler --offline --event-file '
+        "events/question.json | echo 你好 | python -m handler -",
+    )
+    p.add_argument("question", nargs="*", help="the question (words are joined); '-' reads the event from stdin")
+    p.add_argument("--event-file", metavar="PATH", help="send this file's bytes as the event")
+    p.add_argument("--mode", choices=["messages", "prompt"], help="override QWEN_MODE")
+    p.add_argument("--model", help="override QWEN_MODEL")
+    p.add_argument("--offline", action="store_true", help="answer from a local DashScope stand-in: no key, no network")
+    p.add_argument("--timeout", type=float, default=120.0, help="the function timeout to emulate, in seconds")
+    p.add_argument("--quiet", action="store_true", help="do not print the handler's log lines on stderr")
+    return p
+
+
+def main(argv: Sequence[str] | None = None, *, stdin: Any = None, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    args = parser().parse_args(argv)
+    event = _event(args, stdin or sys.stdin.buffer)
+    if event is None:
+        print("give a question, '-' for stdin, or --event-file PATH (not more than one)", file=sys.stderr)
+        return 2
+    if args.timeout <= 0:
+        print("--timeout must be positive", file=sys.stderr)
+        return 2
+    if args.mode:
+        os.environ["QWEN_MODE"] = args.mode
+    if args.model:
+        os.environ["QWEN_MODEL"] = args.model
+    if not args.quiet:
+        _log_to_stderr()
+
+    standin = None
+    if args.offline:
+        from handler.standin import DashScopeStandIn
+
+        standin = DashScopeStandIn(api_key=OFFLINE_KEY).start()
+        # A real key never goes to the stand-in; the endpoint must be set before the SDK is imported.
+        os.environ.update(DASHSCOPE_API_KEY=OFFLINE_KEY, DASHSCOPE_HTTP_BASE_URL=standin.url)
+    elif not os.environ.get("DASHSCOPE_API_KEY", "").strip():
+        print(
+            "DASHSCOPE_API_KEY is not set. Export your DashScope API key "
+            "(export DASHSCOPE_API_KEY=sk-...), or add --offline to try it without one.",
+            file=sys.stderr,
+        )
+        return 2
+
+    import index
+
+    try:
+        returned = index.handler(event, LocalContext.from_env(args.timeout))
+    except Exception as error:  # noqa: BLE001  # FC would mark the invocation failed; so do we
+        print(f"the invocation failed ({type(error).__name__}): {error}", file=sys.stderr)
+        return 1
+    finally:
+        if standin is not None:
+            standin.stop()
+    print(returned, file=out)
+    return 0 if _all_ok(returned) else 1
+
+
+def _event(args: argparse.Namespace, stdin: Any) -> bytes | None:
+    sources = sum([bool(args.question), args.event_file is not None])
+    if sources != 1:
+        return None
+    if args.event_file is not None:
+        try:
+            with open(args.event_file, "rb") as f:
+                return f.read()
+        except OSError as error:
+            print(f"cannot read {args.event_file}: {error.strerror}", file=sys.stderr)
+            return None
+    if args.question == ["-"]:
+        return stdin.read()
+    return " ".join(args.question).encode()
+
+
+def _all_ok(returned: str) -> bool:
+    try:
+        value = json.loads(returned)
+    except ValueError:
+        return False
+    results = value if isinstance(value, list) else [value]
+    return bool(results) and all(isinstance(r, dict) and r.get("status_code") == 200 for r in results)
+
+
+def _log_to_stderr() -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        root.addHandler(handler)

@@ -1,0 +1,106 @@
+"""Settings read from the function's environment variables, checked once per read."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from handler import parameters
+from handler.errors import InvalidConfig
+
+Mode = Literal["messages", "prompt"]
+
+DEFAULT_MODEL = "qwen-turbo"
+DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the deployer chose; the API key is kept out of repr so it never reaches a log."""
+
+    api_key: str = field(repr=False)
+    mode: Mode = "messages"
+    model: str = DEFAULT_MODEL
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    allowed_models: frozenset[str] = frozenset({DEFAULT_MODEL})
+    max_attempts: int = 3
+    request_timeout: float = 60.0
+    log_content: bool = False
+    base_url: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Read and check every variable; raise InvalidConfig naming the first bad one."""
+        api_key = env.get("DASHSCOPE_API_KEY", "").strip()
+        if not api_key:
+            raise InvalidConfig("DASHSCOPE_API_KEY", "is not set: the function needs a DashScope API key")
+
+        mode = env.get("QWEN_MODE", "messages").strip().lower() or "messages"
+        if mode not in ("messages", "prompt"):
+            raise InvalidConfig("QWEN_MODE", "must be 'messages' or 'prompt'")
+
+        model = env.get("QWEN_MODEL", "").strip() or DEFAULT_MODEL
+        allowed = _models(env.get("QWEN_ALLOWED_MODELS", "")) or frozenset({model})
+        if model not in allowed:
+            raise InvalidConfig("QWEN_ALLOWED_MODELS", f"must include QWEN_MODEL ({model})")
+
+        return cls(
+            api_key=api_key,
+            mode=mode,  # type: ignore[arg-type]  # checked above
+            model=model,
+            system_prompt=env.get("QWEN_SYSTEM_PROMPT", DEFAULT_SYSTEM_PROMPT),
+            parameters=_parameters(env.get("QWEN_PARAMETERS", "")),
+            allowed_models=allowed,
+            max_attempts=int(_number(env, "QWEN_MAX_ATTEMPTS", 3, low=1, high=10, integer=True)),
+            request_timeout=_number(env, "QWEN_REQUEST_TIMEOUT", 60.0, low=1, high=86400),
+            log_content=_flag(env, "QWEN_LOG_CONTENT"),
+            base_url=env.get("DASHSCOPE_HTTP_BASE_URL", "").strip() or None,
+        )
+
+
+def _models(value: str) -> frozenset[str]:
+    return frozenset(m.strip() for m in value.split(",") if m.strip())
+
+
+def _parameters(value: str) -> Mapping[str, Any]:
+    if not value.strip():
+        return {}
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        raise InvalidConfig("QWEN_PARAMETERS", "is not valid JSON") from None
+    if not isinstance(parsed, dict):
+        raise InvalidConfig("QWEN_PARAMETERS", 'must be a JSON object such as {"temperature": 0.7}')
+    if found := parameters.problems(parsed):
+        name, problem = found[0]
+        raise InvalidConfig("QWEN_PARAMETERS", f"field '{name}' {problem}")
+    return parsed
+
+
+def _number(
+    env: Mapping[str, str], name: str, default: float, *, low: float, high: float, integer: bool = False
+) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        kind = "a whole number" if integer else "a number"
+        raise InvalidConfig(name, f"must be {kind} from {low:g} to {high:g}") from None
+    if not math.isfinite(value) or not low <= value <= high:
+        raise InvalidConfig(name, f"must be from {low:g} to {high:g}")
+    return value
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise InvalidConfig(name, "must be true or false")

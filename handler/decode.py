@@ -1,0 +1,189 @@
+"""Event bytes -> questions. Pure: no I/O, no configuration, nothing but the bytes.
+
+Rules, in order:
+  not UTF-8                         -> 400 InvalidEncoding
+  blank                             -> 400 EmptyEvent (with how to pass a question)
+  JSON object with prompt/question/messages -> a request
+  other JSON object or array        -> 400 InvalidEvent (a mis-wired trigger, not a question)
+  text starting with { or [ that is not JSON -> 400 InvalidEvent
+  JSON string                       -> its content is the question
+  JSON number or boolean            -> the text as written is the question; null is empty
+  anything else                     -> the text is the question
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from handler import parameters
+from handler.errors import InvalidInput
+from handler.question import ROLES, Message, Question
+
+Record = Question | InvalidInput
+
+REQUEST_KEYS = frozenset({"prompt", "question", "messages", "model", "parameters"})
+_QUESTION_KEYS = ("prompt", "question", "messages")
+
+EMPTY_HINT = (
+    "the event is empty: send the question as the event body, for example "
+    "s invoke -e '如何做西红柿炖牛腩?' or s invoke -e '{\"prompt\": \"如何做西红柿炖牛腩?\"}'"
+)
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """The records of one event, and whether the caller expects an array of results back."""
+
+    records: tuple[Record, ...]
+    batch: bool = False
+
+    @classmethod
+    def single(cls, record: Record) -> Decoded:
+        return cls(records=(record,))
+
+
+def decode(event: bytes | bytearray | memoryview | str | None) -> Decoded:
+    """Turn FC's event bytes into the question(s) they carry, or the reason they carry none."""
+    text = _text(event)
+    if isinstance(text, InvalidInput):
+        return Decoded.single(text)
+    return Decoded.single(decode_text(text))
+
+
+def decode_text(text: str) -> Record:
+    """Decode one text payload: a request object, a JSON scalar, or the question itself."""
+    stripped = text.strip()
+    if not stripped:
+        return InvalidInput(EMPTY_HINT, code="EmptyEvent")
+    try:
+        value = json.loads(stripped)
+    except ValueError:
+        if stripped[0] in "{[":
+            return InvalidInput(
+                "the event starts like JSON but is not valid JSON; send plain text, or a JSON object "
+                'such as {"prompt": "..."}',
+                code="InvalidEvent",
+            )
+        return question_text(stripped)
+    return decode_value(value, raw=stripped)
+
+
+def decode_value(value: Any, *, raw: str | None = None) -> Record:
+    """Decode an already parsed JSON value (an event body, or a payload inside an envelope)."""
+    if value is None:
+        return InvalidInput(EMPTY_HINT, code="EmptyEvent")
+    if isinstance(value, str):
+        return question_text(value)
+    if isinstance(value, bool | int | float):
+        # The text as written: 1e3 stays "1e3", true stays "true".
+        return question_text(raw if raw is not None else json.dumps(value))
+    if isinstance(value, dict) and any(k in value for k in _QUESTION_KEYS):
+        return request(value)
+    kind = "object" if isinstance(value, dict) else "array"
+    return InvalidInput(
+        f'the event is a JSON {kind} that is neither a request ({{"prompt": ...}}, '
+        '{"question": ...} or {"messages": [...]}) nor a trigger event this function knows',
+        code="InvalidEvent",
+    )
+
+
+def question_text(text: str, *, source: str | None = None) -> Record:
+    """A plain question, refused when it has nothing printable to ask."""
+    stripped = text.strip()
+    if not stripped:
+        return InvalidInput(EMPTY_HINT, code="EmptyEvent")
+    if not _printable(stripped):
+        return InvalidInput("the event has no printable character to ask about", code="NoPrintableText")
+    return Question(text=stripped, source=source)
+
+
+def request(body: Mapping[str, Any], *, source: str | None = None) -> Record:
+    """A JSON request object; every field is checked, unknown ones are refused by name."""
+    unknown = [k for k in body if k not in REQUEST_KEYS]
+    if unknown:
+        return _invalid(f"field '{unknown[0]}' is not allowed; a request may have {_allowed_keys()}")
+    given = [k for k in _QUESTION_KEYS if k in body]
+    if len(given) > 1:
+        return _invalid(f"give only one of 'prompt', 'question' or 'messages', not {' and '.join(given)}")
+
+    model = body.get("model")
+    if model is not None and (not isinstance(model, str) or not model.strip()):
+        return _invalid("field 'model' must be a non-empty string")
+    params = body.get("parameters", {})
+    if not isinstance(params, dict):
+        return _invalid("field 'parameters' must be a JSON object")
+    if found := parameters.problems(params):
+        name, problem = found[0]
+        return InvalidInput(f"parameter '{name}' {problem}", code="InvalidParameter")
+    model = model.strip() if model else None
+
+    if "messages" in body:
+        messages = _messages(body["messages"])
+        if isinstance(messages, InvalidInput):
+            return messages
+        return Question(messages=messages, model=model, parameters=params, source=source)
+
+    key = given[0]
+    text = body[key]
+    if not isinstance(text, str) or not text.strip():
+        return _invalid(f"field '{key}' must be a non-empty string")
+    record = question_text(text, source=source)
+    if isinstance(record, InvalidInput):
+        return record
+    return Question(text=record.text, model=model, parameters=params, source=source)
+
+
+def _messages(value: Any) -> tuple[Message, ...] | InvalidInput:
+    if not isinstance(value, list) or not value:
+        return _invalid('field \'messages\' must be a non-empty list of {"role", "content"} objects')
+    messages = []
+    for i, item in enumerate(value):
+        where = f"messages[{i}]"
+        if not isinstance(item, dict):
+            return _invalid(f"{where} must be an object with 'role' and 'content'")
+        extra = [k for k in item if k not in ("role", "content")]
+        if extra:
+            return _invalid(f"{where} has field '{extra[0]}'; a message has only 'role' and 'content'")
+        role, content = item.get("role"), item.get("content")
+        if role not in ROLES:
+            return _invalid(f"{where}.role must be one of system, user, assistant")
+        if not isinstance(content, str):
+            return _invalid(f"{where}.content must be a string")
+        if role == "system" and i != 0:
+            return _invalid(f"{where}: a system message may only come first")
+        messages.append(Message(role=role, content=content))
+    if messages[-1].role != "user":
+        return _invalid("the last message must have role 'user': it is the question to answer")
+    if not _printable(messages[-1].content):
+        return _invalid("the last user message has no printable character to ask about")
+    return tuple(messages)
+
+
+def _text(event: bytes | bytearray | memoryview | str | None) -> str | InvalidInput:
+    if event is None:
+        return ""
+    if isinstance(event, str):
+        return event
+    try:
+        # utf-8-sig: editors on Windows save test events with a BOM.
+        return bytes(event).decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        return InvalidInput(
+            f"the event is not UTF-8 text (invalid byte at offset {error.start}); send the question as UTF-8",
+            code="InvalidEncoding",
+        )
+
+
+def _printable(text: str) -> bool:
+    return any(ch.isprintable() and not ch.isspace() for ch in text)
+
+
+def _invalid(message: str) -> InvalidInput:
+    return InvalidInput(message, code="InvalidRequest")
+
+
+def _allowed_keys() -> str:
+    return ", ".join(sorted(REQUEST_KEYS))

@@ -1,0 +1,60 @@
+"""What can go wrong, drawn once.
+
+    QwenError                   every failure we name; carries status, code and a safe message
+    ├── InvalidConfig           500, the deployment's environment is wrong; same for every event
+    ├── InvalidInput            400, the event (or one record of it) cannot be answered as sent
+    └── TransientUpstreamError  DashScope kept failing (429, 5xx, network) after every attempt
+                                we could afford: raised out of the handler so FC retries it
+
+A 4xx answer from DashScope is not an exception: it is a `Result` returned to the caller, because
+sending the same request again cannot help.
+
+Messages never contain secrets: they are built only from our own text, codes and request ids.
+"""
+
+from __future__ import annotations
+
+
+class QwenError(Exception):
+    """A failure with an HTTP-like status, a stable code and a message safe to show and log."""
+
+    status_code: int = 500
+    code: str = "InternalError"
+
+    def __init__(self, message: str, *, code: str | None = None, status_code: int | None = None):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status_code is not None:
+            self.status_code = status_code
+
+
+class InvalidConfig(QwenError):
+    """An environment variable has a value the function cannot work with."""
+
+    status_code = 500
+    code = "InvalidConfig"
+
+    def __init__(self, variable: str, problem: str):
+        super().__init__(f"{variable} {problem}")
+        self.variable = variable
+
+
+class InvalidInput(QwenError):
+    """The event, or one record in it, is not a question we can send."""
+
+    status_code = 400
+    code = "InvalidEvent"
+
+
+class TransientUpstreamError(QwenError):
+    """DashScope did not answer usefully within the attempts and the time we had."""
+
+    status_code = 503
+    code = "UpstreamUnavailable"
+
+    def __init__(self, message: str, *, code: str, request_id: str, attempts: int):
+        super().__init__(message, code=code)
+        self.request_id = request_id
+        self.attempts = attempts

@@ -1,0 +1,70 @@
+"""What the handler needs from FC's context object, read defensively (local callers pass less)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_FUNCTION_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """STS credentials of the function's role; repr hides them so they cannot be logged by accident."""
+
+    access_key_id: str = field(repr=False)
+    access_key_secret: str = field(repr=False)
+    security_token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """The FC facts of one invocation: who it is (request id) and how long it may take."""
+
+    request_id: str
+    timeout: float
+    region: str | None = None
+    account_id: str | None = None
+    credentials: Credentials | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, context: Any, env: Mapping[str, str] | None = None) -> Invocation:
+        env = os.environ if env is None else env
+        function = getattr(context, "function", None)
+        timeout = _positive(getattr(function, "timeout", None)) or DEFAULT_FUNCTION_TIMEOUT
+        return cls(
+            request_id=str(getattr(context, "request_id", "") or f"local-{uuid.uuid4()}"),
+            timeout=timeout,
+            region=getattr(context, "region", None) or env.get("FC_REGION") or None,
+            account_id=getattr(context, "account_id", None) or env.get("FC_ACCOUNT_ID") or None,
+            credentials=_credentials(getattr(context, "credentials", None), env),
+        )
+
+
+def _positive(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+def _credentials(given: Any, env: Mapping[str, str]) -> Credentials | None:
+    # python3.10 passes context.credentials; python3.12 has none and sets ALIBABA_CLOUD_* instead.
+    key_id = getattr(given, "access_key_id", None) or getattr(given, "accessKeyId", None)
+    if key_id:
+        return Credentials(
+            access_key_id=key_id,
+            access_key_secret=getattr(given, "access_key_secret", None) or getattr(given, "accessKeySecret", ""),
+            security_token=getattr(given, "security_token", None) or getattr(given, "securityToken", None),
+        )
+    if env.get("ALIBABA_CLOUD_ACCESS_KEY_ID"):
+        return Credentials(
+            access_key_id=env["ALIBABA_CLOUD_ACCESS_KEY_ID"],
+            access_key_secret=env.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET", ""),
+            security_token=env.get("ALIBABA_CLOUD_SECURITY_TOKEN") or None,
+        )
+    return None

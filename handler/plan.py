@@ -1,0 +1,51 @@
+"""Question + settings -> the exact call to make: mode, model, parameters, prompt or messages."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from handler.config import Mode, Settings
+from handler.errors import InvalidInput
+from handler.question import Message, Question
+
+
+@dataclass(frozen=True)
+class Call:
+    """A fully decided request to Qwen; the invoker for `mode` turns it into SDK arguments."""
+
+    mode: Mode
+    model: str
+    prompt: str | None = None
+    messages: tuple[Message, ...] = ()
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        """The question text, for logging when content logging is on."""
+        return self.prompt if self.prompt is not None else self.messages[-1].content
+
+
+def plan(question: Question, settings: Settings, *, rng: random.Random | None = None) -> Call:
+    """Decide the call, or raise InvalidInput when the event asked for something not allowed."""
+    model = question.model or settings.model
+    if model not in settings.allowed_models:
+        allowed = ", ".join(sorted(settings.allowed_models))
+        raise InvalidInput(f"model '{model}' is not allowed here; allowed: {allowed}", code="ModelNotAllowed")
+    params = {**settings.parameters, **question.parameters}
+
+    if question.messages is None and settings.mode == "prompt":
+        return Call(mode="prompt", model=model, prompt=question.text, parameters=params)
+
+    if question.messages is not None:
+        messages = question.messages
+        if messages[0].role != "system":
+            messages = (Message("system", settings.system_prompt), *messages)
+    else:
+        messages = (Message("system", settings.system_prompt), Message("user", question.text or ""))
+    if "seed" not in params:
+        # As the reference does: a fresh seed per call so repeated questions are not answered identically.
+        params["seed"] = (rng or random).randint(1, 10000)
+    return Call(mode="messages", model=model, messages=messages, parameters=params)

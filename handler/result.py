@@ -1,0 +1,50 @@
+"""The one result type: DashScope's response fields, nothing more, serialized the same way always."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from handler.errors import QwenError
+
+
+@dataclass(frozen=True)
+class Result:
+    """An answer or an error, in the reference's shape (status, ids, code, message, output, usage)."""
+
+    status_code: int
+    request_id: str
+    code: str = ""
+    message: str = ""
+    output: Any = None
+    usage: Any = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code == 200
+
+    @classmethod
+    def failure(cls, error: QwenError, request_id: str) -> Result:
+        return cls(status_code=error.status_code, request_id=request_id, code=error.code, message=error.message)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def dumps(results: Result | Sequence[Result]) -> str:
+    """Serialize one result as an object, several as an array; Chinese stays readable, not \\u-escaped."""
+    if isinstance(results, Result):
+        payload: Any = results.to_dict()
+    else:
+        payload = [r.to_dict() for r in results]
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=_plain)
+
+
+def _plain(value: Any) -> Any:
+    # The SDK's output objects are dict subclasses with extra attributes; anything else that slips
+    # through becomes text rather than a TypeError that would lose the whole answer.
+    if isinstance(value, dict):
+        return dict(value)
+    return str(value)

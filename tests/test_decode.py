@@ -1,0 +1,166 @@
+"""The pure event decoder: bytes in, question(s) or a reason out."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from handler.decode import decode
+from handler.errors import InvalidInput
+from handler.question import Message, Question
+
+
+def one(event: bytes | str | None):
+    decoded = decode(event)
+    assert len(decoded.records) == 1 and not decoded.batch
+    return decoded.records[0]
+
+
+def code_of(event: bytes | str | None) -> str:
+    record = one(event)
+    assert isinstance(record, InvalidInput), record
+    assert record.status_code == 400
+    return record.code
+
+
+def test_plain_text_is_the_question():
+    """Console test events and `s invoke -e` send the question as raw UTF-8 text."""
+    assert one("如何做西红柿炖牛腩?".encode()) == Question(text="如何做西红柿炖牛腩?")
+
+
+def test_surrounding_whitespace_and_bom_are_dropped():
+    """A question saved by an editor with a BOM and a trailing newline is still just the question."""
+    assert one("\ufeff  你好\n".encode()) == Question(text="你好")
+
+
+@pytest.mark.parametrize("event", [b"", b"   \n\t", None, b"null", b'""', b'"   "'])
+def test_empty_events_say_how_to_pass_a_question(event):
+    """Empty, blank, null and empty-string events are refused with an `s invoke -e` hint."""
+    record = one(event)
+    assert isinstance(record, InvalidInput) and record.code == "EmptyEvent"
+    assert "s invoke -e" in record.message
+
+
+def test_non_utf8_bytes_are_refused():
+    """Bytes that are not UTF-8 get InvalidEncoding with the offset of the bad byte."""
+    record = one("你好".encode("gbk"))
+    assert isinstance(record, InvalidInput) and record.code == "InvalidEncoding"
+    assert "offset 0" in record.message
+
+
+def test_no_printable_character_is_refused():
+    """Control characters alone are not a question."""
+    assert code_of(b"\x00\x01\x1b\x7f") == "NoPrintableText"
+
+
+def test_json_string_is_its_content():
+    """A JSON string event is answered as the text it holds."""
+    assert one(json.dumps("什么是函数计算?").encode()) == Question(text="什么是函数计算?")
+
+
+def test_json_string_content_is_not_decoded_again():
+    """A JSON string holding JSON is a question about that text, not a request."""
+    assert one(json.dumps('{"prompt": "x"}').encode()) == Question(text='{"prompt": "x"}')
+
+
+@pytest.mark.parametrize("event", [b"42", b"1e3", b"-0.5", b"true", b"false"])
+def test_numbers_and_booleans_are_the_text_as_written(event):
+    """A JSON number or boolean is asked about as written, not re-serialized."""
+    assert one(event) == Question(text=event.decode())
+
+
+@pytest.mark.parametrize("key", ["prompt", "question"])
+def test_prompt_and_question_requests(key):
+    """{"prompt": ...} and {"question": ...} are the same request."""
+    event = json.dumps({key: " 你好 ", "model": "qwen-plus", "parameters": {"temperature": 0.3}}).encode()
+    assert one(event) == Question(text="你好", model="qwen-plus", parameters={"temperature": 0.3})
+
+
+def test_messages_request_keeps_the_conversation():
+    """A multi-turn conversation decodes into Message values in order."""
+    event = {
+        "messages": [
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "hello"},
+            {"role": "user", "content": "how are you?"},
+        ]
+    }
+    record = one(json.dumps(event))
+    assert record == Question(
+        messages=(
+            Message("system", "be brief"),
+            Message("user", "hi"),
+            Message("assistant", "hello"),
+            Message("user", "how are you?"),
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"prompt": 5}, "'prompt' must be a non-empty string"),
+        ({"prompt": "  "}, "'prompt' must be a non-empty string"),
+        ({"question": None}, "'question' must be a non-empty string"),
+        ({"prompt": "a", "messages": []}, "only one of"),
+        ({"messages": []}, "non-empty list"),
+        ({"messages": "hi"}, "non-empty list"),
+        ({"messages": ["hi"]}, "messages[0] must be an object"),
+        ({"messages": [{"role": "bot", "content": "x"}]}, "messages[0].role"),
+        ({"messages": [{"role": "user", "content": 1}]}, "messages[0].content must be a string"),
+        ({"messages": [{"role": "user"}]}, "messages[0].content must be a string"),
+        ({"messages": [{"role": "user", "content": "x", "name": "n"}]}, "has field 'name'"),
+        ({"messages": [{"role": "assistant", "content": "x"}]}, "last message must have role 'user'"),
+        (
+            {"messages": [{"role": "user", "content": "a"}, {"role": "system", "content": "b"}]},
+            "system message may only come first",
+        ),
+        ({"prompt": "x", "model": 3}, "'model' must be a non-empty string"),
+        ({"prompt": "x", "parameters": []}, "'parameters' must be a JSON object"),
+        ({"prompt": "x", "api_key": "sk-x"}, "field 'api_key' is not allowed"),
+        ({"prompt": "x", "stream": True}, "field 'stream' is not allowed"),
+    ],
+)
+def test_malformed_requests_name_the_problem(body, fragment):
+    """Each wrong type in a request gets InvalidRequest with a message naming the field."""
+    record = one(json.dumps(body))
+    assert isinstance(record, InvalidInput) and record.code == "InvalidRequest"
+    assert fragment in record.message
+
+
+@pytest.mark.parametrize(
+    ("parameters", "name"),
+    [
+        ({"headers": {"X": "y"}}, "headers"),
+        ({"result_format": "text"}, "result_format"),
+        ({"temperature": "hot"}, "temperature"),
+        ({"temperature": 2}, "temperature"),
+        ({"max_tokens": 0}, "max_tokens"),
+        ({"seed": True}, "seed"),
+        ({"stop": [1]}, "stop"),
+    ],
+)
+def test_parameters_outside_the_allowlist_are_refused(parameters, name):
+    """An event may set only known generation parameters, each with a value of the right type."""
+    record = one(json.dumps({"prompt": "x", "parameters": parameters}))
+    assert isinstance(record, InvalidInput) and record.code == "InvalidParameter"
+    assert f"'{name}'" in record.message
+
+
+@pytest.mark.parametrize("event", [b'{"foo": "bar"}', b"[1, 2]", b"[]", b"{}", b'{"Records": []}'])
+def test_unknown_objects_and_arrays_are_a_miswired_trigger(event):
+    """JSON that is neither a request nor a known envelope is InvalidEvent, never sent to Qwen."""
+    assert code_of(event) == "InvalidEvent"
+
+
+@pytest.mark.parametrize("event", [b'{"prompt": "x"', b"[1, 2", b"{not json}"])
+def test_broken_json_is_invalid_event(event):
+    """Text that starts like JSON but does not parse is refused rather than asked verbatim."""
+    assert code_of(event) == "InvalidEvent"
+
+
+def test_quoted_text_that_is_not_json_is_a_question():
+    """Only { and [ mark an intended JSON event; other text that fails to parse is a question."""
+    assert one(b'"quoted" words') == Question(text='"quoted" words')
