@@ -10,17 +10,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from handler import logs, redact
+from handler.batch import answer_all
 from handler.config import Settings
-from handler.decode import Record, decode
+from handler.decode import Record, decode, decode_text
 from handler.errors import InvalidConfig, InvalidInput, QwenError, TransientUpstreamError
-from handler.fc_context import Invocation
+from handler.fc_context import Credentials, Invocation
 from handler.invokers import INVOKERS, Invoker
+from handler.memory import AnsweredRecords
 from handler.plan import Call, plan
-from handler.result import Result, dumps
+from handler.question import OssObject, Question, Skipped
+from handler.result import Result, dumps, loads
 from handler.retry import MIN_ATTEMPT_SECONDS, Backoff, Deadline
+from handler.store import SOURCE_ETAG_META, ObjectNotFound, ObjectStore, Oss2Store, endpoint_for
 from handler.transport import Transient, Transport, classify_exception, classify_response, dashscope_transport
 
-redact.install("qwen", "dashscope")
+redact.install("qwen", "dashscope", "oss2")
+
+ANSWERED = AnsweredRecords()
 
 
 @dataclass(frozen=True)
@@ -28,10 +34,12 @@ class Runtime:
     """The seams of an invocation; production uses the defaults, tests pass their own."""
 
     transport: Transport = dashscope_transport
+    store: Callable[[Credentials, str], ObjectStore] = Oss2Store
     env: Mapping[str, str] | None = None  # None: os.environ, read at each invocation
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     backoff: Backoff = field(default_factory=Backoff)
+    memory: AnsweredRecords = ANSWERED
 
     @property
     def environ(self) -> Mapping[str, str]:
@@ -42,20 +50,25 @@ DEFAULT_RUNTIME = Runtime()
 
 
 def handle(event: Any, context: Any, runtime: Runtime = DEFAULT_RUNTIME) -> str:
-    """Answer one FC event; return serialized JSON, or raise when DashScope stayed unavailable."""
+    """Answer one FC event; return serialized JSON, or raise when an answer could not be had yet."""
     started = runtime.clock()
     invocation = Invocation.of(context, runtime.environ)
-    creds = invocation.credentials
     with logs.bound(fc_request_id=invocation.request_id):
         try:
             settings = Settings.from_env(runtime.environ)
         except InvalidConfig as error:
             logs.emit("config_invalid", level=logging.ERROR, code=error.code, message=error.message)
             return dumps(Result.failure(error, invocation.request_id))
+        creds = invocation.credentials
         redact.remember([settings.api_key, creds and creds.access_key_secret, creds and creds.security_token])
-        deadline = Deadline.for_function(invocation.timeout, started=started, clock=runtime.clock)
         decoded = decode(event)
-        results = [_answer(record, settings, deadline, runtime, invocation) for record in decoded.records]
+        job = _Job(
+            settings,
+            Deadline.for_function(invocation.timeout, started=started, clock=runtime.clock),
+            runtime,
+            invocation,
+        )
+        results = answer_all(decoded.records, job.answer, concurrency=settings.batch_concurrency, source=_source)
         return redact.redact(dumps(results if decoded.batch else results[0]))
 
 
@@ -76,55 +89,184 @@ def initialize(context: Any, runtime: Runtime = DEFAULT_RUNTIME) -> None:
         logs.emit("initialized")
 
 
-def _answer(record: Record, settings: Settings, deadline: Deadline, runtime: Runtime, invocation: Invocation) -> Result:
-    """One record -> one Result (and one log line); raises TransientUpstreamError to get redelivered."""
-    began = runtime.clock()
-    source = getattr(record, "source", None)
-    fields: dict[str, Any] = {"source": source} if source else {}
-    try:
+def _source(record: Record) -> str | None:
+    return getattr(record, "source", None)
+
+
+@dataclass
+class _Job:
+    """One invocation's answering of its records; each record gets one Result and one log line."""
+
+    settings: Settings
+    deadline: Deadline
+    runtime: Runtime
+    invocation: Invocation
+    _stores: dict[str, ObjectStore] = field(default_factory=dict)
+
+    def answer(self, record: Record) -> Result:
+        began = self.runtime.clock()
+        fields: dict[str, Any] = {"source": source} if (source := _source(record)) else {}
+        attempts = 0
+        try:
+            if isinstance(record, InvalidInput):
+                raise record
+            if isinstance(record, Skipped):
+                result = self._skipped(record.reason)
+            elif isinstance(record, OssObject):
+                result, attempts = self._answer_object(record, fields)
+            else:
+                result, attempts = self._answer_question(record, fields)
+        except QwenError as error:
+            if isinstance(error, TransientUpstreamError):
+                self._log(fields, began, error=error)
+                raise
+            result = Result.failure(error, self.invocation.request_id)
+        except Exception as error:  # noqa: BLE001  # one record's bug must not cost the others their answers
+            logs.emit("internal_error", level=logging.ERROR, **fields, error=type(error).__name__)
+            result = Result.failure(QwenError(f"internal error ({type(error).__name__})"), self.invocation.request_id)
+        self._log(fields, began, result=result, attempts=attempts)
+        return result
+
+    def _answer_question(self, question: Question, fields: dict[str, Any]) -> tuple[Result, int]:
+        # MNS redelivers a whole batch when one message failed; the ones answered are not asked again.
+        memo = question.source if question.source and question.source.startswith("mns:") else None
+        if memo and (remembered := self.runtime.memory.get(memo)) is not None:
+            fields["remembered"] = True
+            return remembered, 0
+        result, attempts = self._ask(question, fields)
+        if memo:
+            self.runtime.memory.put(memo, result)
+        return result, attempts
+
+    def _answer_object(self, obj: OssObject, fields: dict[str, Any]) -> tuple[Result, int]:
+        prefix = self.settings.oss_output_prefix
+        if obj.key.startswith(prefix):
+            # Our own answer file: answering it would write another answer, and so on for ever.
+            return self._skipped(f"the object is under the output prefix {prefix} (loop guard)"), 0
+        answer_key = f"{prefix}{obj.key}.json"
+        fields["answer_key"] = answer_key
+        store = self._store(obj.region)
+        etag = _etag(obj.etag)
+        memo = f"{obj.source}@{etag}"
+        attempts = 0
+        result = self.runtime.memory.get(memo)
+        if result is not None:
+            fields["remembered"] = True
+        else:
+            stored = self._stored_answer(store, obj.bucket, answer_key, etag)
+            if stored is not None:
+                fields["already_answered"] = True
+                return stored, 0
+            question = self._read_question(store, obj)
+            result, attempts = self._ask(question, fields)
+            self.runtime.memory.put(memo, result)
+        store.write(obj.bucket, answer_key, dumps(result).encode(), metadata={SOURCE_ETAG_META: etag or ""})
+        return result, attempts
+
+    def _store(self, region: str | None) -> ObjectStore:
+        endpoint = endpoint_for(region or self.invocation.region, self.settings.oss_endpoint)
+        creds = self.invocation.credentials
+        if endpoint is None or creds is None:
+            missing = "credentials (the function needs a role)" if creds is None else "a region or QWEN_OSS_ENDPOINT"
+            raise QwenError(f"cannot reach OSS without {missing}", code="OssNotConfigured")
+        if endpoint not in self._stores:
+            self._stores[endpoint] = self.runtime.store(creds, endpoint)
+        return self._stores[endpoint]
+
+    def _stored_answer(self, store: ObjectStore, bucket: str, key: str, etag: str | None) -> Result | None:
+        """The answer already written for this version of the object, if any (a redelivered event)."""
+        if not etag:
+            return None
+        try:
+            stored = store.read(bucket, key, max_bytes=None)
+        except ObjectNotFound:
+            return None
+        if _etag(stored.metadata.get(SOURCE_ETAG_META)) != etag:
+            return None
+        result = loads(stored.data)
+        return result if result is not None and result.ok else None
+
+    def _read_question(self, store: ObjectStore, obj: OssObject) -> Question:
+        cap = self.settings.oss_max_bytes
+        too_large = InvalidInput(
+            f"{obj.source} is larger than QWEN_OSS_MAX_BYTES ({cap} bytes)", code="ObjectTooLarge", status_code=413
+        )
+        if obj.size is not None and obj.size > cap:
+            raise too_large
+        stored = store.read(obj.bucket, obj.key, max_bytes=cap)
+        if stored.size > cap or len(stored.data) > cap:
+            raise too_large
+        try:
+            text = stored.data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = None
+        if text is None or "\x00" in text:
+            raise InvalidInput(f"{obj.source} is not UTF-8 text", code="ObjectNotText", status_code=415)
+        record = decode_text(text)
         if isinstance(record, InvalidInput):
+            record.source = obj.source
             raise record
-        call = plan(record, settings)
+        if not isinstance(record, Question):
+            raise InvalidInput(f"{obj.source} holds no question", code="InvalidEvent")
+        return record
+
+    def _skipped(self, reason: str) -> Result:
+        return Result(status_code=200, request_id=self.invocation.request_id, code="Skipped", message=reason)
+
+    def _ask(self, question: Question, fields: dict[str, Any]) -> tuple[Result, int]:
+        call = plan(question, self.settings)
         fields.update(model=call.model, mode=call.mode)
-        if settings.log_content:
+        if self.settings.log_content:
             fields["question"] = call.text
-        result, attempts = _ask(call, INVOKERS[call.mode], settings, deadline, runtime)
-    except InvalidInput as error:
-        result, attempts = Result.failure(error, invocation.request_id), 0
-    except TransientUpstreamError as error:
+        result, attempts = _call_with_retries(call, INVOKERS[call.mode], self.settings, self.deadline, self.runtime)
+        if self.settings.log_content and result.ok:
+            fields["answer"] = INVOKERS[call.mode].answer(result.output)
+        return result, attempts
+
+    def _log(
+        self,
+        fields: dict[str, Any],
+        began: float,
+        *,
+        result: Result | None = None,
+        attempts: int = 0,
+        error: TransientUpstreamError | None = None,
+    ) -> None:
+        latency_ms = round((self.runtime.clock() - began) * 1000)
+        if error is not None:
+            logs.emit(
+                "question",
+                level=logging.ERROR,
+                **fields,
+                request_id=error.request_id,
+                status_code=None,
+                code=error.code,
+                message=error.message,
+                attempts=error.attempts,
+                latency_ms=latency_ms,
+            )
+            return
+        assert result is not None
+        usage = result.usage if isinstance(result.usage, Mapping) else {}
         logs.emit(
             "question",
-            level=logging.ERROR,
+            level=logging.INFO if result.status_code < 500 else logging.ERROR,
             **fields,
-            request_id=error.request_id,
-            status_code=None,
-            code=error.code,
-            message=error.message,
-            attempts=error.attempts,
-            latency_ms=round((runtime.clock() - began) * 1000),
+            request_id=result.request_id,
+            status_code=result.status_code,
+            code=result.code,
+            message=None if result.ok and not result.code else result.message,
+            attempts=attempts,
+            latency_ms=latency_ms,
+            input_tokens=usage.get("input_tokens"),
+            output_tokens=usage.get("output_tokens"),
+            total_tokens=usage.get("total_tokens"),
         )
-        raise
-    usage = result.usage if isinstance(result.usage, Mapping) else {}
-    if settings.log_content and result.ok and "mode" in fields:
-        fields["answer"] = INVOKERS[fields["mode"]].answer(result.output)
-    logs.emit(
-        "question",
-        level=logging.INFO if result.status_code < 500 else logging.ERROR,
-        **fields,
-        request_id=result.request_id,
-        status_code=result.status_code,
-        code=result.code,
-        message=None if result.ok else result.message,
-        attempts=attempts,
-        latency_ms=round((runtime.clock() - began) * 1000),
-        input_tokens=usage.get("input_tokens"),
-        output_tokens=usage.get("output_tokens"),
-        total_tokens=usage.get("total_tokens"),
-    )
-    return result
 
 
-def _ask(call: Call, invoker: Invoker, settings: Settings, deadline: Deadline, runtime: Runtime) -> tuple[Result, int]:
+def _call_with_retries(
+    call: Call, invoker: Invoker, settings: Settings, deadline: Deadline, runtime: Runtime
+) -> tuple[Result, int]:
     """Call until a final answer, the attempt limit, or the deadline; return (result, attempts)."""
     arguments = invoker.arguments(call)
     arguments["api_key"] = settings.api_key
@@ -160,3 +302,7 @@ def _ask(call: Call, invoker: Invoker, settings: Settings, deadline: Deadline, r
         request_id=last.request_id,
         attempts=attempts,
     )
+
+
+def _etag(value: str | None) -> str | None:
+    return value.strip('"').upper() if value else None

@@ -13,7 +13,7 @@ import os
 import sys
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
 
 OFFLINE_KEY = "sk-offline-standin-0000"
@@ -94,13 +94,20 @@ def main(argv: Sequence[str] | None = None, *, stdin: Any = None, out: TextIO | 
     if not args.quiet:
         _log_to_stderr()
 
-    standin = None
+    standins: list[Any] = []
+    context = LocalContext.from_env(args.timeout)
     if args.offline:
         from handler.standin import DashScopeStandIn
+        from handler.standin_oss import OssStandIn
 
-        standin = DashScopeStandIn(api_key=OFFLINE_KEY).start()
-        # A real key never goes to the stand-in; the endpoint must be set before the SDK is imported.
-        os.environ.update(DASHSCOPE_API_KEY=OFFLINE_KEY, DASHSCOPE_HTTP_BASE_URL=standin.url)
+        standins = [DashScopeStandIn(api_key=OFFLINE_KEY).start(), OssStandIn(emulate_missing=True).start()]
+        # A real key never goes to a stand-in: both endpoints and all credentials are replaced.
+        os.environ.update(
+            DASHSCOPE_API_KEY=OFFLINE_KEY,
+            DASHSCOPE_HTTP_BASE_URL=standins[0].url,
+            QWEN_OSS_ENDPOINT=standins[1].url,
+        )
+        context = replace(context, credentials=LocalCredentials("offline-access-key", "offline-secret-0000"))
     elif not os.environ.get("DASHSCOPE_API_KEY", "").strip():
         print(
             "DASHSCOPE_API_KEY is not set. Export your DashScope API key "
@@ -112,12 +119,12 @@ def main(argv: Sequence[str] | None = None, *, stdin: Any = None, out: TextIO | 
     import index
 
     try:
-        returned = index.handler(event, LocalContext.from_env(args.timeout))
+        returned = index.handler(event, context)
     except Exception as error:  # noqa: BLE001  # FC would mark the invocation failed; so do we
         print(f"the invocation failed ({type(error).__name__}): {error}", file=sys.stderr)
         return 1
     finally:
-        if standin is not None:
+        for standin in standins:
             standin.stop()
     print(returned, file=out)
     return 0 if _all_ok(returned) else 1

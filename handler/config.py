@@ -31,6 +31,10 @@ class Settings:
     request_timeout: float = 60.0
     log_content: bool = False
     base_url: str | None = None
+    batch_concurrency: int = 8
+    oss_output_prefix: str = "answers/"
+    oss_max_bytes: int = 1024 * 1024
+    oss_endpoint: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -59,7 +63,18 @@ class Settings:
             request_timeout=_number(env, "QWEN_REQUEST_TIMEOUT", 60.0, low=1, high=86400),
             log_content=_flag(env, "QWEN_LOG_CONTENT"),
             base_url=env.get("DASHSCOPE_HTTP_BASE_URL", "").strip() or None,
+            batch_concurrency=int(_number(env, "QWEN_BATCH_CONCURRENCY", 8, low=1, high=64, integer=True)),
+            oss_output_prefix=_prefix(env.get("QWEN_OSS_OUTPUT_PREFIX", "answers/")),
+            oss_max_bytes=int(_number(env, "QWEN_OSS_MAX_BYTES", 1024 * 1024, low=1, high=32 * 1024**2, integer=True)),
+            oss_endpoint=env.get("QWEN_OSS_ENDPOINT", "").strip() or None,
         )
+
+
+def _prefix(value: str) -> str:
+    prefix = value.strip()
+    if not prefix or prefix.startswith("/") or ".." in prefix.split("/"):
+        raise InvalidConfig("QWEN_OSS_OUTPUT_PREFIX", "must be a relative key prefix such as answers/")
+    return prefix if prefix.endswith("/") else prefix + "/"
 
 
 def _models(value: str) -> frozenset[str]:

@@ -4,6 +4,8 @@ Rules, in order:
   not UTF-8                         -> 400 InvalidEncoding
   blank                             -> 400 EmptyEvent (with how to pass a question)
   JSON object with prompt/question/messages -> a request
+  a trigger envelope (timer, MNS topic, CloudEvents, OSS) -> its question(s); payloads inside an
+                                       envelope follow these rules again, envelopes excepted
   other JSON object or array        -> 400 InvalidEvent (a mis-wired trigger, not a question)
   text starting with { or [ that is not JSON -> 400 InvalidEvent
   JSON string                       -> its content is the question
@@ -20,9 +22,13 @@ from typing import Any
 
 from handler import parameters
 from handler.errors import InvalidInput
-from handler.question import ROLES, Message, Question
+from handler.question import ROLES, Message, OssObject, Question, Skipped
+from handler.triggers.cloudevents import CloudEvent
+from handler.triggers.mns_topic import MnsTopicMessage, MnsTopicStreamMessage
+from handler.triggers.oss import OssEvent, OssRecord
+from handler.triggers.timer import TimerEvent
 
-Record = Question | InvalidInput
+Record = Question | OssObject | Skipped | InvalidInput
 
 REQUEST_KEYS = frozenset({"prompt", "question", "messages", "model", "parameters"})
 _QUESTION_KEYS = ("prompt", "question", "messages")
@@ -50,17 +56,116 @@ def decode(event: bytes | bytearray | memoryview | str | None) -> Decoded:
     text = _text(event)
     if isinstance(text, InvalidInput):
         return Decoded.single(text)
-    return Decoded.single(decode_text(text))
+    stripped = text.strip()
+    value = _parse(stripped)
+    if value is not _NOT_JSON and (envelope := _envelope(value)) is not None:
+        return envelope
+    return Decoded.single(_decode_parsed(stripped, value))
+
+
+def _envelope(value: Any) -> Decoded | None:
+    """The records of a trigger envelope, or None when `value` is not one."""
+    if TimerEvent.matches(value):
+        payload = TimerEvent(value).payload
+        if payload is None or (isinstance(payload, str) and not payload.strip()):
+            hint = "the timer trigger has no payload: set the trigger's payload to the question"
+            return Decoded.single(InvalidInput(hint, code="EmptyEvent"))
+        return Decoded.single(decode_text(payload) if isinstance(payload, str) else decode_value(payload))
+    if MnsTopicMessage.matches(value):
+        message = MnsTopicMessage(value)
+        return Decoded.single(_payload(message.message, source=f"mns:{message.message_id}"))
+    if MnsTopicStreamMessage.matches(value):
+        return Decoded.single(_payload(MnsTopicStreamMessage(value).body, source=None))
+    if CloudEvent.matches(value):
+        return Decoded.single(_cloud_event(value))
+    if CloudEvent.matches_batch(value):
+        return Decoded(records=tuple(_cloud_event(item) for item in value), batch=True)
+    if OssEvent.matches(value):
+        records = OssEvent(value).records
+        if not records:
+            return Decoded.single(InvalidInput("the OSS event has no records", code="InvalidEvent"))
+        return Decoded(records=tuple(_oss_record(r, i) for i, r in enumerate(records)), batch=True)
+    return None
+
+
+def _payload(value: Any, *, source: str | None) -> Record:
+    """A message body inside an envelope: text decoded by the core rules, never another envelope."""
+    record = decode_text(value) if isinstance(value, str) else decode_value(value)
+    return _with_source(record, source)
+
+
+def _cloud_event(value: Any) -> Record:
+    if not CloudEvent.matches(value):
+        return InvalidInput("this batch element is not a CloudEvents object", code="InvalidEvent")
+    event = CloudEvent(value)
+    message = event.mns_queue_message
+    if message is None:
+        return InvalidInput(
+            f"CloudEvents type {event.type!r} is not a question source; expected an MNS queue message "
+            "(mns:Queue:SendMessage) with data.messageBody",
+            code="InvalidEvent",
+            source=f"event:{event.id}",
+        )
+    return _payload(message.message_body, source=f"mns:{message.message_id or event.id}")
+
+
+def _oss_record(record: OssRecord, index: int) -> Record:
+    bucket, key = record.bucket_name, record.object_key
+    if record.event_source != "acs:oss" or not isinstance(bucket, str) or not bucket or not isinstance(key, str):
+        return InvalidInput(
+            f"OSS record {index} lacks eventSource acs:oss, oss.bucket.name or oss.object.key",
+            code="InvalidEvent",
+        )
+    source = f"oss://{bucket}/{key}"
+    if not record.is_object_created:
+        return Skipped(f"{record.event_name} does not create an object to answer", source=source)
+    if not key or key.startswith("/") or "\\" in key or ".." in key.split("/") or not _printable(key):
+        return InvalidInput("the object key is not a plain OSS key", code="InvalidObjectKey", source=source)
+    etag = record.object_etag if isinstance(record.object_etag, str) else None
+    size = record.object_size
+    size = size if isinstance(size, int) and not isinstance(size, bool) else None
+    region = record.region if isinstance(record.region, str) else None
+    return OssObject(bucket=bucket, key=key, etag=etag, size=size, region=region)
+
+
+def _with_source(record: Record, source: str | None) -> Record:
+    if source is None:
+        return record
+    if isinstance(record, InvalidInput):
+        record.source = source
+        return record
+    if isinstance(record, Question):
+        return Question(
+            text=record.text, messages=record.messages, model=record.model, parameters=record.parameters, source=source
+        )
+    return record
 
 
 def decode_text(text: str) -> Record:
     """Decode one text payload: a request object, a JSON scalar, or the question itself."""
     stripped = text.strip()
+    return _decode_parsed(stripped, _parse(stripped))
+
+
+_NOT_JSON = object()
+
+
+def _parse(stripped: str) -> Any:
+    if not stripped:
+        return _NOT_JSON
+    try:
+        return json.loads(stripped)
+    except ValueError:
+        return _NOT_JSON
+    except RecursionError:
+        # Thousands of nested brackets: not a question, and not worth a stack overflow.
+        return _NOT_JSON
+
+
+def _decode_parsed(stripped: str, value: Any) -> Record:
     if not stripped:
         return InvalidInput(EMPTY_HINT, code="EmptyEvent")
-    try:
-        value = json.loads(stripped)
-    except ValueError:
+    if value is _NOT_JSON:
         if stripped[0] in "{[":
             return InvalidInput(
                 "the event starts like JSON but is not valid JSON; send plain text, or a JSON object "

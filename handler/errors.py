@@ -21,9 +21,13 @@ class QwenError(Exception):
     status_code: int = 500
     code: str = "InternalError"
 
-    def __init__(self, message: str, *, code: str | None = None, status_code: int | None = None):
+    def __init__(
+        self, message: str, *, code: str | None = None, status_code: int | None = None, source: str | None = None
+    ):
         super().__init__(message)
         self.message = message
+        # Which record of a batch this is about (a message id, an object); None for a single event.
+        self.source = source
         if code is not None:
             self.code = code
         if status_code is not None:

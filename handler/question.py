@@ -29,3 +29,26 @@ class Question:
     parameters: Mapping[str, Any] = field(default_factory=dict)
     # Where the question came from inside a batch envelope (message id, object key); None otherwise.
     source: str | None = None
+
+
+@dataclass(frozen=True)
+class OssObject:
+    """A question stored in OSS: read its text, answer it, write the answer back beside it."""
+
+    bucket: str
+    key: str
+    etag: str | None = None
+    size: int | None = None
+    region: str | None = None
+
+    @property
+    def source(self) -> str:
+        return f"oss://{self.bucket}/{self.key}"
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A record that asks nothing by design (an object deletion, our own answer file): no call."""
+
+    reason: str
+    source: str | None = None

@@ -48,3 +48,18 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return dict(value)
     return str(value)
+
+
+def loads(data: bytes | str) -> Result | None:
+    """A Result serialized by `dumps` (an answer file written earlier), or None when it is not one."""
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("status_code"), int):
+        return None
+    fields = {name: value.get(name) for name in ("status_code", "request_id", "code", "message", "output", "usage")}
+    fields["request_id"] = str(fields["request_id"] or "")
+    fields["code"] = str(fields["code"] or "")
+    fields["message"] = str(fields["message"] or "")
+    return Result(**fields)

@@ -1,0 +1,166 @@
+"""A local stand-in for the few OSS object APIs the function uses (GET with Range, PUT), on 127.0.0.1.
+
+oss2 talks to it unchanged: with an IP endpoint it uses path-style URLs (/bucket/key). Used by the
+CLI's --offline mode for OSS events (missing objects then read as an emulated question) and by tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+EMULATED_OBJECT = "What is stored at {key}? (an emulated object from the local OSS stand-in)"
+
+
+@dataclass
+class StoredObject:
+    data: bytes
+    metadata: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/octet-stream"
+
+    @property
+    def etag(self) -> str:
+        return hashlib.md5(self.data).hexdigest().upper()  # OSS's ETag of a simple upload
+
+
+@dataclass(frozen=True)
+class OssRequest:
+    method: str
+    bucket: str
+    key: str
+    headers: dict[str, str]
+
+
+class OssStandIn:
+    def __init__(self, *, emulate_missing: bool = False):
+        self.objects: dict[tuple[str, str], StoredObject] = {}
+        self.requests: list[OssRequest] = []
+        self.emulate_missing = emulate_missing
+        self._faults: deque[int] = deque()
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server.daemon_threads = True
+        self._server.standin = self  # type: ignore[attr-defined]
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> OssStandIn:
+        threading.Thread(target=self._server.serve_forever, name="oss-standin", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> OssStandIn:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def put(self, bucket: str, key: str, data: bytes | str, **metadata: str) -> StoredObject:
+        raw = data.encode() if isinstance(data, str) else data
+        stored = StoredObject(raw, dict(metadata))
+        with self._lock:
+            self.objects[(bucket, key)] = stored
+        return stored
+
+    def get(self, bucket: str, key: str) -> StoredObject | None:
+        with self._lock:
+            return self.objects.get((bucket, key))
+
+    def fail_next(self, *statuses: int) -> None:
+        """Answer the next requests with these HTTP statuses (503 for a busy OSS, ...)."""
+        with self._lock:
+            self._faults.extend(statuses)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.objects.clear()
+            self.requests.clear()
+            self._faults.clear()
+
+    def _record(self, request: OssRequest) -> int | None:
+        with self._lock:
+            self.requests.append(request)
+            return self._faults.popleft() if self._faults else None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def _target(self) -> tuple[str, str]:
+        path = unquote(urlsplit(self.path).path).lstrip("/")
+        bucket, _, key = path.partition("/")
+        return bucket, key
+
+    def _begin(self, method: str) -> tuple[Any, str, str, int | None]:
+        standin = self.server.standin  # type: ignore[attr-defined]
+        bucket, key = self._target()
+        fault = standin._record(OssRequest(method, bucket, key, dict(self.headers.items())))
+        return standin, bucket, key, fault
+
+    def do_GET(self) -> None:
+        standin, bucket, key, fault = self._begin("GET")
+        if fault:
+            return self._error(fault, "ServiceUnavailable" if fault >= 500 else "Fault")
+        stored = standin.get(bucket, key)
+        if stored is None and standin.emulate_missing:
+            stored = StoredObject(EMULATED_OBJECT.format(key=key).encode(), content_type="text/plain")
+        if stored is None:
+            return self._error(404, "NoSuchKey")
+        data, status, headers = stored.data, 200, {}
+        wanted = self.headers.get("Range")
+        if wanted and wanted.startswith("bytes=") and stored.data:
+            first, _, last = wanted[len("bytes=") :].partition("-")
+            start, end = int(first or 0), min(int(last) if last else len(stored.data) - 1, len(stored.data) - 1)
+            if start < len(stored.data):
+                data, status = stored.data[start : end + 1], 206
+                headers["Content-Range"] = f"bytes {start}-{end}/{len(stored.data)}"
+        headers.update({f"x-oss-meta-{k}": v for k, v in stored.metadata.items()})
+        headers["ETag"] = f'"{stored.etag}"'
+        headers["Content-Type"] = stored.content_type
+        self._send(status, data, headers)
+
+    def do_PUT(self) -> None:
+        standin, bucket, key, fault = self._begin("PUT")
+        length = int(self.headers.get("Content-Length") or 0)
+        data = self.rfile.read(length) if length else b""
+        if fault:
+            return self._error(fault, "ServiceUnavailable" if fault >= 500 else "Fault")
+        metadata = {
+            k[len("x-oss-meta-") :].lower(): v for k, v in self.headers.items() if k.lower().startswith("x-oss-meta-")
+        }
+        stored = standin.put(bucket, key, data, **metadata)
+        stored.content_type = self.headers.get("Content-Type", stored.content_type)
+        self._send(200, b"", {"ETag": f'"{stored.etag}"'})
+
+    def _error(self, status: int, code: str) -> None:
+        request_id = uuid.uuid4().hex.upper()[:24]
+        body = (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{code}</Message>'
+            f"<RequestId>{request_id}</RequestId><HostId>127.0.0.1</HostId></Error>"
+        ).encode()
+        self._send(status, body, {"Content-Type": "application/xml", "x-oss-request-id": request_id})
+
+    def _send(self, status: int, data: bytes, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        if "x-oss-request-id" not in headers:
+            self.send_header("x-oss-request-id", uuid.uuid4().hex.upper()[:24])
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass

@@ -1,0 +1,135 @@
+"""The OSS seam: read a question object, read and write answer objects. `oss2` is imported only here,
+and only when an OSS event arrives."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from handler.errors import QwenError, TransientUpstreamError
+from handler.fc_context import Credentials
+
+SOURCE_ETAG_META = "source-etag"  # x-oss-meta-source-etag on each answer object
+
+
+class ObjectNotFound(QwenError):
+    status_code = 404
+    code = "ObjectNotFound"
+
+
+class ObjectAccessDenied(QwenError):
+    status_code = 403
+    code = "OssAccessDenied"
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    data: bytes
+    size: int  # the whole object's size, even when only a prefix was read
+    etag: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+class ObjectStore(Protocol):
+    def read(self, bucket: str, key: str, *, max_bytes: int | None = None) -> StoredObject:
+        """The object (at most max_bytes + 1 of it); raises ObjectNotFound, ObjectAccessDenied or
+        TransientUpstreamError."""
+        ...
+
+    def write(self, bucket: str, key: str, data: bytes, *, metadata: Mapping[str, str]) -> None:
+        """Store `data` as a JSON object with user metadata."""
+        ...
+
+
+class Oss2Store:
+    """ObjectStore over the official oss2 SDK, with the function's (STS) credentials."""
+
+    def __init__(self, credentials: Credentials, endpoint: str):
+        import oss2  # ~0.3 s of imports that plain questions never pay
+
+        self._oss2 = oss2
+        if credentials.security_token:
+            auth: Any = oss2.StsAuth(
+                credentials.access_key_id, credentials.access_key_secret, credentials.security_token
+            )
+        else:
+            auth = oss2.Auth(credentials.access_key_id, credentials.access_key_secret)
+        self._auth = auth
+        self._endpoint = endpoint
+        self._buckets: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def _bucket(self, name: str) -> Any:
+        with self._lock:
+            if name not in self._buckets:
+                self._buckets[name] = self._oss2.Bucket(self._auth, self._endpoint, name, connect_timeout=10)
+            return self._buckets[name]
+
+    def read(self, bucket: str, key: str, *, max_bytes: int | None = None) -> StoredObject:
+        byte_range = (0, max_bytes) if max_bytes is not None else None
+        try:
+            result = self._bucket(bucket).get_object(key, byte_range=byte_range)
+            data = result.read()
+        except self._oss2.exceptions.OssError as error:
+            raise self._translate(error, "read", bucket, key) from None
+        size = _total_size(result.headers.get("Content-Range"), len(data))
+        metadata = {
+            k[len("x-oss-meta-") :].lower(): v for k, v in result.headers.items() if k.lower().startswith("x-oss-meta-")
+        }
+        return StoredObject(data=data, size=size, etag=(result.etag or None), metadata=metadata)
+
+    def write(self, bucket: str, key: str, data: bytes, *, metadata: Mapping[str, str]) -> None:
+        headers = {"Content-Type": "application/json; charset=utf-8"}
+        headers.update({f"x-oss-meta-{k}": v for k, v in metadata.items()})
+        try:
+            self._bucket(bucket).put_object(key, data, headers=headers)
+        except self._oss2.exceptions.OssError as error:
+            raise self._translate(error, "write", bucket, key) from None
+
+    def _translate(self, error: Any, verb: str, bucket: str, key: str) -> QwenError:
+        # Only the status, OSS's code and request id: OSS error bodies may quote signed headers.
+        status = getattr(error, "status", None) or 0
+        code = getattr(error, "code", "") or ""
+        request_id = getattr(error, "request_id", "") or ""
+        where = f"oss://{bucket}/{key}"
+        if isinstance(error, self._oss2.exceptions.ClientError):
+            # Refused by oss2 before sending: an invalid bucket name or key in the event.
+            return QwenError(
+                f"cannot {verb} {where}: not a valid OSS bucket or key", code="InvalidObjectKey", status_code=400
+            )
+        if status == 404:
+            return ObjectNotFound(f"cannot {verb} {where}: it does not exist ({code or 'NoSuchKey'})")
+        if status == 403:
+            return ObjectAccessDenied(
+                f"cannot {verb} {where}: access denied ({code}); give the function's role oss:GetObject and "
+                "oss:PutObject on the bucket"
+            )
+        if 400 <= status < 500 and status not in (408, 429):
+            return QwenError(
+                f"cannot {verb} {where}: OSS answered {status} {code}", code="OssError", status_code=status
+            )
+        return TransientUpstreamError(
+            f"OssUnavailable: cannot {verb} {where} (status={status or 'network'}, code={code or 'none'}, "
+            f"request_id={request_id or 'none'})",
+            code="OssUnavailable",
+            request_id=request_id,
+            attempts=1,
+        )
+
+
+def _total_size(content_range: str | None, read: int) -> int:
+    # "bytes 0-1048576/5242880": the size after the slash is the whole object's.
+    if content_range and "/" in content_range:
+        total = content_range.rsplit("/", 1)[1]
+        if total.isdigit():
+            return int(total)
+    return read
+
+
+def endpoint_for(region: str | None, override: str | None) -> str | None:
+    """QWEN_OSS_ENDPOINT, else the region's internal endpoint (free traffic from inside FC)."""
+    if override:
+        return override
+    return f"https://oss-{region}-internal.aliyuncs.com" if region else None

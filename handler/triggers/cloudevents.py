@@ -1,0 +1,73 @@
+"""EventBridge deliveries in CloudEvents 1.0 form: one object, or a JSON array for batch pushes.
+
+MNS queue messages have type "mns:Queue:SendMessage" and data {"requestId", "messageId", "messageBody"}.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from handler.triggers._base import EventView
+
+MNS_QUEUE_SEND = "mns:Queue:SendMessage"
+
+
+class CloudEvent(EventView):
+    @staticmethod
+    def matches(value: Any) -> bool:
+        return isinstance(value, Mapping) and "specversion" in value
+
+    @staticmethod
+    def matches_batch(value: Any) -> bool:
+        """An array in which at least one element is a CloudEvent (the others become per-record errors)."""
+        return isinstance(value, list) and any(CloudEvent.matches(item) for item in value)
+
+    @property
+    def id(self) -> str | None:
+        return self._get("id")
+
+    @property
+    def source(self) -> str | None:
+        return self._get("source")
+
+    @property
+    def specversion(self) -> str | None:
+        return self._get("specversion")
+
+    @property
+    def type(self) -> str | None:
+        return self._get("type")
+
+    @property
+    def subject(self) -> str | None:
+        return self._get("subject")
+
+    @property
+    def time(self) -> str | None:
+        return self._get("time")
+
+    @property
+    def data(self) -> Any:
+        return self._get("data")
+
+    @property
+    def mns_queue_message(self) -> MnsQueueMessage | None:
+        """The MNS queue message this event carries, when it is one."""
+        if self.type == MNS_QUEUE_SEND and isinstance(self.data, Mapping):
+            return MnsQueueMessage(self.data)
+        return None
+
+
+class MnsQueueMessage(EventView):
+    @property
+    def request_id(self) -> str | None:
+        return self._get("requestId")
+
+    @property
+    def message_id(self) -> str | None:
+        return self._get("messageId")
+
+    @property
+    def message_body(self) -> Any:
+        return self._get("messageBody")
