@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 
 from handler.app import Runtime
+from handler.memory import AnsweredRecords
 from handler.retry import Backoff
 from handler.standin import DashScopeStandIn
+from handler.standin_oss import OssStandIn
 
 API_KEY = "sk-test-4f1c9a2be7d0"
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,8 +99,27 @@ def transport(mocker: Any) -> Any:
 
 
 @pytest.fixture
-def runtime(transport: Any, env: dict[str, str], clock: FakeClock) -> Runtime:
-    return Runtime(transport=transport, env=env, sleep=clock.sleep, clock=clock, backoff=Backoff())
+def store(mocker: Any) -> Any:
+    """The OSS seam: a fake bucket whose reads and writes the test arranges and inspects."""
+    return mocker.Mock(name="ObjectStore")
+
+
+@pytest.fixture
+def store_factory(mocker: Any, store: Any) -> Any:
+    return mocker.Mock(name="Oss2Store", return_value=store)
+
+
+@pytest.fixture
+def runtime(transport: Any, env: dict[str, str], clock: FakeClock, store_factory: Any) -> Runtime:
+    return Runtime(
+        transport=transport,
+        store=store_factory,
+        env=env,
+        sleep=clock.sleep,
+        clock=clock,
+        backoff=Backoff(),
+        memory=AnsweredRecords(),
+    )
 
 
 @dataclass
@@ -141,6 +162,26 @@ def standin(standin_server: DashScopeStandIn) -> Iterator[DashScopeStandIn]:
     standin_server.latency = 0.0
     yield standin_server
     standin_server.reset()
+
+
+@pytest.fixture(scope="session")
+def oss_server() -> Iterator[OssStandIn]:
+    with OssStandIn() as server:
+        yield server
+
+
+@pytest.fixture
+def oss(oss_server: OssStandIn) -> Iterator[OssStandIn]:
+    """The local OSS, emptied of objects, requests and faults."""
+    oss_server.reset()
+    yield oss_server
+    oss_server.reset()
+
+
+def echo(**kwargs: Any) -> SimpleNamespace:
+    """A fake Generation.call that answers each question with its own text, to match answers to records."""
+    asked = kwargs["messages"][-1]["content"] if "messages" in kwargs else kwargs["prompt"]
+    return response(text=f"answer to {asked}", request_id=f"ds-{asked}")
 
 
 @pytest.fixture

@@ -1,0 +1,65 @@
+"""The deployment files: s.yaml deploys what the README promises and never holds a secret."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from tests.conftest import ROOT
+
+
+def load() -> dict:
+    return yaml.safe_load((ROOT / "s.yaml").read_text())
+
+
+def test_the_function_is_an_event_function_with_its_initializer():
+    """fc3 component, python3 runtime, index.handler and index.initialize, room for an LLM call."""
+    resource = load()["resources"]["qwen"]
+    props = resource["props"]
+    assert resource["component"] == "fc3"
+    assert props["runtime"].startswith("${vars.runtime}") or props["runtime"].startswith("python3")
+    assert load()["vars"]["runtime"] in ("python3.10", "python3.12")
+    assert props["handler"] == "index.handler"
+    assert props["instanceLifecycleConfig"]["initializer"]["handler"] == "index.initialize"
+    assert props["timeout"] >= 60 and props["logConfig"] == "auto"
+
+
+def test_the_key_comes_from_the_deployers_environment():
+    """DASHSCOPE_API_KEY is read at deploy time; no sk- value is written anywhere in the file."""
+    text = (ROOT / "s.yaml").read_text()
+    env = load()["resources"]["qwen"]["props"]["environmentVariables"]
+    assert env["DASHSCOPE_API_KEY"] == "${env('DASHSCOPE_API_KEY')}"
+    assert not re.search(r"sk-[A-Za-z0-9]{8,}", text)
+
+
+def test_dependencies_are_built_for_the_runtime():
+    """The pre-deploy step installs requirements.txt as wheels for the runtime's Python version."""
+    step = load()["resources"]["qwen"]["actions"]["pre-deploy"][0]["run"]
+    assert "-r requirements.txt" in step and "--target ./python" in step
+    assert "--python-version ${vars.pythonVersion}" in step and "--only-binary=:all:" in step
+    assert load()["resources"]["qwen"]["props"]["environmentVariables"]["PYTHONPATH"] == "/code/python"
+
+
+def test_the_commented_trigger_examples_are_valid_yaml():
+    """Uncommenting the trigger block gives the four documented triggers, each well formed."""
+    lines = (ROOT / "s.yaml").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "# triggers:")
+    block = []
+    for line in lines[start:]:
+        if not line.strip().startswith("#"):
+            break
+        block.append(line.replace("# ", "", 1) if line.strip() != "#" else "")
+    triggers = yaml.safe_load("\n".join(block))["triggers"]
+    assert [t["triggerType"] for t in triggers] == ["timer", "oss", "mns_topic", "eventbridge"]
+    oss = triggers[1]["triggerConfig"]
+    assert not oss["filter"]["Key"]["prefix"].startswith("answers/")
+    mns = triggers[3]["triggerConfig"]["eventSourceConfig"]
+    assert mns["eventSourceType"] == "MNS"
+
+
+def test_the_package_leaves_out_what_fc_does_not_need():
+    """.fcignore keeps tests, benchmarks and virtualenvs out of the deployed code."""
+    ignored = (ROOT / ".fcignore").read_text().split()
+    for entry in ("tests", "bench", ".venv", ".git"):
+        assert entry in ignored

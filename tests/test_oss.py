@@ -1,0 +1,239 @@
+"""OSS question files: read, answer, write back once; guard against loops and redeliveries."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from handler.app import Runtime, handle
+from handler.errors import TransientUpstreamError
+from handler.fc_context import Credentials
+from handler.memory import AnsweredRecords
+from handler.result import Result, dumps
+from handler.retry import Backoff
+from handler.store import ObjectNotFound, StoredObject
+from handler.store import StoredObject as Stored
+from tests.conftest import API_KEY, response
+
+CREDS = SimpleNamespace(access_key_id="STS.AKID0001", access_key_secret="sts-secret-0001", security_token="sts-tok-01")
+
+
+def oss_event(key="questions/q.txt", *, etag="ETAG1", size=12, name="ObjectCreated:PutObject"):
+    record = {
+        "eventName": name,
+        "eventSource": "acs:oss",
+        "region": "cn-hangzhou",
+        "oss": {"bucket": {"name": "bkt"}, "object": {"key": key, "eTag": etag, "size": size}},
+    }
+    return json.dumps({"events": [record]}).encode()
+
+
+@pytest.fixture
+def oss_context(context):
+    context.credentials = CREDS
+    return context
+
+
+def reads(store, question: bytes = "牛腩炖多久?".encode(), etag: str = "ETAG1"):
+    """Arrange the fake bucket: no answer yet, then the question object."""
+
+    def read(bucket, key, *, max_bytes=None):
+        if key.startswith("answers/"):
+            raise ObjectNotFound("no answer yet")
+        return Stored(data=question, size=len(question), etag=etag)
+
+    store.read.side_effect = read
+
+
+def test_a_question_file_is_answered_and_written_back(runtime, oss_context, store, store_factory, transport):
+    """The object's text is asked, and the result lands at answers/<key>.json with the source eTag."""
+    reads(store)
+    results = json.loads(handle(oss_event(), oss_context, runtime))
+    assert [r["status_code"] for r in results] == [200]
+    assert transport.call_args.kwargs["messages"][-1]["content"] == "牛腩炖多久?"
+    (write,) = store.write.call_args_list
+    assert write.args[:2] == ("bkt", "answers/questions/q.txt.json")
+    assert json.loads(write.args[2]) == results[0]
+    assert write.kwargs["metadata"] == {"source-etag": "ETAG1"}
+    creds, endpoint = store_factory.call_args.args
+    assert (creds.access_key_id, creds.security_token) == ("STS.AKID0001", "sts-tok-01")
+    assert endpoint == "https://oss-cn-hangzhou-internal.aliyuncs.com"
+
+
+def test_python312_credentials_come_from_the_environment(runtime, context, env, store, store_factory):
+    """Without context.credentials (python3.12), ALIBABA_CLOUD_* variables are used."""
+    env.update(
+        ALIBABA_CLOUD_ACCESS_KEY_ID="STS.ENV0001",
+        ALIBABA_CLOUD_ACCESS_KEY_SECRET="env-secret-01",
+        ALIBABA_CLOUD_SECURITY_TOKEN="env-token-001",
+    )
+    reads(store)
+    handle(oss_event(), context, runtime)
+    assert store_factory.call_args.args[0] == Credentials("STS.ENV0001", "env-secret-01", "env-token-001")
+
+
+def test_the_endpoint_can_be_overridden(runtime, oss_context, env, store, store_factory):
+    """QWEN_OSS_ENDPOINT replaces the region's internal endpoint."""
+    env["QWEN_OSS_ENDPOINT"] = "https://oss-cn-hangzhou.aliyuncs.com"
+    reads(store)
+    handle(oss_event(), oss_context, runtime)
+    assert store_factory.call_args.args[1] == "https://oss-cn-hangzhou.aliyuncs.com"
+
+
+def test_objects_under_the_output_prefix_are_skipped(runtime, oss_context, store, transport):
+    """Our own answer files never trigger another answer: no read, no call, no write."""
+    results = json.loads(handle(oss_event("answers/questions/q.txt.json"), oss_context, runtime))
+    assert results[0]["status_code"] == 200 and results[0]["code"] == "Skipped"
+    store.read.assert_not_called()
+    store.write.assert_not_called()
+    transport.assert_not_called()
+
+
+def test_a_custom_output_prefix_is_the_one_guarded(runtime, oss_context, env, store, transport):
+    """QWEN_OSS_OUTPUT_PREFIX moves both the answers and the loop guard."""
+    env["QWEN_OSS_OUTPUT_PREFIX"] = "out"
+    reads(store)
+    assert json.loads(handle(oss_event("out/x.txt"), oss_context, runtime))[0]["code"] == "Skipped"
+    handle(oss_event("in/x.txt"), oss_context, runtime)
+    assert store.write.call_args.args[1] == "out/in/x.txt.json"
+
+
+def test_a_redelivered_event_is_not_answered_again(runtime, oss_context, store, transport):
+    """An answer already stored for the same eTag is returned as it is, without a call or a write."""
+    earlier = Result(200, "ds-earlier", output={"text": "早就答过了"}, usage={"total_tokens": 3})
+
+    def read(bucket, key, *, max_bytes=None):
+        assert key == "answers/questions/q.txt.json"
+        return StoredObject(data=dumps(earlier).encode(), size=10, metadata={"source-etag": "etag1"})
+
+    store.read.side_effect = read
+    results = json.loads(handle(oss_event(etag="ETAG1"), oss_context, runtime))
+    assert results == [earlier.to_dict()]
+    transport.assert_not_called()
+    store.write.assert_not_called()
+
+
+def test_a_changed_object_is_answered_again(runtime, oss_context, store, transport):
+    """An answer stored for an older eTag does not stop the new version from being answered."""
+
+    def read(bucket, key, *, max_bytes=None):
+        if key.startswith("answers/"):
+            return StoredObject(data=dumps(Result(200, "old")).encode(), size=10, metadata={"source-etag": "OLD"})
+        return StoredObject(data=b"new question", size=12, etag="NEW")
+
+    store.read.side_effect = read
+    handle(oss_event(etag="NEW"), oss_context, runtime)
+    assert transport.call_count == 1 and store.write.call_count == 1
+
+
+def test_an_object_over_the_cap_is_a_413_without_reading_it(runtime, oss_context, store, transport, env):
+    """The event's size already tells: refused before any read or call."""
+    env["QWEN_OSS_MAX_BYTES"] = "100"
+    store.read.side_effect = ObjectNotFound("no answer yet")
+    result = json.loads(handle(oss_event(size=101), oss_context, runtime))[0]
+    assert result["status_code"] == 413 and result["code"] == "ObjectTooLarge"
+    assert all(c.args[1].startswith("answers/") for c in store.read.call_args_list)
+    transport.assert_not_called()
+
+
+def test_an_object_that_grew_past_the_cap_is_a_413(runtime, oss_context, store, transport, env):
+    """When the object read is larger than the cap (whatever the event said), it is refused."""
+    env["QWEN_OSS_MAX_BYTES"] = "100"
+
+    def read(bucket, key, *, max_bytes=None):
+        if key.startswith("answers/"):
+            raise ObjectNotFound("none")
+        assert max_bytes == 100
+        return StoredObject(data=b"x" * 101, size=5000, etag="ETAG1")
+
+    store.read.side_effect = read
+    assert json.loads(handle(oss_event(size=10), oss_context, runtime))[0]["code"] == "ObjectTooLarge"
+    transport.assert_not_called()
+
+
+@pytest.mark.parametrize("data", [b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "文本\x00二进制".encode()])
+def test_a_binary_object_is_a_415(runtime, oss_context, store, transport, data):
+    """Objects that are not UTF-8 text (an image, NUL bytes) are refused with ObjectNotText."""
+    reads(store, question=data)
+    result = json.loads(handle(oss_event(), oss_context, runtime))[0]
+    assert result["status_code"] == 415 and result["code"] == "ObjectNotText"
+    transport.assert_not_called()
+
+
+def test_a_missing_object_is_a_404(runtime, oss_context, store, transport):
+    """An object deleted before we read it is a 404 result, not a retry."""
+    store.read.side_effect = ObjectNotFound("gone")
+    result = json.loads(handle(oss_event(), oss_context, runtime))[0]
+    assert result["status_code"] == 404 and result["code"] == "ObjectNotFound"
+    transport.assert_not_called()
+
+
+def test_no_credentials_is_a_clear_500(runtime, context, store_factory, transport):
+    """Without a role there is nothing to read OSS with: a 500 that says so."""
+    result = json.loads(handle(oss_event(), context, runtime))[0]
+    assert result["status_code"] == 500 and result["code"] == "OssNotConfigured" and "role" in result["message"]
+    store_factory.assert_not_called()
+
+
+def test_a_failed_write_raises_and_the_retry_is_not_charged(runtime, oss_context, store, transport):
+    """If the answer cannot be written the event is retried, and the redelivery reuses the answer."""
+    reads(store)
+    store.write.side_effect = [
+        TransientUpstreamError("OssUnavailable: busy", code="OssUnavailable", request_id="oss-1", attempts=1),
+        None,
+    ]
+    with pytest.raises(TransientUpstreamError, match="OssUnavailable"):
+        handle(oss_event(), oss_context, runtime)
+    results = json.loads(handle(oss_event(), oss_context, runtime))
+    assert results[0]["status_code"] == 200
+    assert transport.call_count == 1 and store.write.call_count == 2
+
+
+def test_an_upstream_refusal_is_written_too(runtime, oss_context, store, transport):
+    """A 4xx from DashScope is the answer for that file: written back so the uploader sees why."""
+    reads(store)
+    transport.return_value = response(400, code="DataInspectionFailed", message="inappropriate content")
+    result = json.loads(handle(oss_event(), oss_context, runtime))[0]
+    assert result["code"] == "DataInspectionFailed"
+    assert json.loads(store.write.call_args.args[2])["code"] == "DataInspectionFailed"
+
+
+def test_with_the_real_oss2_client(oss, standin, oss_context, context):
+    """oss2 against the local OSS stand-in: the answer lands in the bucket exactly once."""
+    oss.put("qwen-bkt", "questions/q.txt", "西红柿炖牛腩要炖多久?")
+    etag = oss.get("qwen-bkt", "questions/q.txt").etag
+    env = {
+        "DASHSCOPE_API_KEY": API_KEY,
+        "DASHSCOPE_HTTP_BASE_URL": standin.url,
+        "QWEN_OSS_ENDPOINT": oss.url,
+    }
+    wire = Runtime(env=env, backoff=Backoff(base=0.02, cap=0.1), memory=AnsweredRecords())
+    event = json.dumps(
+        {
+            "events": [
+                {
+                    "eventName": "ObjectCreated:PutObject",
+                    "eventSource": "acs:oss",
+                    "region": "cn-hangzhou",
+                    "oss": {"bucket": {"name": "qwen-bkt"}, "object": {"key": "questions/q.txt", "eTag": etag}},
+                }
+            ]
+        }
+    ).encode()
+    first = json.loads(handle(event, oss_context, wire))
+    assert first[0]["status_code"] == 200 and "西红柿炖牛腩要炖多久?" in json.dumps(first, ensure_ascii=False)
+    answer = oss.get("qwen-bkt", "answers/questions/q.txt.json")
+    assert json.loads(answer.data) == first[0]
+    assert answer.metadata == {"source-etag": etag}
+    assert answer.content_type.startswith("application/json")
+
+    # A fresh instance (no memory) receives the same event again: nothing is asked or written.
+    fresh = Runtime(env=env, memory=AnsweredRecords())
+    second = json.loads(handle(event, oss_context, fresh))
+    assert second == first
+    assert [r.method for r in oss.requests].count("PUT") == 1
+    assert len(standin.requests) == 1
+    sts = [r.headers.get("x-oss-security-token") for r in oss.requests]
+    assert sts and all(token == "sts-tok-01" for token in sts)

@@ -1,0 +1,153 @@
+"""Each trigger's published sample event, decoded into the question(s) it carries."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from handler.decode import decode
+from handler.errors import InvalidInput
+from handler.question import OssObject, Question, Skipped
+from handler.triggers.cloudevents import CloudEvent
+from handler.triggers.mns_topic import MnsTopicMessage
+from handler.triggers.oss import OssEvent
+from handler.triggers.timer import TimerEvent
+
+
+def test_timer_sample_asks_its_payload(event_file):
+    """The timer's payload is the question."""
+    decoded = decode(event_file("timer.json"))
+    assert decoded.records == (Question(text="awesome-fc"),) and not decoded.batch
+
+
+def test_timer_payload_is_decoded_by_the_core_rules(event_file):
+    """A payload holding a JSON request is that request, parameters included."""
+    (record,) = decode(event_file("timer-request.json")).records
+    assert record == Question(text="用一句话总结今天适合做的一道家常菜", parameters={"temperature": 0.8})
+
+
+def test_timer_view_has_a_property_per_field(event_file):
+    """TimerEvent exposes triggerTime, triggerName and payload."""
+    event = TimerEvent(json.loads(event_file("timer.json")))
+    assert (event.trigger_time, event.trigger_name, event.payload) == (
+        "2023-12-26T07:49:00Z",
+        "timer-trigger",
+        "awesome-fc",
+    )
+
+
+@pytest.mark.parametrize("payload", ["", "   ", None])
+def test_a_timer_without_payload_says_to_set_one(payload):
+    """A timer with no payload is EmptyEvent with a hint about the trigger's payload."""
+    event = {"triggerTime": "2023-12-26T07:49:00Z", "triggerName": "t", "payload": payload}
+    (record,) = decode(json.dumps(event)).records
+    assert isinstance(record, InvalidInput) and record.code == "EmptyEvent" and "payload" in record.message
+
+
+def test_mns_topic_json_sample_asks_its_message(event_file):
+    """JSON-format topic messages ask `Message`, identified by MessageId."""
+    (record,) = decode(event_file("mns-topic-json.json")).records
+    assert record == Question(text="hello topic", source="mns:2F5B3C281B283D4EAC694B7425288675")
+
+
+def test_mns_topic_view_keeps_attributes_apart(event_file):
+    """Message attributes arrive as extra top-level keys and are exposed as such."""
+    message = MnsTopicMessage(json.loads(event_file("mns-topic-json.json")))
+    assert message.topic_name == "test-topic" and message.publish_time == 1550216302888
+    assert message.attributes == {"Context": "user custom info"}
+
+
+def test_mns_topic_stream_samples(event_file):
+    """STREAM format: raw body bytes, or {"body", "attrs"} when the message has attributes."""
+    assert decode(event_file("mns-topic-stream.txt")).records == (Question(text="hello topic"),)
+    assert decode(event_file("mns-topic-stream-attrs.json")).records == (Question(text="hello topic"),)
+
+
+def test_mns_queue_batch_sample_is_a_batch(event_file):
+    """EventBridge's CloudEvents array gives one record per message and an array of results."""
+    decoded = decode(event_file("mns-queue-batch.json"))
+    assert decoded.batch
+    assert decoded.records == (Question(text="TEST", source="mns:C6DB60D1574661357FA227277445****"),)
+
+
+def test_mns_queue_single_event_sample(event_file):
+    """A single CloudEvents object is one question and one result object."""
+    decoded = decode(event_file("mns-queue-event.json"))
+    assert not decoded.batch and decoded.records[0].text == "TEST"
+    event = CloudEvent(json.loads(event_file("mns-queue-event.json")))
+    assert event.type == "mns:Queue:SendMessage" and event.mns_queue_message.request_id == "606EA3074344430D4C81****"
+
+
+def test_oss_sample_names_a_question_file(event_file):
+    """Each OSS record becomes an object to read, with bucket, key, eTag, size and region."""
+    decoded = decode(event_file("oss.json"))
+    assert decoded.batch
+    assert decoded.records == (
+        OssObject(
+            bucket="testbucket",
+            key="source/example.png",
+            etag="688A7BF4F233DC9C88A80BF985AB****",
+            size=122539,
+            region="cn-hangzhou",
+        ),
+    )
+    record = OssEvent(json.loads(event_file("oss.json"))).records[0]
+    assert record.event_name == "ObjectCreated:PutObject" and record.bucket_arn.endswith(":testbucket")
+
+
+def cloud_event(body, *, type_="mns:Queue:SendMessage", message_id="m1"):
+    return {"specversion": "1.0", "type": type_, "id": "e1", "data": {"messageId": message_id, "messageBody": body}}
+
+
+def test_a_batch_keeps_malformed_records_as_per_record_errors():
+    """Bad elements of a CloudEvents array are 4xx records in place; the good ones stay questions."""
+    event = [cloud_event("q1", message_id="a"), 7, cloud_event("x", type_="oss:ObjectCreated"), cloud_event("")]
+    records = decode(json.dumps(event)).records
+    assert records[0] == Question(text="q1", source="mns:a")
+    assert [type(r) for r in records[1:]] == [InvalidInput] * 3
+    assert [r.code for r in records[1:]] == ["InvalidEvent", "InvalidEvent", "EmptyEvent"]
+
+
+def test_an_envelope_inside_a_message_is_not_unwrapped():
+    """A message body that looks like an OSS event is refused, not used to read someone's bucket."""
+    inner = json.dumps({"events": [{"eventSource": "acs:oss", "eventName": "ObjectCreated:PutObject"}]})
+    (record,) = decode(json.dumps(cloud_event(inner))).records
+    assert isinstance(record, InvalidInput) and record.code == "InvalidEvent"
+
+
+def oss_event(*records):
+    return json.dumps({"events": list(records)})
+
+
+def oss_record(key="q/a.txt", name="ObjectCreated:PutObject", **changes):
+    record = {
+        "eventName": name,
+        "eventSource": "acs:oss",
+        "region": "cn-hangzhou",
+        "oss": {"bucket": {"name": "bkt"}, "object": {"key": key, "eTag": "E1", "size": 10}},
+    }
+    record.update(changes)
+    return record
+
+
+def test_oss_removals_are_skipped_and_bad_records_refused():
+    """A deletion asks nothing; a record without a bucket or with a path-like key is a 4xx."""
+    records = decode(
+        oss_event(
+            oss_record(name="ObjectRemoved:DeleteObject"),
+            oss_record(oss={"object": {"key": "k"}}),
+            oss_record(key="../../etc/passwd"),
+            oss_record(key="/abs/key"),
+            oss_record(),
+        )
+    ).records
+    assert isinstance(records[0], Skipped)
+    assert [r.code for r in records[1:4]] == ["InvalidEvent", "InvalidObjectKey", "InvalidObjectKey"]
+    assert isinstance(records[4], OssObject)
+
+
+def test_an_oss_event_without_records_is_invalid():
+    """{"events": []} asks nothing and is refused as a whole."""
+    decoded = decode(b'{"events": []}')
+    assert not decoded.batch and decoded.records[0].code == "InvalidEvent"
