@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from handler import logs, redact
+from handler import guard, logs, redact
 from handler.batch import answer_all
 from handler.config import Settings
 from handler.decode import Record, decode, decode_text
@@ -216,9 +216,21 @@ class _Job:
     def _ask(self, question: Question, fields: dict[str, Any]) -> tuple[Result, int]:
         call = plan(question, self.settings)
         fields.update(model=call.model, mode=call.mode)
+        info = self.settings.models.get(call.model)
+        if info is None:
+            fields["model_known"] = False  # no context guard and no cost for a model not in the table
         if self.settings.log_content:
             fields["question"] = call.text
+        fit = guard.check(call, info, trim=self.settings.trim_history)
+        if fit.counted_tokens is not None:
+            fields["counted_input_tokens"] = fit.counted_tokens
+        if fit.trimmed_turns:
+            fields["trimmed_turns"] = fit.trimmed_turns
+        call = fit.call
         result, attempts = _call_with_retries(call, INVOKERS[call.mode], self.settings, self.deadline, self.runtime)
+        usage = result.usage if isinstance(result.usage, Mapping) else {}
+        if info is not None and isinstance(usage.get("input_tokens"), int):
+            fields["cost_cny"] = info.cost(usage.get("input_tokens", 0), usage.get("output_tokens") or 0)
         if self.settings.log_content and result.ok:
             fields["answer"] = INVOKERS[call.mode].answer(result.output)
         return result, attempts

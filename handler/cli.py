@@ -65,7 +65,7 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m handler",
         description="Ask Qwen through the FC handler on this machine, as an FC invocation would.",
         epilog='examples: python -m handler "如何做西红柿炖牛腩?" | python -m handler --offline --event-file '
-        "events/question.json | echo 你好 | python -m handler -",
+        "events/question.json | echo 你好 | python -m handler - | python -m handler tokens --help",
     )
     p.add_argument("question", nargs="*", help="the question (words are joined); '-' reads the event from stdin")
     p.add_argument("--event-file", metavar="PATH", help="send this file's bytes as the event")
@@ -79,6 +79,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, *, stdin: Any = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["tokens"]:
+        from handler import token_cli
+
+        return token_cli.main(argv[1:], out=out)
     args = parser().parse_args(argv)
     event = _event(args, stdin or sys.stdin.buffer)
     if event is None:

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from handler import parameters
 from handler.errors import InvalidConfig
+from handler.models import ModelInfo, parse_table
 
 Mode = Literal["messages", "prompt"]
 
@@ -35,6 +36,8 @@ class Settings:
     oss_output_prefix: str = "answers/"
     oss_max_bytes: int = 1024 * 1024
     oss_endpoint: str | None = None
+    models: Mapping[str, ModelInfo] = field(default_factory=lambda: parse_table(""))
+    trim_history: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -67,6 +70,8 @@ class Settings:
             oss_output_prefix=_prefix(env.get("QWEN_OSS_OUTPUT_PREFIX", "answers/")),
             oss_max_bytes=int(_number(env, "QWEN_OSS_MAX_BYTES", 1024 * 1024, low=1, high=32 * 1024**2, integer=True)),
             oss_endpoint=env.get("QWEN_OSS_ENDPOINT", "").strip() or None,
+            models=parse_table(env.get("QWEN_MODEL_TABLE", "")),
+            trim_history=_flag(env, "QWEN_TRIM_HISTORY"),
         )
 
 

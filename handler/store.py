@@ -47,7 +47,14 @@ class Oss2Store:
     """ObjectStore over the official oss2 SDK, with the function's (STS) credentials."""
 
     def __init__(self, credentials: Credentials, endpoint: str):
-        import oss2  # ~0.3 s of imports that plain questions never pay
+        try:
+            import oss2  # ~0.3 s of imports that plain questions never pay
+        except ImportError:
+            # FC's Python runtimes include oss2; a local install may not.
+            raise QwenError(
+                "the oss2 package is not installed: FC's Python runtimes include it; locally, pip install oss2",
+                code="OssNotConfigured",
+            ) from None
 
         self._oss2 = oss2
         if credentials.security_token:
