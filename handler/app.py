@@ -24,7 +24,7 @@ from handler.retry import MIN_ATTEMPT_SECONDS, Backoff, Deadline
 from handler.store import SOURCE_ETAG_META, ObjectNotFound, ObjectStore, Oss2Store, endpoint_for
 from handler.transport import Transient, Transport, classify_exception, classify_response, dashscope_transport
 
-redact.install("qwen", "dashscope", "oss2")
+redact.install()
 
 ANSWERED = AnsweredRecords()
 
@@ -61,7 +61,12 @@ def handle(event: Any, context: Any, runtime: Runtime = DEFAULT_RUNTIME) -> str:
             return dumps(Result.failure(error, invocation.request_id))
         creds = invocation.credentials
         redact.remember([settings.api_key, creds and creds.access_key_secret, creds and creds.security_token])
-        decoded = decode(event)
+        try:
+            decoded = decode(event, max_bytes=settings.max_event_bytes)
+        except Exception as error:  # noqa: BLE001  # a decoder bug must still give the caller JSON
+            logs.emit("internal_error", level=logging.ERROR, stage="decode", error=type(error).__name__)
+            failure = QwenError(f"internal error while decoding the event ({type(error).__name__})")
+            return dumps(Result.failure(failure, invocation.request_id))
         job = _Job(
             settings,
             Deadline.for_function(invocation.timeout, started=started, clock=runtime.clock),

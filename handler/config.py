@@ -38,6 +38,7 @@ class Settings:
     oss_endpoint: str | None = None
     models: Mapping[str, ModelInfo] = field(default_factory=lambda: parse_table(""))
     trim_history: bool = False
+    max_event_bytes: int = 8 * 1024 * 1024
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -72,6 +73,9 @@ class Settings:
             oss_endpoint=env.get("QWEN_OSS_ENDPOINT", "").strip() or None,
             models=parse_table(env.get("QWEN_MODEL_TABLE", "")),
             trim_history=_flag(env, "QWEN_TRIM_HISTORY"),
+            max_event_bytes=int(
+                _number(env, "QWEN_MAX_EVENT_BYTES", 8 * 1024**2, low=1024, high=32 * 1024**2, integer=True)
+            ),
         )
 
 

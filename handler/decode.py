@@ -51,8 +51,20 @@ class Decoded:
         return cls(records=(record,))
 
 
-def decode(event: bytes | bytearray | memoryview | str | None) -> Decoded:
+def decode(event: bytes | bytearray | memoryview | str | None, *, max_bytes: int | None = None) -> Decoded:
     """Turn FC's event bytes into the question(s) they carry, or the reason they carry none."""
+    if max_bytes is not None and event is not None:
+        size = len(event.encode()) if isinstance(event, str) else len(event)
+        if size > max_bytes:
+            # Judged on the length alone: an oversized event is never decoded or parsed.
+            return Decoded.single(
+                InvalidInput(
+                    f"the event is {size} bytes, over the {max_bytes}-byte limit (QWEN_MAX_EVENT_BYTES); "
+                    "put large documents in OSS and send their events instead",
+                    code="EventTooLarge",
+                    status_code=413,
+                )
+            )
     text = _text(event)
     if isinstance(text, InvalidInput):
         return Decoded.single(text)
@@ -253,7 +265,7 @@ def _messages(value: Any) -> tuple[Message, ...] | InvalidInput:
         if extra:
             return _invalid(f"{where} has field '{extra[0]}'; a message has only 'role' and 'content'")
         role, content = item.get("role"), item.get("content")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             return _invalid(f"{where}.role must be one of system, user, assistant")
         if not isinstance(content, str):
             return _invalid(f"{where}.content must be a string")

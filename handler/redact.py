@@ -1,7 +1,9 @@
-"""A last line of defence: known secret values are masked in log records and in returned text.
+"""A last line of defence: known secret values are masked in every log record and in returned text.
 
-The code never puts a secret into a message on purpose; this catches the accidents (an SDK debug
-line, an upstream error that echoes a header) before they leave the process.
+The code never puts a secret into a message on purpose; this catches the accidents (oss2's debug
+lines print request headers, the STS token among them; an upstream error that echoes a header)
+before they leave the process. It works at record creation, so it covers every logger, children
+included (oss2.http, dashscope), whatever handlers FC's runtime installs.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
+from typing import Any
 
 MASK = "***"
 _MIN_SECRET = 8  # shorter values would mask ordinary words
@@ -16,6 +19,8 @@ _MAX_KEPT = 32  # STS tokens rotate; keep the newest few, not every one ever see
 
 _lock = threading.Lock()
 _secrets: list[str] = []
+_installed = False
+_formatter = logging.Formatter()
 
 
 def remember(values: Iterable[str | None]) -> None:
@@ -35,30 +40,36 @@ def redact(text: str) -> str:
     return text
 
 
-_formatter = logging.Formatter()
+def mask_record(record: logging.LogRecord) -> None:
+    """Mask secrets in a record's final message and in its traceback, in place."""
+    try:
+        message = record.getMessage()
+    except Exception:  # noqa: BLE001  # a malformed record is the logging module's to report
+        return
+    masked = redact(message)
+    if masked != message:
+        record.msg, record.args = masked, None
+    if record.exc_info and record.exc_info[1] is not None:
+        # The handler formats the traceback later, out of our reach: format it now, masked.
+        trace = _formatter.formatException(record.exc_info)
+        if redact(trace) != trace:
+            record.msg, record.args = f"{record.msg}\n{redact(trace)}", None
+            record.exc_info, record.exc_text = None, None
 
 
-class RedactingFilter(logging.Filter):
-    """Masks secrets in a record's final message (its arguments included)."""
+def install() -> None:
+    """Wrap the log record factory once, so every record made from now on is masked."""
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        previous = logging.getLogRecordFactory()
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if _secrets:
-            message = record.getMessage()
-            masked = redact(message)
-            if masked != message:
-                record.msg, record.args = masked, None
-            if record.exc_info and record.exc_info[1] is not None:
-                # The handler formats the traceback later, out of our reach: format it now, masked.
-                trace = _formatter.formatException(record.exc_info)
-                if redact(trace) != trace:
-                    record.msg, record.args = f"{record.msg}\n{redact(trace)}", None
-                    record.exc_info, record.exc_text = None, None
-        return True
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            if _secrets:
+                mask_record(record)
+            return record
 
-
-def install(*logger_names: str) -> None:
-    """Attach the filter to these loggers (our own and the SDK's), once."""
-    for name in logger_names:
-        target = logging.getLogger(name)
-        if not any(isinstance(f, RedactingFilter) for f in target.filters):
-            target.addFilter(RedactingFilter())
+        logging.setLogRecordFactory(factory)
+        _installed = True

@@ -91,6 +91,19 @@ def drop() -> Behaviour:
     return behave
 
 
+def reset() -> Behaviour:
+    """Abort the connection with a TCP reset, as a crashed front end does."""
+
+    def behave(handler: _Handler, request: Request) -> None:
+        import struct
+
+        handler.close_connection = True
+        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        handler.connection.close()
+
+    return behave
+
+
 def hang(seconds: float = 3600.0) -> Behaviour:
     """Say nothing until `seconds` pass or the stand-in stops."""
 
@@ -110,8 +123,12 @@ class DashScopeStandIn:
         self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.standin = self
         self._script: deque[Behaviour] = deque()
+        # Decides per request when the script is empty (soak tests: faults that follow the request,
+        # not the order in which concurrent requests happen to arrive). None: the default answer.
+        self.policy: Callable[[Request], Behaviour | None] | None = None
         self._lock = threading.Lock()
         self.requests: list[Request] = []
+        self.keep_requests = True  # soak runs turn this off so the stand-in's memory stays flat
         self.connections = 0
         self._thread: threading.Thread | None = None
 
@@ -146,14 +163,19 @@ class DashScopeStandIn:
             self._script.clear()
             self.requests.clear()
             self.connections = 0
+            self.policy = None
+            self.keep_requests = True
 
     def _next(self, request: Request) -> Behaviour:
         with self._lock:
-            self.requests.append(request)
+            if self.keep_requests:
+                self.requests.append(request)
             if self._script:
                 return self._script.popleft()
         if not request.authorized:
             return error(401, "InvalidApiKey", "Invalid API-key provided.")
+        if self.policy is not None and (chosen := self.policy(request)) is not None:
+            return chosen
         return answer(delay=self.latency)
 
     def _connected(self) -> None:

@@ -61,8 +61,10 @@ def classify_response(response: Any, invoker: Invoker) -> Result | Transient:
             usage=_plain(usage) if isinstance(usage, Mapping) else usage,
         )
     if status == 429 or status is None or status >= 500:
+        if code in ("", "Unknown"):  # the SDK's code for a body that was not DashScope's JSON
+            code = "Throttling" if status == 429 else f"ServerError{status or ''}"
         return Transient(
-            code or ("Throttling" if status == 429 else "ServerError"),
+            code,
             message or f"DashScope answered HTTP {status}",
             request_id,
             _retry_after(getattr(response, "headers", None)),

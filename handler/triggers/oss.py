@@ -57,5 +57,5 @@ class OssRecord(EventView):
 
     @property
     def is_object_created(self) -> bool:
-        name = self.event_name or ""
-        return name.startswith(("ObjectCreated:", "oss:ObjectCreated:"))
+        name = self.event_name
+        return isinstance(name, str) and name.startswith(("ObjectCreated:", "oss:ObjectCreated:"))

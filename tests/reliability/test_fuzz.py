@@ -1,0 +1,157 @@
+"""Property-based: whatever the bytes, the handler answers with JSON results, 200s or 4xx with a code."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from handler.decode import decode
+from handler.errors import InvalidInput
+from handler.question import OssObject, Question, Skipped
+from tests.reliability.conftest import CASES, assert_well_formed, run_offline
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+SAMPLES = {p.name: json.loads(p.read_text()) for p in sorted(EVENTS.glob("*.json"))}
+
+FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=50),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12), children, max_size=5),
+    max_leaves=25,
+)
+
+# Values a mutation puts in place of a field: wrong types, empties, nulls, huge and deep ones.
+replacements = st.one_of(
+    st.none(),
+    st.just(""),
+    st.just("   "),
+    st.integers(),
+    st.booleans(),
+    st.lists(st.text(max_size=5), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=3),
+    st.just("长" * 200_000),
+    st.just(json.loads("[" * 50 + "]" * 50)),
+    st.text(max_size=30),
+)
+
+
+def paths(value: Any, prefix: tuple = ()) -> list[tuple]:
+    """Every path to a field inside a sample (dict keys and list indexes)."""
+    found = []
+    if isinstance(value, dict):
+        for key, child in value.items():
+            found.append((*prefix, key))
+            found += paths(child, (*prefix, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            found.append((*prefix, index))
+            found += paths(child, (*prefix, index))
+    return found
+
+
+@st.composite
+def mutated_samples(draw: st.DrawFn) -> Any:
+    name = draw(st.sampled_from(sorted(SAMPLES)))
+    sample = copy.deepcopy(SAMPLES[name])
+    for _ in range(draw(st.integers(1, 3))):
+        candidates = paths(sample)
+        if not candidates:
+            break
+        path = draw(st.sampled_from(candidates))
+        parent = sample
+        for step in path[:-1]:
+            parent = parent[step]
+        if draw(st.booleans()) and isinstance(parent, dict):
+            parent.pop(path[-1], None)
+        else:
+            parent[path[-1]] = copy.deepcopy(draw(replacements))  # a shared value must not be mutated later
+    return sample
+
+
+@FUZZ
+@given(st.binary(max_size=3000))
+def test_decode_takes_any_bytes(event):
+    """The decoder returns records for any bytes and never raises."""
+    CASES["decode: arbitrary bytes"] += 1
+    decoded = decode(event)
+    assert decoded.records
+    assert all(isinstance(r, Question | InvalidInput | OssObject | Skipped) for r in decoded.records)
+
+
+@FUZZ
+@given(json_values)
+def test_decode_takes_any_json(value):
+    """The decoder returns records for any JSON document and never raises."""
+    CASES["decode: arbitrary JSON"] += 1
+    assert decode(json.dumps(value).encode()).records
+
+
+@FUZZ
+@given(st.binary(max_size=3000))
+def test_the_handler_takes_any_bytes(event):
+    """Any bytes: well-formed results, no traceback, no upstream call for an invalid record."""
+    CASES["handler: arbitrary bytes"] += 1
+    assert_well_formed(*run_offline(event))
+
+
+@FUZZ
+@given(json_values)
+def test_the_handler_takes_any_json(value):
+    """Any JSON document: well-formed results, and only valid records are asked."""
+    CASES["handler: arbitrary JSON"] += 1
+    assert_well_formed(*run_offline(json.dumps(value).encode()))
+
+
+@FUZZ
+@given(mutated_samples())
+def test_the_handler_takes_mutated_trigger_samples(sample):
+    """Every published sample with fields removed, retyped, emptied, nulled, huge or deeply nested."""
+    CASES["handler: mutated trigger samples"] += 1
+    assert_well_formed(*run_offline(json.dumps(sample, ensure_ascii=False).encode()))
+
+
+@FUZZ
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "prompt": json_values,
+            "question": json_values,
+            "messages": st.lists(
+                st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "role": st.sampled_from(["user", "assistant", "system", "tool", ""]),
+                        "content": json_values,
+                    },
+                ),
+                max_size=4,
+            ),
+            "model": json_values,
+            "parameters": st.dictionaries(
+                st.sampled_from(
+                    ["temperature", "max_tokens", "seed", "stream", "api_key", "headers", "top_p", "stop", "n"]
+                ),
+                json_values,
+                max_size=3,
+            ),
+        },
+    )
+)
+def test_the_handler_takes_any_request_shape(request_body):
+    """Requests with every combination of fields and value types are answered or refused cleanly."""
+    CASES["handler: request shapes"] += 1
+    assert_well_formed(*run_offline(json.dumps(request_body).encode()))
+
+
+def test_deep_nesting_is_refused_cleanly():
+    """A hundred thousand nested brackets are an InvalidEvent, not a RecursionError."""
+    for event in (b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 50_000 + b"1" + b"}" * 50_000):
+        results, returned, transport = run_offline(event)
+        assert results[0]["code"] == "InvalidEvent" and transport.calls == 0
