@@ -153,5 +153,5 @@ def test_the_handler_takes_any_request_shape(request_body):
 def test_deep_nesting_is_refused_cleanly():
     """A hundred thousand nested brackets are an InvalidEvent, not a RecursionError."""
     for event in (b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 50_000 + b"1" + b"}" * 50_000):
-        results, returned, transport = run_offline(event)
+        results, _, transport = run_offline(event)
         assert results[0]["code"] == "InvalidEvent" and transport.calls == 0
