@@ -15,6 +15,7 @@ Rules, in order:
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ Record = Question | OssObject | Skipped | InvalidInput
 
 REQUEST_KEYS = frozenset({"prompt", "question", "messages", "model", "parameters"})
 _QUESTION_KEYS = ("prompt", "question", "messages")
+
+_DECODE_SLICE = 1024 * 1024
 
 EMPTY_HINT = (
     "the event is empty: send the question as the event body, for example "
@@ -284,14 +287,23 @@ def _text(event: bytes | bytearray | memoryview | str | None) -> str | InvalidIn
         return ""
     if isinstance(event, str):
         return event
+    data = memoryview(event)
+    # utf-8-sig: editors on Windows save test events with a BOM. Large events are decoded in slices:
+    # CPython's one-shot decoder briefly holds a buffer three times the text's size for CJK text.
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    parts: list[str] = []
+    position = 0
     try:
-        # utf-8-sig: editors on Windows save test events with a BOM.
-        return bytes(event).decode("utf-8-sig")
+        for position in range(0, len(data), _DECODE_SLICE):
+            parts.append(decoder.decode(data[position : position + _DECODE_SLICE]))
+        parts.append(decoder.decode(b"", final=True))
     except UnicodeDecodeError as error:
+        offset = max(0, position + error.start - len(decoder.getstate()[0]))
         return InvalidInput(
-            f"the event is not UTF-8 text (invalid byte at offset {error.start}); send the question as UTF-8",
+            f"the event is not UTF-8 text (invalid byte near offset {offset}); send the question as UTF-8",
             code="InvalidEncoding",
         )
+    return parts[0] if len(parts) == 1 else "".join(parts)
 
 
 def _printable(text: str) -> bool:

@@ -9,10 +9,13 @@
 A 4xx answer from DashScope is not an exception: it is a `Result` returned to the caller, because
 sending the same request again cannot help.
 
-Messages never contain secrets: they are built only from our own text, codes and request ids.
+Messages never contain secrets: they are built from our own text, codes, request ids and upstream
+messages, and every known secret is masked as the error is made (an upstream message may echo one).
 """
 
 from __future__ import annotations
+
+from handler.redact import redact
 
 
 class QwenError(Exception):
@@ -24,6 +27,7 @@ class QwenError(Exception):
     def __init__(
         self, message: str, *, code: str | None = None, status_code: int | None = None, source: str | None = None
     ):
+        message = redact(message)
         super().__init__(message)
         self.message = message
         # Which record of a batch this is about (a message id, an object); None for a single event.

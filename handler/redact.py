@@ -49,12 +49,24 @@ def mask_record(record: logging.LogRecord) -> None:
     masked = redact(message)
     if masked != message:
         record.msg, record.args = masked, None
-    if record.exc_info and record.exc_info[1] is not None:
+    if record.exc_info and record.exc_info[1] is not None and _chain_has_secret(record.exc_info[1]):
         # The handler formats the traceback later, out of our reach: format it now, masked.
-        trace = _formatter.formatException(record.exc_info)
-        if redact(trace) != trace:
-            record.msg, record.args = f"{record.msg}\n{redact(trace)}", None
-            record.exc_info, record.exc_text = None, None
+        trace = redact(_formatter.formatException(record.exc_info))
+        record.msg, record.args = f"{record.msg}\n{trace}", None
+        record.exc_info, record.exc_text = None, None
+
+
+def _chain_has_secret(error: BaseException) -> bool:
+    """Whether an exception or its causes say a secret (frames show source lines, not values)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen and len(seen) < 16:
+        seen.add(id(current))
+        text = f"{current!s} {current!r}"
+        if redact(text) != text:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def install() -> None:

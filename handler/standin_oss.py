@@ -7,6 +7,7 @@ CLI's --offline mode for OSS events (missing objects then read as an emulated qu
 from __future__ import annotations
 
 import hashlib
+import socket
 import threading
 import uuid
 from collections import deque
@@ -97,6 +98,10 @@ class OssStandIn:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle/delayed-ACK stalls
 
     def _target(self) -> tuple[str, str]:
         path = unquote(urlsplit(self.path).path).lstrip("/")

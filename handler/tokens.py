@@ -17,6 +17,7 @@ from typing import Any
 PER_MESSAGE = 5
 REPLY_PRIMER = 3
 _CHUNK = 100_000  # tiktoken recurses per piece; the SDK splits long text the same way
+_SLICE = 256 * 1024
 
 _lock = threading.Lock()
 _tokenizer: Any = None
@@ -61,7 +62,8 @@ def _utf8_length(text: str) -> int:
     if not unicodedata.is_normalized("NFC", text):
         # The tokenizer counts the NFC form, which a few scripts make longer than the text given.
         text = unicodedata.normalize("NFC", text)
-    return len(text.encode("utf-8", "surrogatepass"))
+    # In slices: a whole 10 MB document encoded at once would be one more full copy at peak.
+    return sum(len(text[i : i + _SLICE].encode("utf-8", "surrogatepass")) for i in range(0, len(text), _SLICE))
 
 
 def _chunks(text: str) -> Iterator[str]:

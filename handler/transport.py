@@ -80,11 +80,11 @@ def classify_exception(error: BaseException) -> Transient | None:
         return Transient("RequestTimeout", "DashScope did not answer in time")
     if isinstance(error, requests.exceptions.ConnectionError):
         return Transient("ConnectionError", "the connection to DashScope failed")
+    if isinstance(error, ValueError):
+        # requests' JSONDecodeError (a RequestException too): a 200 cut short or not JSON at all.
+        return Transient("MalformedResponse", "DashScope answered with a body that is not valid JSON")
     if isinstance(error, requests.exceptions.RequestException):
         return Transient("TransportError", f"the request to DashScope failed ({type(error).__name__})")
-    if isinstance(error, ValueError):
-        # requests' JSONDecodeError: a 200 whose body is cut short or is not JSON at all.
-        return Transient("MalformedResponse", "DashScope answered with a body that is not valid JSON")
     return None
 
 

@@ -49,6 +49,14 @@ def test_non_utf8_bytes_are_refused():
     assert "offset 0" in record.message
 
 
+def test_a_bad_byte_deep_in_a_large_event_is_located():
+    """The offset of an invalid byte is reported even past the first decoding slice."""
+    event = "问".encode() * 1_000_000 + b"\xff" + b"tail"
+    record = one(event)
+    assert isinstance(record, InvalidInput) and record.code == "InvalidEncoding"
+    assert "offset 3000000" in record.message
+
+
 def test_no_printable_character_is_refused():
     """Control characters alone are not a question."""
     assert code_of(b"\x00\x01\x1b\x7f") == "NoPrintableText"
