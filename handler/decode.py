@@ -165,8 +165,12 @@ def decode_text(text: str) -> Record:
 _NOT_JSON = object()
 
 
+# The characters a JSON document can start with: plain questions skip the parse attempt entirely.
+_JSON_STARTS = frozenset('{["-0123456789tfnNI')
+
+
 def _parse(stripped: str) -> Any:
-    if not stripped:
+    if not stripped or stripped[0] not in _JSON_STARTS:
         return _NOT_JSON
     try:
         return json.loads(stripped)
@@ -287,9 +291,15 @@ def _text(event: bytes | bytearray | memoryview | str | None) -> str | InvalidIn
         return ""
     if isinstance(event, str):
         return event
+    # utf-8-sig: editors on Windows save test events with a BOM.
+    if len(event) <= _DECODE_SLICE:
+        try:
+            return bytes(event).decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            return _not_utf8(error.start)
+    # Large events are decoded in slices: CPython's one-shot decoder briefly holds a buffer three
+    # times the text's size for CJK text.
     data = memoryview(event)
-    # utf-8-sig: editors on Windows save test events with a BOM. Large events are decoded in slices:
-    # CPython's one-shot decoder briefly holds a buffer three times the text's size for CJK text.
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
     parts: list[str] = []
     position = 0
@@ -298,12 +308,15 @@ def _text(event: bytes | bytearray | memoryview | str | None) -> str | InvalidIn
             parts.append(decoder.decode(data[position : position + _DECODE_SLICE]))
         parts.append(decoder.decode(b"", final=True))
     except UnicodeDecodeError as error:
-        offset = max(0, position + error.start - len(decoder.getstate()[0]))
-        return InvalidInput(
-            f"the event is not UTF-8 text (invalid byte near offset {offset}); send the question as UTF-8",
-            code="InvalidEncoding",
-        )
-    return parts[0] if len(parts) == 1 else "".join(parts)
+        return _not_utf8(max(0, position + error.start - len(decoder.getstate()[0])))
+    return "".join(parts)
+
+
+def _not_utf8(offset: int) -> InvalidInput:
+    return InvalidInput(
+        f"the event is not UTF-8 text (invalid byte near offset {offset}); send the question as UTF-8",
+        code="InvalidEncoding",
+    )
 
 
 def _printable(text: str) -> bool:

@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 DEFAULT_FUNCTION_TIMEOUT = 60.0
@@ -26,22 +27,27 @@ class Invocation:
 
     request_id: str
     timeout: float
-    region: str | None = None
-    account_id: str | None = None
-    credentials: Credentials | None = field(default=None, repr=False)
+    context: Any = field(default=None, repr=False, compare=False)
+    env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def of(cls, context: Any, env: Mapping[str, str] | None = None) -> Invocation:
-        env = os.environ if env is None else env
         function = getattr(context, "function", None)
-        timeout = _positive(getattr(function, "timeout", None)) or DEFAULT_FUNCTION_TIMEOUT
         return cls(
             request_id=str(getattr(context, "request_id", "") or f"local-{uuid.uuid4()}"),
-            timeout=timeout,
-            region=getattr(context, "region", None) or env.get("FC_REGION") or None,
-            account_id=getattr(context, "account_id", None) or env.get("FC_ACCOUNT_ID") or None,
-            credentials=_credentials(getattr(context, "credentials", None), env),
+            timeout=_positive(getattr(function, "timeout", None)) or DEFAULT_FUNCTION_TIMEOUT,
+            context=context,
+            env=os.environ if env is None else env,
         )
+
+    # Read when first needed (OSS events), not on every invocation.
+    @cached_property
+    def region(self) -> str | None:
+        return getattr(self.context, "region", None) or self.env.get("FC_REGION") or None
+
+    @cached_property
+    def credentials(self) -> Credentials | None:
+        return _credentials(getattr(self.context, "credentials", None), self.env)
 
 
 def _positive(value: Any) -> float | None:

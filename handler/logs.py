@@ -36,15 +36,23 @@ def bound(**fields: Any) -> Iterator[None]:
         _bound.reset(token)
 
 
+# One encoder for every line: json.dumps with options builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 def render(fields: Mapping[str, Any]) -> str:
     """The line for an event dict: compact JSON, one physical line whatever the values hold."""
-    line = json.dumps(fields, ensure_ascii=False, separators=(",", ":"), default=str)
-    for char, escaped in _LINE_BREAKS.items():
-        line = line.replace(char, escaped)
+    line = _ENCODER.encode(fields)
+    if not line.isascii():
+        for char, escaped in _LINE_BREAKS.items():
+            line = line.replace(char, escaped)
     return line
 
 
 def emit(event: str, *, level: int = logging.INFO, **fields: Any) -> None:
     """Log one event dict made of the bound context and `fields`."""
     if logger.isEnabledFor(level):
-        logger.log(level, render({"event": event, **_bound.get(), **fields}))
+        # makeRecord + handle rather than logger.log: the line names its event, so the caller's file
+        # and line (found by walking the stack on every call) would add cost and nothing else.
+        line = render({"event": event, **_bound.get(), **fields})
+        logger.handle(logger.makeRecord(logger.name, level, "qwen", 0, line, (), None))
