@@ -1,0 +1,97 @@
+"""The SDK seam's own HTTP session, and the per-instance caches that keep warm invocations cheap."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from handler import app
+from handler.app import Runtime, handle, initialize
+from handler.config import settings_for
+from handler.errors import InvalidConfig
+from handler.memory import AnsweredRecords
+from handler.transport import PROXY_VARIABLES, DashScopeTransport
+from tests.conftest import API_KEY
+
+
+@pytest.fixture
+def no_proxy_env(monkeypatch):
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+def ask(transport, standin) -> dict:
+    runtime = Runtime(
+        transport=transport,
+        env={"DASHSCOPE_API_KEY": API_KEY, "DASHSCOPE_HTTP_BASE_URL": standin.url},
+        memory=AnsweredRecords(),
+    )
+    context = SimpleNamespace(request_id="r", function=SimpleNamespace(timeout=30))
+    return json.loads(handle(b"hi", context, runtime))
+
+
+def test_one_session_serves_every_call(standin, no_proxy_env):
+    """The transport's session is made once and reused: one connection for many invocations."""
+    transport = DashScopeTransport()
+    for _ in range(5):
+        assert ask(transport, standin)["status_code"] == 200
+    first = transport._session
+    assert ask(transport, standin)["status_code"] == 200
+    assert transport._session is first
+    assert standin.connections == 1
+
+
+def test_the_environment_is_not_scanned_without_proxies(standin, no_proxy_env):
+    """With no proxy or CA-bundle variable, requests' per-call environment scan is switched off."""
+    transport = DashScopeTransport()
+    ask(transport, standin)
+    assert transport._session.trust_env is False
+
+
+@pytest.mark.parametrize("name", ["HTTPS_PROXY", "https_proxy", "NO_PROXY", "REQUESTS_CA_BUNDLE"])
+def test_proxy_settings_are_honoured(standin, no_proxy_env, monkeypatch, name):
+    """A deployment that sets a proxy or a CA bundle keeps requests' environment handling."""
+    monkeypatch.setenv(name, "127.0.0.1" if "PROXY" in name.upper() else "/etc/ssl/certs/ca-certificates.crt")
+    transport = DashScopeTransport()
+    ask(transport, standin)
+    assert transport._session.trust_env is True
+
+
+def test_settings_are_parsed_once_per_configuration():
+    """The same environment gives the same Settings object; a changed one is read again."""
+    env = {"DASHSCOPE_API_KEY": "sk-cache-000000001", "QWEN_MODEL": "qwen-turbo"}
+    first = settings_for(env)
+    assert settings_for(dict(env)) is first
+    changed = settings_for({**env, "QWEN_MAX_ATTEMPTS": "2"})
+    assert changed is not first and changed.max_attempts == 2
+
+
+def test_an_invalid_configuration_is_not_cached():
+    """Fixing a bad variable takes effect on the next invocation."""
+    env = {"DASHSCOPE_API_KEY": "sk-cache-000000002", "QWEN_MODE": "chat"}
+    with pytest.raises(InvalidConfig):
+        settings_for(env)
+    env["QWEN_MODE"] = "prompt"
+    assert settings_for(env).mode == "prompt"
+
+
+def test_settings_follow_os_environ(monkeypatch):
+    """Read from os.environ (production), a changed variable is seen at the next invocation."""
+    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-cache-000000003")
+    monkeypatch.setenv("QWEN_MODEL", "qwen-turbo")
+    import os
+
+    assert settings_for(os.environ).model == "qwen-turbo"
+    monkeypatch.setenv("QWEN_MODEL", "qwen-plus")
+    monkeypatch.setenv("QWEN_ALLOWED_MODELS", "qwen-plus")
+    assert settings_for(os.environ).model == "qwen-plus"
+
+
+def test_initialize_freezes_what_it_imported(mocker, context):
+    """After importing the SDK, the initializer moves startup objects out of the GC's generations."""
+    freeze = mocker.patch.object(app.gc, "freeze")
+    initialize(context, Runtime(env={"DASHSCOPE_API_KEY": API_KEY}))
+    freeze.assert_called_once()
