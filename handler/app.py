@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ class Runtime:
 
     transport: Transport = dashscope_transport
     store: Callable[[Credentials, str], ObjectStore] = Oss2Store
-    env: Mapping[str, str] | None = None  # None: os.environ, read at each invocation
+    env: Mapping[str, str] | None = None  # None: os.environ (parsed again only when it changes)
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     backoff: Backoff = field(default_factory=Backoff)
@@ -111,6 +112,7 @@ class _Job:
     runtime: Runtime
     invocation: Invocation
     _stores: dict[str, ObjectStore] = field(default_factory=dict)
+    _stores_lock: threading.Lock = field(default_factory=threading.Lock)  # a batch's records share them
 
     def answer(self, record: Record) -> Result:
         began = self.runtime.clock()
@@ -181,9 +183,10 @@ class _Job:
         if endpoint is None or creds is None:
             missing = "credentials (the function needs a role)" if creds is None else "a region or QWEN_OSS_ENDPOINT"
             raise QwenError(f"cannot reach OSS without {missing}", code="OssNotConfigured")
-        if endpoint not in self._stores:
-            self._stores[endpoint] = self.runtime.store(creds, endpoint)
-        return self._stores[endpoint]
+        with self._stores_lock:
+            if endpoint not in self._stores:
+                self._stores[endpoint] = self.runtime.store(creds, endpoint)
+            return self._stores[endpoint]
 
     def _stored_answer(self, store: ObjectStore, bucket: str, key: str, etag: str | None) -> Result | None:
         """The answer already written for this version of the object, if any (a redelivered event)."""

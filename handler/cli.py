@@ -16,14 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
 
+from handler.fc_context import Credentials
+
 OFFLINE_KEY = "sk-offline-standin-0000"
-
-
-@dataclass(frozen=True)
-class LocalCredentials:
-    access_key_id: str = field(repr=False)
-    access_key_secret: str = field(repr=False)
-    security_token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -40,7 +35,7 @@ class LocalContext:
 
     request_id: str = field(default_factory=lambda: f"local-{uuid.uuid4()}")
     function: LocalFunction = field(default_factory=LocalFunction)
-    credentials: LocalCredentials | None = None
+    credentials: Credentials | None = None
     region: str = "local"
     account_id: str = "local"
 
@@ -48,7 +43,7 @@ class LocalContext:
     def from_env(cls, timeout: float) -> LocalContext:
         key_id = os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID")
         credentials = (
-            LocalCredentials(
+            Credentials(
                 key_id,
                 os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET", ""),
                 os.environ.get("ALIBABA_CLOUD_SECURITY_TOKEN"),
@@ -112,7 +107,7 @@ def main(argv: Sequence[str] | None = None, *, stdin: Any = None, out: TextIO | 
             DASHSCOPE_HTTP_BASE_URL=standins[0].url,
             QWEN_OSS_ENDPOINT=standins[1].url,
         )
-        context = replace(context, credentials=LocalCredentials("offline-access-key", "offline-secret-0000"))
+        context = replace(context, credentials=Credentials("offline-access-key", "offline-secret-0000"))
     elif not os.environ.get("DASHSCOPE_API_KEY", "").strip():
         print(
             "DASHSCOPE_API_KEY is not set. Export your DashScope API key "
