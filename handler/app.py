@@ -15,7 +15,7 @@ from handler import guard, logs, redact
 from handler.batch import answer_all
 from handler.config import Settings, settings_for
 from handler.decode import Record, decode, decode_text
-from handler.errors import InvalidConfig, InvalidInput, QwenError, TransientUpstreamError
+from handler.errors import InvalidConfig, InvalidInput, ObjectNotFound, QwenError, TransientUpstreamError
 from handler.fc_context import Credentials, Invocation
 from handler.invokers import INVOKERS, Invoker
 from handler.memory import AnsweredRecords
@@ -23,7 +23,7 @@ from handler.plan import Call, plan
 from handler.question import OssObject, Question, Skipped
 from handler.result import Result, dumps, loads
 from handler.retry import MIN_ATTEMPT_SECONDS, Backoff, Deadline
-from handler.store import SOURCE_ETAG_META, ObjectNotFound, ObjectStore, Oss2Store, endpoint_for
+from handler.store import SOURCE_ETAG_META, ObjectStore, Oss2Store, endpoint_for
 from handler.transport import Transient, Transport, classify_exception, classify_response, dashscope_transport
 
 redact.install()

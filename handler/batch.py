@@ -19,7 +19,8 @@ R = TypeVar("R")
 
 
 class BatchIncomplete(TransientUpstreamError):
-    """Some records of a batch could not be answered now; the event should be delivered again."""
+    """Some records of a batch could not be answered now; the event should be delivered again.
+    (Part of the hierarchy drawn in handler/errors.py.)"""
 
     def __init__(self, failures: Sequence[tuple[int, str | None, TransientUpstreamError]], total: int):
         named = "; ".join(

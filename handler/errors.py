@@ -2,9 +2,12 @@
 
     QwenError                   every failure we name; carries status, code and a safe message
     ├── InvalidConfig           500, the deployment's environment is wrong; same for every event
-    ├── InvalidInput            400, the event (or one record of it) cannot be answered as sent
-    └── TransientUpstreamError  DashScope kept failing (429, 5xx, network) after every attempt
-                                we could afford: raised out of the handler so FC retries it
+    ├── InvalidInput            400 (413, 415), the event or one record of it cannot be answered as sent
+    ├── ObjectNotFound          404, an OSS question file is gone
+    ├── ObjectAccessDenied      403, the function's role may not read or write the bucket
+    └── TransientUpstreamError  DashScope (or OSS) kept failing (429, 5xx, network) after every attempt
+        └── BatchIncomplete     we could afford: raised out of the handler so FC retries it; for a
+                                batch, after the other records finished, naming the failed ones
 
 A 4xx answer from DashScope is not an exception: it is a `Result` returned to the caller, because
 sending the same request again cannot help.
@@ -54,6 +57,16 @@ class InvalidInput(QwenError):
 
     status_code = 400
     code = "InvalidEvent"
+
+
+class ObjectNotFound(QwenError):
+    status_code = 404
+    code = "ObjectNotFound"
+
+
+class ObjectAccessDenied(QwenError):
+    status_code = 403
+    code = "OssAccessDenied"
 
 
 class TransientUpstreamError(QwenError):

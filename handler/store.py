@@ -8,20 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from handler.errors import QwenError, TransientUpstreamError
+from handler.errors import ObjectAccessDenied, ObjectNotFound, QwenError, TransientUpstreamError
 from handler.fc_context import Credentials
 
 SOURCE_ETAG_META = "source-etag"  # x-oss-meta-source-etag on each answer object
-
-
-class ObjectNotFound(QwenError):
-    status_code = 404
-    code = "ObjectNotFound"
-
-
-class ObjectAccessDenied(QwenError):
-    status_code = 403
-    code = "OssAccessDenied"
 
 
 @dataclass(frozen=True)

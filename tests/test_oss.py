@@ -8,12 +8,12 @@ from types import SimpleNamespace
 import pytest
 
 from handler.app import Runtime, handle
-from handler.errors import TransientUpstreamError
+from handler.errors import ObjectNotFound, TransientUpstreamError
 from handler.fc_context import Credentials
 from handler.memory import AnsweredRecords
 from handler.result import Result, dumps
 from handler.retry import Backoff
-from handler.store import ObjectNotFound, StoredObject
+from handler.store import StoredObject
 from handler.store import StoredObject as Stored
 from tests.conftest import API_KEY, response
 

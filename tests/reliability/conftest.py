@@ -10,8 +10,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from handler.app import Runtime, handle
+from handler.errors import ObjectNotFound
 from handler.memory import AnsweredRecords
-from handler.store import ObjectNotFound, StoredObject
+from handler.store import StoredObject
 from tests.conftest import echo
 
 API_KEY = "sk-RELIABILITY-apikey-7f3a9c1d"
