@@ -83,7 +83,7 @@ def initialize(context: Any, runtime: Runtime = DEFAULT_RUNTIME) -> None:
     invocation = Invocation.of(context, runtime.environ)
     with logs.bound(fc_request_id=invocation.request_id):
         try:
-            Settings.from_env(runtime.environ)
+            settings_for(runtime.environ)  # parsed once here, reused by the first invocation
         except InvalidConfig as error:
             # Not raised: a failed initializer gives users an opaque error; every invocation will
             # return this one as JSON instead.

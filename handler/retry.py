@@ -15,14 +15,13 @@ MIN_ATTEMPT_SECONDS = 1.0
 class Deadline:
     """The moment the function must have returned by, minus a margin for writing results and logs."""
 
-    started: float
     at: float
     clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
 
     @classmethod
     def for_function(cls, timeout: float, *, started: float, clock: Callable[[], float] = time.monotonic) -> Deadline:
         margin = min(3.0, max(0.5, timeout * 0.1))
-        return cls(started=started, at=started + timeout - margin, clock=clock)
+        return cls(at=started + timeout - margin, clock=clock)
 
     def remaining(self) -> float:
         return self.at - self.clock()

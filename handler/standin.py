@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -275,10 +274,3 @@ def _answer_body(request: Request, text: str | None) -> dict[str, Any]:
         "usage": {"input_tokens": usage_in, "output_tokens": usage_out, "total_tokens": usage_in + usage_out},
         "request_id": _request_id(),
     }
-
-
-def serve_forever(port: int = 0) -> None:  # pragma: no cover - a manual convenience
-    with DashScopeStandIn(port=port) as standin:
-        print(f"DASHSCOPE_HTTP_BASE_URL={standin.url}", flush=True)
-        while True:
-            time.sleep(3600)
