@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import batch, tokens
-from handler.standin import DashScopeStandIn
+from handler.local.standin import DashScopeStandIn
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -14,16 +13,17 @@ from typing import Any
 from handler import guard, logs, redact
 from handler.batch import answer_all
 from handler.config import Settings, settings_for
-from handler.decode import Record, decode, decode_text
-from handler.errors import InvalidConfig, InvalidInput, ObjectNotFound, QwenError, TransientUpstreamError
+from handler.decode import Record, decode
+from handler.errors import InvalidConfig, InvalidInput, QwenError, TransientUpstreamError
 from handler.fc_context import Credentials, Invocation
 from handler.invokers import INVOKERS, Invoker
 from handler.memory import AnsweredRecords
+from handler.oss_files import OssQuestionFiles
 from handler.plan import Call, plan
 from handler.question import OssObject, Question, Skipped
-from handler.result import Result, dumps, loads
+from handler.result import Result, dumps
 from handler.retry import MIN_ATTEMPT_SECONDS, Backoff, Deadline
-from handler.store import SOURCE_ETAG_META, ObjectStore, Oss2Store, endpoint_for
+from handler.store import ObjectStore, Oss2Store
 from handler.transport import Transient, Transport, classify_exception, classify_response, dashscope_transport
 
 redact.install()
@@ -111,8 +111,10 @@ class _Job:
     deadline: Deadline
     runtime: Runtime
     invocation: Invocation
-    _stores: dict[str, ObjectStore] = field(default_factory=dict)
-    _stores_lock: threading.Lock = field(default_factory=threading.Lock)  # a batch's records share them
+    _files: OssQuestionFiles = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._files = OssQuestionFiles(self.settings, self.invocation, self.runtime.store, self.runtime.memory)
 
     def answer(self, record: Record) -> Result:
         began = self.runtime.clock()
@@ -124,7 +126,7 @@ class _Job:
             if isinstance(record, Skipped):
                 result = self._skipped(record.reason)
             elif isinstance(record, OssObject):
-                result, attempts = self._answer_object(record, fields)
+                result, attempts = self._files.answer(record, fields, self._ask, self._skipped)
             else:
                 result, attempts = self._answer_question(record, fields)
         except QwenError as error:
@@ -148,82 +150,6 @@ class _Job:
         if memo:
             self.runtime.memory.put(memo, result)
         return result, attempts
-
-    def _answer_object(self, obj: OssObject, fields: dict[str, Any]) -> tuple[Result, int]:
-        prefix = self.settings.oss_output_prefix
-        if obj.key.startswith(prefix):
-            # Our own answer file: answering it would write another answer, and so on for ever.
-            return self._skipped(f"the object is under the output prefix {prefix} (loop guard)"), 0
-        answer_key = f"{prefix}{obj.key}.json"
-        fields["answer_key"] = answer_key
-        store = self._store(obj.region)
-        etag = _etag(obj.etag)
-        memo = f"{obj.source}@{etag}"
-        attempts = 0
-        result = self.runtime.memory.get(memo)
-        if result is not None:
-            fields["remembered"] = True
-        else:
-            stored = self._stored_answer(store, obj.bucket, answer_key, etag)
-            if stored is not None:
-                fields["already_answered"] = True
-                return stored, 0
-            question = self._read_question(store, obj)
-            result, attempts = self._ask(question, fields)
-            self.runtime.memory.put(memo, result)
-        store.write(obj.bucket, answer_key, dumps(result).encode(), metadata={SOURCE_ETAG_META: etag or ""})
-        return result, attempts
-
-    def _store(self, region: str | None) -> ObjectStore:
-        endpoint = endpoint_for(region or self.invocation.region, self.settings.oss_endpoint)
-        creds = self.invocation.credentials
-        if creds is not None:
-            # oss2 logs its request headers at DEBUG, the STS token among them.
-            redact.remember([creds.access_key_secret, creds.security_token])
-        if endpoint is None or creds is None:
-            missing = "credentials (the function needs a role)" if creds is None else "a region or QWEN_OSS_ENDPOINT"
-            raise QwenError(f"cannot reach OSS without {missing}", code="OssNotConfigured")
-        with self._stores_lock:
-            if endpoint not in self._stores:
-                self._stores[endpoint] = self.runtime.store(creds, endpoint)
-            return self._stores[endpoint]
-
-    def _stored_answer(self, store: ObjectStore, bucket: str, key: str, etag: str | None) -> Result | None:
-        """The answer already written for this version of the object, if any (a redelivered event)."""
-        if not etag:
-            return None
-        try:
-            stored = store.read(bucket, key, max_bytes=None)
-        except ObjectNotFound:
-            return None
-        if _etag(stored.metadata.get(SOURCE_ETAG_META)) != etag:
-            return None
-        result = loads(stored.data)
-        return result if result is not None and result.ok else None
-
-    def _read_question(self, store: ObjectStore, obj: OssObject) -> Question:
-        cap = self.settings.oss_max_bytes
-        too_large = InvalidInput(
-            f"{obj.source} is larger than QWEN_OSS_MAX_BYTES ({cap} bytes)", code="ObjectTooLarge", status_code=413
-        )
-        if obj.size is not None and obj.size > cap:
-            raise too_large
-        stored = store.read(obj.bucket, obj.key, max_bytes=cap)
-        if stored.size > cap or len(stored.data) > cap:
-            raise too_large
-        try:
-            text = stored.data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            text = None
-        if text is None or "\x00" in text:
-            raise InvalidInput(f"{obj.source} is not UTF-8 text", code="ObjectNotText", status_code=415)
-        record = decode_text(text)
-        if isinstance(record, InvalidInput):
-            record.source = obj.source
-            raise record
-        if not isinstance(record, Question):
-            raise InvalidInput(f"{obj.source} holds no question", code="InvalidEvent")
-        return record
 
     def _skipped(self, reason: str) -> Result:
         return Result(status_code=200, request_id=self.invocation.request_id, code="Skipped", message=reason)
@@ -331,7 +257,3 @@ def _call_with_retries(
         request_id=last.request_id,
         attempts=attempts,
     )
-
-
-def _etag(value: str | None) -> str | None:
-    return value.strip('"').upper() if value else None

@@ -9,8 +9,8 @@ import pytest
 
 from handler.app import Runtime, handle
 from handler.errors import TransientUpstreamError
+from handler.local.standin import EMULATED, answer, drop, error, gateway_page, hang, truncated
 from handler.retry import Backoff
-from handler.standin import EMULATED, answer, drop, error, gateway_page, hang, truncated
 from tests.conftest import API_KEY
 
 

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 from handler.app import Runtime, handle
 from handler.errors import TransientUpstreamError
+from handler.local.standin import answer, drop, error, gateway_page, hang, reset, truncated
 from handler.memory import AnsweredRecords
 from handler.retry import Backoff
-from handler.standin import answer, drop, error, gateway_page, hang, reset, truncated
 from tests.conftest import API_KEY, FakeClock, response
 from tests.reliability.conftest import CASES
 

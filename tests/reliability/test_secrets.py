@@ -14,9 +14,9 @@ import pytest
 
 from handler.app import Runtime, handle
 from handler.errors import TransientUpstreamError
+from handler.local.standin import drop, error, gateway_page, hang, truncated
 from handler.memory import AnsweredRecords
 from handler.retry import Backoff
-from handler.standin import drop, error, gateway_page, hang, truncated
 from tests.conftest import ROOT
 from tests.reliability.conftest import API_KEY, CASES, SECRETS, STS_SECRET, STS_TOKEN, context
 

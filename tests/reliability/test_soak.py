@@ -19,9 +19,9 @@ import pytest
 from handler.app import Runtime, handle
 from handler.batch import BatchIncomplete
 from handler.errors import TransientUpstreamError
+from handler.local.standin import EMULATED, DashScopeStandIn, drop, error, gateway_page, truncated
 from handler.memory import AnsweredRecords
 from handler.retry import Backoff
-from handler.standin import EMULATED, DashScopeStandIn, drop, error, gateway_page, truncated
 from tests.conftest import API_KEY, ROOT
 from tests.reliability.conftest import CASES
 

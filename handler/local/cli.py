@@ -76,7 +76,7 @@ def main(argv: Sequence[str] | None = None, *, stdin: Any = None, out: TextIO | 
     out = out or sys.stdout
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["tokens"]:
-        from handler import token_cli
+        from handler.local import token_cli
 
         return token_cli.main(argv[1:], out=out)
     args = parser().parse_args(argv)
@@ -97,8 +97,8 @@ def main(argv: Sequence[str] | None = None, *, stdin: Any = None, out: TextIO | 
     standins: list[Any] = []
     context = LocalContext.from_env(args.timeout)
     if args.offline:
-        from handler.standin import DashScopeStandIn
-        from handler.standin_oss import OssStandIn
+        from handler.local.standin import DashScopeStandIn
+        from handler.local.standin_oss import OssStandIn
 
         standins = [DashScopeStandIn(api_key=OFFLINE_KEY).start(), OssStandIn(emulate_missing=True).start()]
         # A real key never goes to a stand-in: both endpoints and all credentials are replaced.
