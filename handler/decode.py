@@ -7,10 +7,15 @@ Rules, in order:
   a trigger envelope (timer, MNS topic, CloudEvents, OSS) -> its question(s); payloads inside an
                                        envelope follow these rules again, envelopes excepted
   other JSON object or array        -> 400 InvalidEvent (a mis-wired trigger, not a question)
-  text starting with { or [ that is not JSON -> 400 InvalidEvent
   JSON string                       -> its content is the question
   JSON number or boolean            -> the text as written is the question; null is empty
-  anything else                     -> the text is the question
+  text that is not JSON             -> the question ("[紧急] 牛腩要炖多久?", "{draft} ..."), unless it is
+                                       clearly a broken JSON document: 400 InvalidEvent when it is wrapped
+                                       in {...} or [...], or opens like an object or a batch cut short
+                                       ('{"prompt": ...', '[{"specversion": ...')
+
+An empty payload inside an envelope (a message body, a question file, a timer payload) is EmptyEvent
+too, without the top-level event's `s invoke -e` hint: the sender of a message cannot use it.
 """
 
 from __future__ import annotations
@@ -39,6 +44,12 @@ _DECODE_SLICE = 1024 * 1024
 EMPTY_HINT = (
     "the event is empty: send the question as the event body, for example "
     "s invoke -e '如何做西红柿炖牛腩?' or s invoke -e '{\"prompt\": \"如何做西红柿炖牛腩?\"}'"
+)
+# For a record inside an envelope (a message body, an OSS question file, a timer payload).
+EMPTY_RECORD = "the record is empty: its message body, file or payload holds no question"
+BROKEN_JSON = (
+    "the event starts like JSON but is not valid JSON; send plain text, or a JSON object "
+    'such as {"prompt": "..."}'
 )
 
 
@@ -75,7 +86,7 @@ def decode(event: bytes | bytearray | memoryview | str | None, *, max_bytes: int
     value = _parse(stripped)
     if value is not _NOT_JSON and (envelope := _envelope(value)) is not None:
         return envelope
-    return Decoded.single(_decode_parsed(stripped, value))
+    return Decoded.single(_decode_parsed(stripped, value, empty=EMPTY_HINT))
 
 
 def _envelope(value: Any) -> Decoded | None:
@@ -157,9 +168,9 @@ def _with_source(record: Record, source: str | None) -> Record:
 
 
 def decode_text(text: str) -> Record:
-    """Decode one text payload: a request object, a JSON scalar, or the question itself."""
+    """Decode one text payload inside an envelope: a request object, a JSON scalar, or the question itself."""
     stripped = text.strip()
-    return _decode_parsed(stripped, _parse(stripped))
+    return _decode_parsed(stripped, _parse(stripped), empty=EMPTY_RECORD)
 
 
 _NOT_JSON = object()
@@ -181,29 +192,41 @@ def _parse(stripped: str) -> Any:
         return _NOT_JSON
 
 
-def _decode_parsed(stripped: str, value: Any) -> Record:
+def _decode_parsed(stripped: str, value: Any, *, empty: str) -> Record:
     if not stripped:
-        return InvalidInput(EMPTY_HINT, code="EmptyEvent")
+        return InvalidInput(empty, code="EmptyEvent")
     if value is _NOT_JSON:
-        if stripped[0] in "{[":
-            return InvalidInput(
-                "the event starts like JSON but is not valid JSON; send plain text, or a JSON object "
-                'such as {"prompt": "..."}',
-                code="InvalidEvent",
-            )
-        return question_text(stripped)
-    return decode_value(value, raw=stripped)
+        if broken_json(stripped):
+            return InvalidInput(BROKEN_JSON, code="InvalidEvent")
+        return question_text(stripped, empty=empty)
+    return _decode_value(value, raw=stripped, empty=empty)
+
+
+def broken_json(stripped: str) -> bool:
+    """Whether text that did not parse is clearly a JSON document gone wrong rather than a question.
+
+    Questions often start with a bracketed tag ("[紧急] ...", "{draft} ..."), so a leading bracket
+    alone proves nothing; a document wrapped in brackets, or an object or batch cut short, does."""
+    first, last = stripped[0], stripped[-1]
+    if (first == "{" and last == "}") or (first == "[" and last == "]"):
+        return True
+    after = stripped[1:].lstrip()[:1]
+    return (first == "{" and after == '"') or (first == "[" and after == "{")
 
 
 def decode_value(value: Any, *, raw: str | None = None) -> Record:
-    """Decode an already parsed JSON value (an event body, or a payload inside an envelope)."""
+    """Decode an already parsed JSON value that is a payload inside an envelope."""
+    return _decode_value(value, raw=raw, empty=EMPTY_RECORD)
+
+
+def _decode_value(value: Any, *, raw: str | None, empty: str) -> Record:
     if value is None:
-        return InvalidInput(EMPTY_HINT, code="EmptyEvent")
+        return InvalidInput(empty, code="EmptyEvent")
     if isinstance(value, str):
-        return question_text(value)
+        return question_text(value, empty=empty)
     if isinstance(value, bool | int | float):
         # The text as written: 1e3 stays "1e3", true stays "true".
-        return question_text(raw if raw is not None else json.dumps(value))
+        return question_text(raw if raw is not None else json.dumps(value), empty=empty)
     if isinstance(value, dict) and any(k in value for k in _QUESTION_KEYS):
         return request(value)
     kind = "object" if isinstance(value, dict) else "array"
@@ -214,11 +237,11 @@ def decode_value(value: Any, *, raw: str | None = None) -> Record:
     )
 
 
-def question_text(text: str, *, source: str | None = None) -> Record:
+def question_text(text: str, *, source: str | None = None, empty: str = EMPTY_HINT) -> Record:
     """A plain question, refused when it has nothing printable to ask."""
     stripped = text.strip()
     if not stripped:
-        return InvalidInput(EMPTY_HINT, code="EmptyEvent")
+        return InvalidInput(empty, code="EmptyEvent")
     if not _printable(stripped):
         return InvalidInput("the event has no printable character to ask about", code="NoPrintableText")
     return Question(text=stripped, source=source)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from handler.decode import decode
+from handler.decode import decode, decode_text
 from handler.errors import InvalidInput
 from handler.question import Message, Question
 
@@ -163,10 +163,59 @@ def test_unknown_objects_and_arrays_are_a_miswired_trigger(event):
     assert code_of(event) == "InvalidEvent"
 
 
-@pytest.mark.parametrize("event", [b'{"prompt": "x"', b"[1, 2", b"{not json}"])
+@pytest.mark.parametrize(
+    "event",
+    [b'{"prompt": "x"', b"{not json}", b"[1, 2,]", b'{ "prompt": "x"} trailing', b'[{"specversion": "1.0"', b"[ {", "[紧急]".encode()],
+)
 def test_broken_json_is_invalid_event(event):
-    """Text that starts like JSON but does not parse is refused rather than asked verbatim."""
-    assert code_of(event) == "InvalidEvent"
+    """A document wrapped in brackets, or an object or batch cut short, is refused with today's message."""
+    record = one(event)
+    assert isinstance(record, InvalidInput) and record.code == "InvalidEvent"
+    assert record.message.startswith("the event starts like JSON but is not valid JSON")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[紧急] 牛腩要炖多久?", "{draft} 帮我润色这段话", "[urgent][翻译] hello", "[1] 什么是函数计算?", "[1, 2", "{ draft }?"],
+)
+def test_a_question_starting_with_a_bracketed_tag_is_a_question(text):
+    """Text that fails to parse and is not clearly broken JSON is asked as written."""
+    assert one(text.encode()) == Question(text=text)
+
+
+@pytest.mark.parametrize(
+    "envelope",
+    [
+        lambda text: {"TopicName": "t", "MessageId": "m1", "Message": text},
+        lambda text: {"specversion": "1.0", "id": "e1", "type": "mns:Queue:SendMessage", "data": {"messageBody": text}},
+        lambda text: {"triggerTime": "2024-01-01T00:00:00Z", "triggerName": "daily", "payload": text},
+    ],
+)
+def test_a_bracketed_question_inside_an_envelope_is_a_question(envelope):
+    """The same rule holds for an MNS message body, a queue message and a timer payload."""
+    record = one(json.dumps(envelope("[紧急] 牛腩要炖多久?"), ensure_ascii=False))
+    assert isinstance(record, Question) and record.text == "[紧急] 牛腩要炖多久?"
+
+
+def test_a_bracketed_question_file_is_a_question():
+    """An OSS question file's text goes through the same rule (decode_text)."""
+    assert decode_text("[紧急] 牛腩要炖多久?\n") == Question(text="[紧急] 牛腩要炖多久?")
+
+
+@pytest.mark.parametrize(
+    "envelope",
+    [
+        {"TopicName": "t", "MessageId": "m1", "Message": "  "},
+        {"specversion": "1.0", "id": "e1", "type": "mns:Queue:SendMessage", "data": {"messageBody": "null"}},
+        {"body": '""', "attrs": {}},
+    ],
+)
+def test_an_empty_record_does_not_suggest_s_invoke(envelope):
+    """An empty message body is EmptyEvent without the `s invoke -e` hint its sender cannot use."""
+    record = one(json.dumps(envelope))
+    assert isinstance(record, InvalidInput) and record.code == "EmptyEvent"
+    assert "s invoke" not in record.message and "empty" in record.message
+    assert decode_text(" ").code == "EmptyEvent" and "s invoke" not in decode_text(" ").message
 
 
 def test_quoted_text_that_is_not_json_is_a_question():

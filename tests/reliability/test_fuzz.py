@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handler.decode import decode
+from handler.decode import decode, decode_text
 from handler.errors import InvalidInput
 from handler.question import OssObject, Question, Skipped
 from tests.reliability.conftest import CASES, assert_well_formed, run_offline
@@ -155,3 +155,43 @@ def test_deep_nesting_is_refused_cleanly():
     for event in (b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 50_000 + b"1" + b"}" * 50_000):
         results, _, transport = run_offline(event)
         assert results[0]["code"] == "InvalidEvent" and transport.calls == 0
+
+
+# A bracketed tag and a question: no brackets or quotes in the tag, and the question does not end
+# with a closing bracket (that would make the whole text look like a wrapped document).
+_TAG_TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp"), blacklist_characters='{}[]"\\'),
+    min_size=1,
+    max_size=12,
+).filter(lambda t: t.strip() != "")
+_QUESTION_TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")), min_size=1, max_size=40
+).filter(lambda t: t.strip() != "" and t.strip()[-1] not in "]}" and any(c.isprintable() and not c.isspace() for c in t))
+
+
+@FUZZ
+@given(st.sampled_from(["[]", "{}"]), _TAG_TEXT, _QUESTION_TEXT)
+def test_a_bracketed_tag_before_a_question_keeps_it_a_question(brackets, tag, question):
+    """'[tag] question' and '{tag} question' are questions, as an event, a message body or a question file."""
+    CASES["decode: bracketed questions"] += 1
+    text = f"{brackets[0]}{tag}{brackets[1]} {question}"
+    expected = text.strip()
+    assert decode(text.encode()).records[0] == Question(text=expected)
+    message = decode(json.dumps({"TopicName": "t", "MessageId": "m", "Message": text}).encode()).records[0]
+    assert isinstance(message, Question) and message.text == expected
+    assert decode_text(text) == Question(text=expected)
+
+
+@FUZZ
+@given(
+    st.dictionaries(st.text(max_size=8), json_values, min_size=1, max_size=4),
+    st.booleans(),
+    st.integers(min_value=2),
+)
+def test_a_json_document_cut_short_stays_invalid_event(body, batch, cut):
+    """A request object or a batch that lost its end is refused as broken JSON, never asked as text."""
+    CASES["decode: truncated documents"] += 1
+    document = json.dumps([body] if batch else body)
+    truncated = document[: 2 + cut % (len(document) - 2)]
+    record = decode(truncated.encode()).records[0]
+    assert isinstance(record, InvalidInput) and record.code == "InvalidEvent", truncated
