@@ -8,6 +8,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from handler import parameters
 from handler.errors import InvalidConfig
@@ -67,11 +68,11 @@ class Settings:
             max_attempts=int(_number(env, "QWEN_MAX_ATTEMPTS", 3, low=1, high=10, integer=True)),
             request_timeout=_number(env, "QWEN_REQUEST_TIMEOUT", 60.0, low=1, high=86400),
             log_content=_flag(env, "QWEN_LOG_CONTENT"),
-            base_url=env.get("DASHSCOPE_HTTP_BASE_URL", "").strip() or None,
+            base_url=_url(env, "DASHSCOPE_HTTP_BASE_URL", "https://dashscope-intl.aliyuncs.com/api/v1"),
             batch_concurrency=int(_number(env, "QWEN_BATCH_CONCURRENCY", 8, low=1, high=64, integer=True)),
             oss_output_prefix=_prefix(env.get("QWEN_OSS_OUTPUT_PREFIX", "answers/")),
             oss_max_bytes=int(_number(env, "QWEN_OSS_MAX_BYTES", 1024 * 1024, low=1, high=32 * 1024**2, integer=True)),
-            oss_endpoint=env.get("QWEN_OSS_ENDPOINT", "").strip() or None,
+            oss_endpoint=_url(env, "QWEN_OSS_ENDPOINT", "https://oss-cn-hangzhou-internal.aliyuncs.com"),
             models=parse_table(env.get("QWEN_MODEL_TABLE", "")),
             trim_history=_flag(env, "QWEN_TRIM_HISTORY"),
             max_event_bytes=int(
@@ -156,10 +157,34 @@ def _number(
         value = int(raw) if integer else float(raw)
     except ValueError:
         kind = "a whole number" if integer else "a number"
-        raise InvalidConfig(name, f"must be {kind} from {low:g} to {high:g}") from None
+        raise InvalidConfig(name, f"must be {kind} from {_plain(low)} to {_plain(high)}") from None
     if not math.isfinite(value) or not low <= value <= high:
-        raise InvalidConfig(name, f"must be from {low:g} to {high:g}")
+        raise InvalidConfig(name, f"must be from {_plain(low)} to {_plain(high)}")
     return value
+
+
+def _plain(number: float) -> str:
+    """A bound as people write it: 33554432, not 3.35544e+07."""
+    return str(int(number)) if float(number).is_integer() else repr(float(number))
+
+
+def _url(env: Mapping[str, str], name: str, example: str) -> str | None:
+    """An http(s) URL with a host, or None when unset; anything else is a configuration mistake, found
+    here rather than by three attempts that requests refuses before sending."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    problem = f"must be an http(s) URL with a host, such as {example}"
+    if any(ch.isspace() or not ch.isprintable() for ch in raw):
+        raise InvalidConfig(name, problem)
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018  # raises ValueError for a port that is not a number in range
+    except ValueError:
+        raise InvalidConfig(name, problem) from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise InvalidConfig(name, problem)
+    return raw
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
