@@ -70,13 +70,16 @@ CHECKS: Mapping[str, Check] = {
 }
 
 
+ALLOWED = ", ".join(sorted(CHECKS))
+
+
 def problems(parameters: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Every (name, what is wrong) in `parameters`, in their order; empty when all are allowed."""
     found = []
     for name, value in parameters.items():
         check = CHECKS.get(name)
         if check is None:
-            found.append((name, "is not a generation parameter an event may set"))
+            found.append((name, f"is not an allowed generation parameter; allowed: {ALLOWED}"))
         elif (problem := check(value)) is not None:
             found.append((name, problem))
     return found

@@ -33,7 +33,9 @@ def plan(question: Question, settings: Settings, *, rng: random.Random | None = 
     model = question.model or settings.model
     if model not in settings.allowed_models:
         allowed = ", ".join(sorted(settings.allowed_models))
-        raise InvalidInput(f"model '{model}' is not allowed here; allowed: {allowed}", code="ModelNotAllowed")
+        raise InvalidInput(
+            f"model '{model}' is not allowed here; QWEN_ALLOWED_MODELS allows: {allowed}", code="ModelNotAllowed"
+        )
     params = {**settings.parameters, **question.parameters}
 
     if question.messages is None and settings.mode == "prompt":

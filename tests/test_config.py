@@ -139,3 +139,12 @@ def test_a_bad_endpoint_is_a_config_error_without_a_call():
     result = json.loads(handle(b"hi", context, runtime))
     assert result["status_code"] == 500 and result["code"] == "InvalidConfig"
     assert result["message"].startswith("DASHSCOPE_HTTP_BASE_URL") and calls == []
+
+
+def test_an_unknown_parameter_lists_the_allowed_ones():
+    """A name outside the allowlist in QWEN_PARAMETERS is named with the allowed names, not as "an event"."""
+    with pytest.raises(InvalidConfig) as caught:
+        Settings.from_env({**KEY, "QWEN_PARAMETERS": '{"temprature": 0.5}'})
+    message = caught.value.message
+    assert message.startswith("QWEN_PARAMETERS field 'temprature' is not an allowed generation parameter; allowed: ")
+    assert "temperature" in message and "max_tokens" in message and "event" not in message
