@@ -1,7 +1,10 @@
 """`python -m handler`: invoke index.handler locally, the way FC would, and print what it returns.
 
 Exit status: 0 when every result has status 200, 1 otherwise (or when the handler raised), 2 on
-usage errors such as a missing API key.
+usage errors such as a missing API key, an empty question or an event file that cannot be read.
+
+stderr shows the handler's own JSON log lines (`--quiet` hides them, `--verbose` adds the SDK's and
+the other libraries' records, tracebacks included) and, when the handler raised, one line saying why.
 """
 
 from __future__ import annotations
@@ -55,12 +58,25 @@ class LocalContext:
         return cls(function=LocalFunction(timeout=timeout), credentials=credentials, region=region)
 
 
+EXAMPLES = (
+    'python -m handler "如何做西红柿炖牛腩?"',
+    "python -m handler --offline --event-file events/question.json",
+    "echo 你好 | python -m handler --offline -",
+    "python -m handler tokens --help",
+)
+NETWORK_CODES = frozenset({"ConnectionError", "RequestTimeout"})
+
+
+class UsageError(Exception):
+    """A mistake in how the CLI was called: its message is printed and the exit status is 2."""
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m handler",
         description="Ask Qwen through the FC handler on this machine, as an FC invocation would.",
-        epilog='examples: python -m handler "如何做西红柿炖牛腩?" | python -m handler --offline --event-file '
-        "events/question.json | echo 你好 | python -m handler - | python -m handler tokens --help",
+        epilog="examples:\n" + "\n".join(f"  {example}" for example in EXAMPLES),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("question", nargs="*", help="the question (words are joined); '-' reads the event from stdin")
     p.add_argument("--event-file", metavar="PATH", help="send this file's bytes as the event")
@@ -68,7 +84,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="override QWEN_MODEL")
     p.add_argument("--offline", action="store_true", help="answer from a local DashScope stand-in: no key, no network")
     p.add_argument("--timeout", type=float, default=120.0, help="the function timeout to emulate, in seconds")
-    p.add_argument("--quiet", action="store_true", help="do not print the handler's log lines on stderr")
+    p.add_argument("--quiet", action="store_true", help="print no log lines on stderr, only a failure's reason")
+    p.add_argument(
+        "--verbose", action="store_true", help="also print the SDK's and other libraries' log records (tracebacks)"
+    )
     return p
 
 
@@ -80,19 +99,18 @@ def main(argv: Sequence[str] | None = None, *, stdin: Any = None, out: TextIO | 
 
         return token_cli.main(argv[1:], out=out)
     args = parser().parse_args(argv)
-    event = _event(args, stdin or sys.stdin.buffer)
-    if event is None:
-        print("give a question, '-' for stdin, or --event-file PATH (not more than one)", file=sys.stderr)
-        return 2
-    if args.timeout <= 0:
-        print("--timeout must be positive", file=sys.stderr)
+    try:
+        event = _event(args, stdin or sys.stdin.buffer)
+        if args.timeout <= 0:
+            raise UsageError("--timeout must be positive")
+    except UsageError as error:
+        print(error, file=sys.stderr)
         return 2
     if args.mode:
         os.environ["QWEN_MODE"] = args.mode
     if args.model:
         os.environ["QWEN_MODEL"] = args.model
-    if not args.quiet:
-        _log_to_stderr()
+    _log_to_stderr(quiet=args.quiet, verbose=args.verbose)
 
     standins: list[Any] = []
     context = LocalContext.from_env(args.timeout)
@@ -121,7 +139,7 @@ def main(argv: Sequence[str] | None = None, *, stdin: Any = None, out: TextIO | 
     try:
         returned = index.handler(event, context)
     except Exception as error:  # noqa: BLE001  # FC would mark the invocation failed; so do we
-        print(f"the invocation failed ({type(error).__name__}): {error}", file=sys.stderr)
+        print(_failure(error), file=sys.stderr)
         return 1
     finally:
         for standin in standins:
@@ -130,20 +148,53 @@ def main(argv: Sequence[str] | None = None, *, stdin: Any = None, out: TextIO | 
     return 0 if _all_ok(returned) else 1
 
 
-def _event(args: argparse.Namespace, stdin: Any) -> bytes | None:
+def _event(args: argparse.Namespace, stdin: Any) -> bytes:
+    """The event bytes the arguments name; UsageError when they name none, two, or an empty question."""
     sources = sum([bool(args.question), args.event_file is not None])
     if sources != 1:
-        return None
+        raise UsageError("give a question, '-' for stdin, or --event-file PATH (not more than one)")
     if args.event_file is not None:
         try:
             with open(args.event_file, "rb") as f:
                 return f.read()
+        except FileNotFoundError:
+            raise UsageError(f"--event-file {args.event_file}: no such file") from None
         except OSError as error:
-            print(f"cannot read {args.event_file}: {error.strerror}", file=sys.stderr)
-            return None
-    if args.question == ["-"]:
-        return stdin.read()
-    return " ".join(args.question).encode()
+            raise UsageError(f"--event-file {args.event_file}: cannot read it ({error.strerror})") from None
+    event = stdin.read() if args.question == ["-"] else " ".join(args.question).encode()
+    if _is_empty(event):
+        # The handler's own message suggests `s invoke -e`, which is for the deployed function.
+        raise UsageError("the question is empty: give it as arguments, '-' to read it from stdin, or --event-file PATH")
+    return event
+
+
+def _is_empty(event: bytes) -> bool:
+    from handler.decode import EMPTY_HINT, decode
+
+    decoded = decode(event)
+    record = decoded.records[0]
+    return not decoded.batch and getattr(record, "code", None) == "EmptyEvent" and record.message == EMPTY_HINT
+
+
+def _failure(error: Exception) -> str:
+    """One line for an invocation that raised: what happened and what to try."""
+    from handler.errors import TransientUpstreamError
+
+    if isinstance(error, TransientUpstreamError) and error.code in NETWORK_CODES:
+        return (
+            f"DashScope could not be reached at {_endpoint()} ({error.code} after {error.attempts} attempts): "
+            "check the network and DASHSCOPE_HTTP_BASE_URL, or add --offline to answer from the local stand-in"
+        )
+    return f"the invocation failed ({type(error).__name__}): {error}"
+
+
+def _endpoint() -> str:
+    configured = os.environ.get("DASHSCOPE_HTTP_BASE_URL", "").strip()
+    if configured:
+        return configured
+    import dashscope  # already imported by the call that failed
+
+    return f"{dashscope.base_http_api_url} (the SDK's default)"
 
 
 def _all_ok(returned: str) -> bool:
@@ -155,9 +206,18 @@ def _all_ok(returned: str) -> bool:
     return bool(results) and all(isinstance(r, dict) and r.get("status_code") == 200 for r in results)
 
 
-def _log_to_stderr() -> None:
+def _log_to_stderr(*, quiet: bool, verbose: bool) -> None:
+    """Where log records go: a handler on the root logger always, so Python's last-resort handler never
+    prints WARNING and ERROR records (and the SDK's tracebacks) behind --quiet's back."""
     root = logging.getLogger()
-    if not root.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-        root.addHandler(handler)
+    if root.handlers:
+        return  # the caller configured logging itself
+    if quiet:
+        root.addHandler(logging.NullHandler())
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    if not verbose:
+        # The handler's lines say what happened; the SDK logs a traceback for every failed attempt.
+        handler.addFilter(logging.Filter("qwen"))
+    root.addHandler(handler)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -54,9 +55,17 @@ def test_stdin_and_overrides():
 
 def test_a_refused_question_exits_1():
     """A 400 result is printed as JSON and the exit status is 1."""
-    done = run("--offline", "--quiet", "-", stdin=b"   ")
+    done = run("--offline", "--quiet", "-", stdin=b'{"prompt": 5}')
     assert done.returncode == 1
-    assert json.loads(done.stdout)["code"] == "EmptyEvent"
+    assert json.loads(done.stdout)["code"] == "InvalidRequest"
+
+
+@pytest.mark.parametrize(("args", "stdin"), [(("-",), b"   \n"), (("-",), b"null"), (("",), None)])
+def test_an_empty_question_is_a_usage_error_without_the_s_invoke_hint(args, stdin):
+    """An empty question on the command line says how to give one here, not with `s invoke -e`."""
+    done = run("--offline", *args, stdin=stdin)
+    assert done.returncode == 2 and done.stdout == b""
+    assert b"the question is empty" in done.stderr and b"s invoke" not in done.stderr
 
 
 def test_missing_key_is_explained_without_a_traceback():
@@ -75,6 +84,69 @@ def test_usage_errors_exit_2(args):
 
 
 def test_a_missing_event_file_is_a_usage_error():
-    """A file that cannot be read is reported by name, exit 2."""
+    """A missing file is reported by name as missing, in one line, exit 2."""
     done = run("--offline", "--event-file", "events/nope.json")
-    assert done.returncode == 2 and b"events/nope.json" in done.stderr
+    assert done.returncode == 2
+    assert done.stderr.decode().splitlines() == ["--event-file events/nope.json: no such file"]
+
+
+def test_help_shows_each_example_on_its_own_line():
+    """--help lists the examples one per line, each runnable as shown."""
+    done = run("--help")
+    lines = [line.strip() for line in done.stdout.decode().splitlines()]
+    for example in (
+        'python -m handler "如何做西红柿炖牛腩?"',
+        "python -m handler --offline --event-file events/question.json",
+        "echo 你好 | python -m handler --offline -",
+        "python -m handler tokens --help",
+    ):
+        assert example in lines
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def unreachable() -> dict[str, str]:
+    return {
+        "DASHSCOPE_API_KEY": "sk-cli-test-0000",
+        "DASHSCOPE_HTTP_BASE_URL": f"http://127.0.0.1:{closed_port()}/api/v1",
+    }
+
+
+def test_no_network_is_one_clear_line():
+    """With a key but DashScope unreachable, --quiet prints exactly one line: what failed and what to try."""
+    done = run("--quiet", "你好", env=unreachable())
+    assert done.returncode == 1 and done.stdout == b""
+    lines = done.stderr.decode().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("DashScope could not be reached at http://127.0.0.1:")
+    assert "--offline" in lines[0] and "DASHSCOPE_HTTP_BASE_URL" in lines[0]
+
+
+def test_no_network_shows_the_handlers_line_but_no_sdk_traceback():
+    """Without --quiet the handler's JSON line precedes that line; the SDK's tracebacks need --verbose."""
+    done = run("你好", env=unreachable())
+    lines = done.stderr.decode().splitlines()
+    assert done.returncode == 1 and "Traceback" not in done.stderr.decode()
+    assert lines[-1].startswith("DashScope could not be reached")
+    assert all(json.loads(line.split(" ", 1)[1])["event"] for line in lines[:-1])
+    verbose = run("--verbose", "你好", env=unreachable())
+    assert b"Traceback" in verbose.stderr
+
+
+def test_quiet_hides_error_log_lines_too():
+    """--quiet hides every log line, ERROR ones included (a bad configuration logs one)."""
+    done = run("--quiet", "你好", env={"DASHSCOPE_API_KEY": "sk-cli-test-0000", "QWEN_MODE": "chat"})
+    assert done.returncode == 1 and json.loads(done.stdout)["code"] == "InvalidConfig"
+    assert done.stderr == b""
+
+
+def test_a_bad_endpoint_is_reported_at_once_not_retried():
+    """DASHSCOPE_HTTP_BASE_URL=notaurl is a 500 InvalidConfig naming it, not three attempts and a raise."""
+    done = run("--quiet", "hi", env={"DASHSCOPE_API_KEY": "sk-cli-test-0000", "DASHSCOPE_HTTP_BASE_URL": "notaurl"})
+    result = json.loads(done.stdout)
+    assert done.returncode == 1 and result["code"] == "InvalidConfig"
+    assert result["message"].startswith("DASHSCOPE_HTTP_BASE_URL must be an http(s) URL")
