@@ -1,27 +1,43 @@
-"""`python -m handler tokens`: count a text's Qwen tokens and say whether it fits a model and what it costs."""
+"""`python -m handler tokens`: count what the handler would send for a text, say whether it fits the model and
+what its input costs.
+
+The count is the handler's: the text is decoded as an event (plain text or a JSON request), planned with
+the deployment's settings (system prompt, QWEN_PARAMETERS' max_tokens, the model table) and judged by the
+same guard, so "fits" here means the handler will send it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TextIO
 
-from handler import tokens
-from handler.errors import InvalidConfig
-from handler.models import parse_table
+from handler import guard, tokens
+from handler.config import Settings
+from handler.decode import decode
+from handler.errors import InvalidConfig, InvalidInput
+from handler.plan import Call, plan
+from handler.question import Question
+
+# The calculator never calls DashScope; the settings only need some key to be read.
+NO_KEY = "sk-unused-by-the-token-calculator"
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m handler tokens",
-        description="Count Qwen tokens offline (the SDK's local tokenizer) and check them against a model.",
+        description="Count offline (the SDK's local tokenizer) what the handler would send for a question, "
+        "with the deployment's QWEN_* settings, and check it against the model.",
     )
-    p.add_argument("text", nargs="*", help="the text (words are joined); '-' reads stdin")
-    p.add_argument("--file", metavar="PATH", help="count this UTF-8 file instead")
+    p.add_argument("text", nargs="*", help="the question or JSON request (words are joined); '-' reads stdin")
+    p.add_argument("--file", metavar="PATH", help="read the question from this UTF-8 file instead")
     p.add_argument("--model", default=None, help="the model to check against (default: QWEN_MODEL or qwen-turbo)")
-    p.add_argument("--max-tokens", type=int, default=0, help="tokens to keep for the answer")
+    p.add_argument(
+        "--max-tokens", type=int, default=None, help="tokens to keep for the answer (default: QWEN_PARAMETERS')"
+    )
     return p
 
 
@@ -31,31 +47,91 @@ def main(argv: Sequence[str], *, out: TextIO | None = None) -> int:
     if bool(args.text) == (args.file is not None):
         print("give the text, '-' for stdin, or --file PATH (one of them)", file=sys.stderr)
         return 2
+    if args.max_tokens is not None and args.max_tokens < 1:
+        print("--max-tokens must be at least 1", file=sys.stderr)
+        return 2
     try:
         text = _read(args)
-        table = parse_table(os.environ.get("QWEN_MODEL_TABLE", ""))
+        settings = Settings.from_env(_environment(os.environ, args.model))
     except (OSError, UnicodeDecodeError) as error:
         print(f"cannot read the text: {error}", file=sys.stderr)
         return 2
     except InvalidConfig as error:
         print(error.message, file=sys.stderr)
         return 2
-    model = args.model or os.environ.get("QWEN_MODEL") or "qwen-turbo"
-    count = tokens.count(text)
-    as_question = count + tokens.template_overhead(1)
-    print(f"tokens        {count:,}", file=out)
-    print(f"bytes         {tokens.byte_bound([text]):,}", file=out)
-    info = table.get(model)
+
+    decoded = decode(text.encode("utf-8", "surrogatepass"))
+    question = decoded.records[0]
+    if decoded.batch or not isinstance(question, Question | InvalidInput):
+        print("this is a trigger event, not a question: give the question's text", file=sys.stderr)
+        return 2
+    if isinstance(question, InvalidInput):
+        print(f"the handler would refuse it: {question.code}: {question.message}", file=out)
+        return 1
+    if args.max_tokens is not None:
+        question = replace(question, parameters={**question.parameters, "max_tokens": args.max_tokens})
+    try:
+        call = plan(question, settings)
+    except InvalidInput as error:
+        print(f"the handler would refuse it: {error.code}: {error.message}", file=out)
+        return 1
+
+    texts = _texts(call)
+    counts = [tokens.count(t) for t in texts]
+    total = sum(counts) + tokens.template_overhead(len(texts))
+    print(f"content       {sum(counts):,} tokens ({tokens.byte_bound(texts):,} bytes): {_shape(call)}", file=out)
+    print(f"as sent       {total:,} tokens with Qwen's chat template (5 per message, 3 to prime the reply)", file=out)
+    info = settings.models.get(call.model)
     if info is None:
-        print(f"model         {model}: not in the model table (set QWEN_MODEL_TABLE to add it)", file=out)
+        print(
+            f"model         {call.model}: not in the model table (set QWEN_MODEL_TABLE to add it); not guarded",
+            file=out,
+        )
         return 0
-    budget = info.context_window - args.max_tokens
-    fits = as_question <= budget
-    verdict = f"fits, {budget - as_question:,} to spare" if fits else f"too long by {as_question - budget:,}"
-    print(f"model         {model}: context {info.context_window:,} tokens", file=out)
-    print(f"as a question {as_question:,} tokens with the chat template: {verdict}", file=out)
-    print(f"input cost    {info.cost(count, 0):.8f} CNY at {info.input_price} CNY per 1K tokens", file=out)
-    return 0 if fits else 1
+    max_tokens = int(call.parameters.get("max_tokens") or 0)
+    print(
+        f"model         {call.model}: context {info.context_window:,} tokens, {max_tokens:,} kept for the answer",
+        file=out,
+    )
+    try:
+        fit = guard.check(call, info, trim=settings.trim_history)
+    except InvalidInput as error:
+        over = total - (info.context_window - max_tokens)
+        verdict = f"too long by {over:,}" if error.code == "InputTooLong" and over > 0 else "refused"
+        print(f"verdict       {verdict}: {error.code}: {error.message}", file=out)
+        return 1
+    if fit.trimmed_turns:
+        total = fit.counted_tokens or total
+        verdict = f"fits after dropping the {fit.trimmed_turns} oldest turn(s) (QWEN_TRIM_HISTORY): {total:,} tokens"
+    else:
+        verdict = f"fits, {info.context_window - max_tokens - total:,} to spare"
+    print(f"verdict       {verdict}", file=out)
+    print(f"input cost    {info.cost(total, 0):.8f} CNY at {info.input_price} CNY per 1K tokens", file=out)
+    return 0
+
+
+def _environment(env: Mapping[str, str], model: str | None) -> dict[str, str]:
+    """The deployment's variables, with --model as QWEN_MODEL (and allowed) and a key if none is set."""
+    chosen = dict(env)
+    if not chosen.get("DASHSCOPE_API_KEY", "").strip():
+        chosen["DASHSCOPE_API_KEY"] = NO_KEY
+    if model:
+        chosen["QWEN_MODEL"] = model
+        if chosen.get("QWEN_ALLOWED_MODELS", "").strip():
+            chosen["QWEN_ALLOWED_MODELS"] += f",{model}"
+    return chosen
+
+
+def _texts(call: Call) -> list[str]:
+    # What the guard counts: the prompt alone, or every message's content.
+    return [call.prompt or ""] if call.mode == "prompt" else [m.content for m in call.messages]
+
+
+def _shape(call: Call) -> str:
+    if call.mode == "prompt":
+        return "the prompt (prompt mode)"
+    system = " (system prompt included)" if call.messages and call.messages[0].role == "system" else ""
+    return f"{len(call.messages)} messages{system}"
 
 
 def _read(args: argparse.Namespace) -> str:
