@@ -34,15 +34,15 @@ def test_the_key_comes_from_the_deployers_environment():
 
 
 def test_dependencies_are_built_for_the_runtime():
-    """The pre-deploy step installs requirements.txt as wheels for the runtime's Python version."""
+    """The pre-deploy step installs requirements-fc.txt as wheels for the runtime's Python version."""
     step = load()["resources"]["qwen"]["actions"]["pre-deploy"][0]["run"]
     assert "-r requirements-fc.txt" in step and "--no-deps" in step and "--target ./python" in step
     assert "--python-version ${vars.pythonVersion}" in step and "--only-binary=:all:" in step
     assert load()["resources"]["qwen"]["props"]["environmentVariables"]["PYTHONPATH"] == "/code/python"
 
 
-def test_the_commented_trigger_examples_are_valid_yaml():
-    """Uncommenting the trigger block gives the four documented triggers, each well formed."""
+def commented_triggers() -> list[dict]:
+    """The trigger examples as they are once uncommented."""
     lines = (ROOT / "s.yaml").read_text().splitlines()
     start = next(i for i, line in enumerate(lines) if line.strip() == "# triggers:")
     block = []
@@ -50,12 +50,38 @@ def test_the_commented_trigger_examples_are_valid_yaml():
         if not line.strip().startswith("#"):
             break
         block.append(line.replace("# ", "", 1) if line.strip() != "#" else "")
-    triggers = yaml.safe_load("\n".join(block))["triggers"]
+    return yaml.safe_load("\n".join(block))["triggers"]
+
+
+def test_the_commented_trigger_examples_are_valid_yaml():
+    """Uncommenting the trigger block gives the four documented triggers, each well formed."""
+    triggers = commented_triggers()
     assert [t["triggerType"] for t in triggers] == ["timer", "oss", "mns_topic", "eventbridge"]
     oss = triggers[1]["triggerConfig"]
-    assert not oss["filter"]["Key"]["prefix"].startswith("answers/")
+    assert not oss["filter"]["key"]["prefix"].startswith("answers/")
     mns = triggers[3]["triggerConfig"]["eventSourceConfig"]
     assert mns["eventSourceType"] == "MNS"
+
+
+def test_the_oss_trigger_filter_follows_the_fc3_schema():
+    """fc3's OSS trigger takes filter.key.prefix and filter.key.suffix, lower case (devsapp/fc3 docs/zh/yaml)."""
+    config = commented_triggers()[1]["triggerConfig"]
+    assert set(config["filter"]) == {"key"} and set(config["filter"]["key"]) == {"prefix", "suffix"}
+
+
+def test_the_queue_trigger_keeps_what_fails():
+    """EventBridge drops a failed batch under errorsTolerance ALL unless a dead-letter queue takes it."""
+    options = commented_triggers()[3]["triggerConfig"]["runOptions"]
+    assert options["errorsTolerance"] == "NONE" or options["deadLetterQueue"]["Arn"].startswith("acs:mns:")
+
+
+def test_the_batch_concurrency_comment_states_the_pool_size():
+    """The s.yaml comment on QWEN_BATCH_CONCURRENCY names the pool size handler/transport.py uses."""
+    from handler.transport import POOL_SIZE
+
+    text = (ROOT / "s.yaml").read_text()
+    comment = text[: text.index("QWEN_BATCH_CONCURRENCY:")].rsplit("QWEN_REQUEST_TIMEOUT", 1)[1]
+    assert f"Up to {POOL_SIZE} reuse" in comment and "<= 10" not in comment
 
 
 def pins(name: str) -> dict[str, str]:
@@ -76,6 +102,20 @@ def test_the_deployed_pins_agree_with_the_requirements():
         assert fc[package] == local[package]
     # aiohttp needs async-timeout below Python 3.11, and pip does not evaluate markers for the target.
     assert "async-timeout" in fc
+
+
+def test_a_local_install_runs_every_sample_but_the_package_leaves_oss2_to_fc():
+    """requirements.txt (the README's first command) brings oss2 for the OSS samples; the deployed package
+    (requirements-fc.txt, what s.yaml installs) does not, since FC's runtimes include it; dev adds no second pin."""
+    readme = (ROOT / "README.md").read_text()
+    assert "pip install -r requirements.txt && .venv/bin/python -m handler --offline" in readme
+    assert pins("requirements.txt")["oss2"] == "2.16.0"
+    assert "oss2" not in pins("requirements-fc.txt")
+    assert (
+        "oss2" not in pins("requirements-dev.txt")
+        and "-r requirements.txt" in (ROOT / "requirements-dev.txt").read_text()
+    )
+    assert "-r requirements-fc.txt" in load()["resources"]["qwen"]["actions"]["pre-deploy"][0]["run"]
 
 
 def test_the_package_leaves_out_what_fc_does_not_need():
