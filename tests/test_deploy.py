@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import yaml
@@ -123,3 +124,23 @@ def test_the_package_leaves_out_what_fc_does_not_need():
     ignored = (ROOT / ".fcignore").read_text().split()
     for entry in ("tests", "bench", ".venv", ".git"):
         assert entry in ignored
+
+
+def test_the_documented_role_policy_is_least_privilege_for_the_oss_example():
+    """The README's role policy reads only the trigger's prefix and the answers, and writes only answers."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme[readme.index("least-privilege policy") :]
+    policy = json.loads(block[block.index("```json") + 7 : block.index("```", block.index("```json") + 7)])
+    trigger = commented_triggers()[1]
+    bucket = trigger["sourceArn"].rsplit(":", 1)[1]
+    watched = trigger["triggerConfig"]["filter"]["key"]["prefix"]
+    output = load()["resources"]["qwen"]["props"]["environmentVariables"]["QWEN_OSS_OUTPUT_PREFIX"]
+    grants: dict[str, list[str]] = {}
+    for statement in policy["Statement"]:
+        assert statement["Effect"] == "Allow"
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        grants.setdefault(statement["Action"], []).extend(resources)
+    assert set(grants) == {"oss:GetObject", "oss:PutObject", "log:PostLogStoreLogs"}
+    answers = f"acs:oss:*:*:{bucket}/{output}{watched}*"
+    assert grants["oss:PutObject"] == [answers]
+    assert sorted(grants["oss:GetObject"]) == sorted([f"acs:oss:*:*:{bucket}/{watched}*", answers])
