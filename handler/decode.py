@@ -21,6 +21,7 @@ too, without the top-level event's `s invoke -e` hint: the sender of a message c
 from __future__ import annotations
 
 import codecs
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -48,8 +49,7 @@ EMPTY_HINT = (
 # For a record inside an envelope (a message body, an OSS question file, a timer payload).
 EMPTY_RECORD = "the record is empty: its message body, file or payload holds no question"
 BROKEN_JSON = (
-    "the event starts like JSON but is not valid JSON; send plain text, or a JSON object "
-    'such as {"prompt": "..."}'
+    'the event starts like JSON but is not valid JSON; send plain text, or a JSON object such as {"prompt": "..."}'
 )
 
 
@@ -99,7 +99,7 @@ def _envelope(value: Any) -> Decoded | None:
         return Decoded.single(decode_text(payload) if isinstance(payload, str) else decode_value(payload))
     if MnsTopicMessage.matches(value):
         message = MnsTopicMessage(value)
-        return Decoded.single(_payload(message.message, source=f"mns:{message.message_id}"))
+        return Decoded.single(_payload(message.message, source=_mns_source(message.message_id)))
     if MnsTopicStreamMessage.matches(value):
         return Decoded.single(_payload(MnsTopicStreamMessage(value).body, source=None))
     if CloudEvent.matches(value):
@@ -130,9 +130,29 @@ def _cloud_event(value: Any) -> Record:
             f"CloudEvents type {event.type!r} is not a question source; expected an MNS queue message "
             "(mns:Queue:SendMessage) with data.messageBody",
             code="InvalidEvent",
-            source=f"event:{event.id}",
+            source=_named("event", event.id),
         )
-    return _payload(message.message_body, source=f"mns:{message.message_id or event.id}")
+    return _payload(message.message_body, source=_mns_source(message.message_id or event.id))
+
+
+_MAX_ID = 128
+
+
+def _mns_source(message_id: Any) -> str | None:
+    """The record's name, which is also its key in the memory of answered messages: None when the
+    message has no usable id, so that messages without one are never given each other's answer."""
+    return _named("mns", message_id)
+
+
+def _named(kind: str, value: Any) -> str | None:
+    """`kind:value` as it may appear in a log line or an exception message (FC logs those as plain
+    text): one line, bounded, and still distinct for distinct values."""
+    if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
+        return None
+    text = json.dumps(str(value))[1:-1]  # escapes line breaks, control and non-ASCII characters
+    if len(text) > _MAX_ID:
+        text = f"{text[:_MAX_ID]}...{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+    return f"{kind}:{text}"
 
 
 def _oss_record(record: OssRecord, index: int) -> Record:

@@ -165,7 +165,15 @@ def test_unknown_objects_and_arrays_are_a_miswired_trigger(event):
 
 @pytest.mark.parametrize(
     "event",
-    [b'{"prompt": "x"', b"{not json}", b"[1, 2,]", b'{ "prompt": "x"} trailing', b'[{"specversion": "1.0"', b"[ {", "[紧急]".encode()],
+    [
+        b'{"prompt": "x"',
+        b"{not json}",
+        b"[1, 2,]",
+        b'{ "prompt": "x"} trailing',
+        b'[{"specversion": "1.0"',
+        b"[ {",
+        "[紧急]".encode(),
+    ],
 )
 def test_broken_json_is_invalid_event(event):
     """A document wrapped in brackets, or an object or batch cut short, is refused with today's message."""
@@ -176,7 +184,14 @@ def test_broken_json_is_invalid_event(event):
 
 @pytest.mark.parametrize(
     "text",
-    ["[紧急] 牛腩要炖多久?", "{draft} 帮我润色这段话", "[urgent][翻译] hello", "[1] 什么是函数计算?", "[1, 2", "{ draft }?"],
+    [
+        "[紧急] 牛腩要炖多久?",
+        "{draft} 帮我润色这段话",
+        "[urgent][翻译] hello",
+        "[1] 什么是函数计算?",
+        "[1, 2",
+        "{ draft }?",
+    ],
 )
 def test_a_question_starting_with_a_bracketed_tag_is_a_question(text):
     """Text that fails to parse and is not clearly broken JSON is asked as written."""
@@ -221,3 +236,40 @@ def test_an_empty_record_does_not_suggest_s_invoke(envelope):
 def test_quoted_text_that_is_not_json_is_a_question():
     """Only { and [ mark an intended JSON event; other text that fails to parse is a question."""
     assert one(b'"quoted" words') == Question(text='"quoted" words')
+
+
+@pytest.mark.parametrize("message_id", [None, "", "  ", {}, [], True])
+def test_a_message_without_a_usable_id_has_no_source(message_id):
+    """No id means no name: two such messages must not share the memory key 'mns:None'."""
+    topic = one(json.dumps({"TopicName": "t", "MessageId": message_id, "Message": "hi"}))
+    queue = one(json.dumps({"specversion": "1.0", "type": "mns:Queue:SendMessage", "data": {"messageBody": "hi"}}))
+    assert topic.source is None and queue.source is None
+
+
+def test_messages_without_ids_each_get_their_own_answer():
+    """Regression: every id-less message after the first was answered with the first one's answer."""
+    from types import SimpleNamespace
+
+    from handler.app import Runtime, handle
+    from handler.memory import AnsweredRecords
+    from tests.conftest import echo
+
+    runtime = Runtime(transport=echo, env={"DASHSCOPE_API_KEY": "sk-test-12345678"}, memory=AnsweredRecords())
+    context = SimpleNamespace(request_id="r", function=SimpleNamespace(timeout=60))
+    answers = []
+    for question in ("first question", "second question"):
+        event = {"TopicName": "t", "MessageId": None, "Message": question}
+        output = json.loads(handle(json.dumps(event).encode(), context, runtime))["output"]
+        answers.append(output["choices"][0]["message"]["content"])
+    assert answers == ["answer to first question", "answer to second question"]
+
+
+def test_record_names_are_one_bounded_line_and_stay_distinct():
+    """An id with line breaks cannot forge a line where FC logs an exception naming it; long ids stay apart."""
+    forged = one(json.dumps({"TopicName": "t", "MessageId": "m1\nERROR forged\u2028x", "Message": "hi"}))
+    assert forged.source == "mns:m1\\nERROR forged\\u2028x"
+    long_a, long_b = ("x" * 10_000 + "a"), ("x" * 10_000 + "b")
+    sources = {one(json.dumps({"TopicName": "t", "MessageId": i, "Message": "hi"})).source for i in (long_a, long_b)}
+    assert len(sources) == 2 and all(len(s) < 200 for s in sources)
+    event = one(json.dumps({"specversion": "1.0", "id": "e\r\n1", "type": "other"}))
+    assert isinstance(event, InvalidInput) and event.source == "event:e\\r\\n1"

@@ -164,9 +164,17 @@ _TAG_TEXT = st.text(
     min_size=1,
     max_size=12,
 ).filter(lambda t: t.strip() != "")
+
+
+def _askable(text: str) -> bool:
+    return (
+        text.strip() != "" and text.strip()[-1] not in "]}" and any(c.isprintable() and not c.isspace() for c in text)
+    )
+
+
 _QUESTION_TEXT = st.text(
     alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")), min_size=1, max_size=40
-).filter(lambda t: t.strip() != "" and t.strip()[-1] not in "]}" and any(c.isprintable() and not c.isspace() for c in t))
+).filter(_askable)
 
 
 @FUZZ
