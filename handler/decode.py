@@ -127,7 +127,7 @@ def _cloud_event(value: Any) -> Record:
     message = event.mns_queue_message
     if message is None:
         return InvalidInput(
-            f"CloudEvents type {event.type!r} is not a question source; expected an MNS queue message "
+            f"CloudEvents type {_shown(event.type)} is not a question source; expected an MNS queue message "
             "(mns:Queue:SendMessage) with data.messageBody",
             code="InvalidEvent",
             source=_named("event", event.id),
@@ -271,7 +271,7 @@ def request(body: Mapping[str, Any], *, source: str | None = None) -> Record:
     """A JSON request object; every field is checked, unknown ones are refused by name."""
     unknown = [k for k in body if k not in REQUEST_KEYS]
     if unknown:
-        return _invalid(f"field '{unknown[0]}' is not allowed; a request may have {_allowed_keys()}")
+        return _invalid(f"field {_shown(unknown[0])} is not allowed; a request may have {_allowed_keys()}")
     given = [k for k in _QUESTION_KEYS if k in body]
     if len(given) > 1:
         return _invalid(f"give only one of 'prompt', 'question' or 'messages', not {' and '.join(given)}")
@@ -284,7 +284,7 @@ def request(body: Mapping[str, Any], *, source: str | None = None) -> Record:
         return _invalid("field 'parameters' must be a JSON object")
     if found := parameters.problems(params):
         name, problem = found[0]
-        return InvalidInput(f"parameter '{name}' {problem}", code="InvalidParameter")
+        return InvalidInput(f"parameter {_shown(name)} {problem}", code="InvalidParameter")
     model = model.strip() if model else None
 
     if "messages" in body:
@@ -313,7 +313,7 @@ def _messages(value: Any) -> tuple[Message, ...] | InvalidInput:
             return _invalid(f"{where} must be an object with 'role' and 'content'")
         extra = [k for k in item if k not in ("role", "content")]
         if extra:
-            return _invalid(f"{where} has field '{extra[0]}'; a message has only 'role' and 'content'")
+            return _invalid(f"{where} has field {_shown(extra[0])}; a message has only 'role' and 'content'")
         role, content = item.get("role"), item.get("content")
         if not isinstance(role, str) or role not in ROLES:
             return _invalid(f"{where}.role must be one of system, user, assistant")
@@ -364,6 +364,18 @@ def _not_utf8(offset: int) -> InvalidInput:
 
 def _printable(text: str) -> bool:
     return any(ch.isprintable() and not ch.isspace() for ch in text)
+
+
+_MAX_SHOWN = 64
+
+
+def _shown(value: Any) -> str:
+    """A name the event chose, quoted for a message: one line, at most _MAX_SHOWN characters of it, so a
+    200,000-character field name does not become a 200,000-character result and log line."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) > _MAX_SHOWN:
+        text = text[:_MAX_SHOWN] + "..."
+    return "'" + json.dumps(text, ensure_ascii=False)[1:-1] + "'"
 
 
 def _invalid(message: str) -> InvalidInput:

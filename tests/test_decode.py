@@ -273,3 +273,17 @@ def test_record_names_are_one_bounded_line_and_stay_distinct():
     assert len(sources) == 2 and all(len(s) < 200 for s in sources)
     event = one(json.dumps({"specversion": "1.0", "id": "e\r\n1", "type": "other"}))
     assert isinstance(event, InvalidInput) and event.source == "event:e\\r\\n1"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"prompt": "x", "f" * 100_000: 1},
+        {"prompt": "x", "parameters": {"p\n" * 50_000: 1}},
+        {"messages": [{"role": "user", "content": "x", "k" * 100_000: 1}]},
+    ],
+)
+def test_a_name_the_event_chose_is_shown_short_and_on_one_line(body):
+    """An unknown field or parameter name is quoted in the message at most 64 characters long, escaped."""
+    record = one(json.dumps(body))
+    assert isinstance(record, InvalidInput) and len(record.message) < 400 and "\n" not in record.message

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
+from urllib.parse import urlsplit, urlunsplit
 
 from handler.fc_context import Credentials
 
@@ -191,7 +192,9 @@ def _failure(error: Exception) -> str:
 def _endpoint() -> str:
     configured = os.environ.get("DASHSCOPE_HTTP_BASE_URL", "").strip()
     if configured:
-        return configured
+        parts = urlsplit(configured)
+        # A user:password in the URL is a credential: show the host, never that.
+        return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
     import dashscope  # already imported by the call that failed
 
     return f"{dashscope.base_http_api_url} (the SDK's default)"

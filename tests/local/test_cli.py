@@ -150,3 +150,14 @@ def test_a_bad_endpoint_is_reported_at_once_not_retried():
     result = json.loads(done.stdout)
     assert done.returncode == 1 and result["code"] == "InvalidConfig"
     assert result["message"].startswith("DASHSCOPE_HTTP_BASE_URL must be an http(s) URL")
+
+
+def test_the_unreachable_line_never_shows_a_password_in_the_endpoint():
+    """A user:password in DASHSCOPE_HTTP_BASE_URL is left out of the line that names the endpoint."""
+    env = {
+        "DASHSCOPE_API_KEY": "sk-cli-test-0000",
+        "DASHSCOPE_HTTP_BASE_URL": f"http://user:pw-SECRET-1@127.0.0.1:{closed_port()}/api/v1",
+    }
+    done = run("--quiet", "你好", env=env)
+    assert done.returncode == 1 and b"could not be reached at http://127.0.0.1:" in done.stderr
+    assert b"pw-SECRET-1" not in done.stderr
