@@ -1,13 +1,18 @@
-"""Shared pieces of the reliability suite: recognizable secrets, an in-memory bucket, case counts."""
+"""Shared pieces of the reliability suite: recognizable secrets and the scans that look for them, an
+in-memory bucket, case counts."""
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
+
+import pytest
 
 from handler.app import Runtime, handle
 from handler.errors import ObjectNotFound
@@ -32,6 +37,90 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         for name, count in sorted(CASES.items()):
             terminalreporter.write_line(f"{name}: {count} cases")
         terminalreporter.write_line(f"total: {sum(CASES.values())} cases")
+
+
+def assert_no_secret(text: str, where: str) -> None:
+    for secret in SECRETS:
+        assert secret not in text, f"a secret reached {where}: {text[:300]!r}"
+
+
+def scan(text: str, where: str) -> None:
+    """Check one observable of a test (a result, an exception chain, an object, an output) and count it."""
+    CASES[f"secrets: {where} scanned"] += 1
+    assert_no_secret(text, where)
+
+
+# The level and logger name first, then the message; format() appends the traceback and stack.
+LOG_FORMAT = logging.Formatter("%(levelname)s %(name)s %(message)s")
+
+
+class _Keep(logging.Handler):
+    """Keeps every record that reaches it, from any thread."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextmanager
+def every_log_record() -> Iterator[list[logging.LogRecord]]:
+    """Every record made while open, from every logger at DEBUG (ours, dashscope, oss2, urllib3, ...).
+
+    Our own handler, not caplog: caplog.records read after a test's body holds only the teardown
+    phase's records. Each logger's own level is lowered to DEBUG (the root's alone would leave a
+    logger that sets its level, as ours does, at INFO), and loggers that stop propagation get the
+    handler too. Loggers made later inherit DEBUG from these.
+    """
+    keep = _Keep()
+    for name in ("dashscope", "oss2", "urllib3"):
+        logging.getLogger(name)  # made now if not imported yet, so their children inherit DEBUG
+    root = logging.getLogger()
+    loggers = [root, *(x for x in logging.Logger.manager.loggerDict.values() if isinstance(x, logging.Logger))]
+    saved = [(x, x.level, x.disabled) for x in loggers]
+    attached = [x for x in loggers if x is root or not x.propagate]
+    for x in loggers:
+        x.setLevel(logging.DEBUG)
+        x.disabled = False
+    for x in attached:
+        x.addHandler(keep)
+    try:
+        yield keep.records
+    finally:
+        for x in attached:
+            x.removeHandler(keep)
+        for x, level, disabled in saved:
+            x.setLevel(level)
+            x.disabled = disabled
+
+
+def assert_no_secret_in_records(records: list[logging.LogRecord]) -> None:
+    """Check every record as a handler would write it: message, traceback and stack."""
+    for record in records:
+        assert_no_secret(LOG_FORMAT.format(record), f"a log record of {record.name}")
+
+
+@pytest.fixture
+def debug_logs() -> Iterator[list[logging.LogRecord]]:
+    """Every log record of the test (setup and body), scanned for secrets when the test is done."""
+    with every_log_record() as records:
+        yield records
+    CASES["secrets: tests whose log records were scanned"] += 1
+    for record in records:
+        CASES[f"secrets: log records from {record.name.split('.')[0]} scanned"] += 1
+    assert_no_secret_in_records(records)
+
+
+def observed_exceptions(error: BaseException | None) -> str:
+    """An exception, its message, repr and every chained cause or context, as text."""
+    parts, seen = [], set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        parts += [str(error), repr(error), *map(str, error.args)]
+        error = error.__cause__ or error.__context__
+    return "\n".join(parts)
 
 
 class MemoryStore:

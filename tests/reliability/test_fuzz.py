@@ -7,12 +7,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from handler.decode import decode, decode_text
+from handler.decode import REQUEST_KEYS, _shown, decode, decode_text
 from handler.errors import InvalidInput
 from handler.question import OssObject, Question, Skipped
+from handler.triggers.cloudevents import CloudEvent
+from handler.triggers.mns_topic import MnsTopicMessage
+from handler.triggers.timer import TimerEvent
 from tests.reliability.conftest import CASES, assert_well_formed, run_offline
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -203,3 +206,41 @@ def test_a_json_document_cut_short_stays_invalid_event(body, batch, cut):
     truncated = document[: 2 + cut % (len(document) - 2)]
     record = decode(truncated.encode()).records[0]
     assert isinstance(record, InvalidInput) and record.code == "InvalidEvent", truncated
+
+
+# Names a client might plausibly send, beside arbitrary text: the fields an attacker or a confused caller tries.
+PLAUSIBLE_FIELDS = ["api_key", "headers", "stream", "base_address", "url", "result_format", "input", "Prompt", "model "]
+
+
+@st.composite
+def requests_with_unknown_fields(draw: st.DrawFn) -> tuple[dict[str, Any], list[str]]:
+    """A valid request plus one to three top-level fields a request may not have, at random places."""
+    body: dict[str, Any] = draw(
+        st.sampled_from([{"prompt": "你好"}, {"question": "hi"}, {"messages": [{"role": "user", "content": "hi"}]}])
+    )
+    if draw(st.booleans()):
+        body["parameters"] = {"temperature": 0.5}
+    names = st.text(max_size=20) | st.sampled_from(PLAUSIBLE_FIELDS)
+    unknown = draw(st.lists(names.filter(lambda k: k not in REQUEST_KEYS), min_size=1, max_size=3, unique=True))
+    items = list(body.items())
+    for name in unknown:
+        items.insert(draw(st.integers(0, len(items))), (name, draw(json_values)))
+    mixed = dict(items)
+    # A field that makes the object a trigger envelope is judged as that envelope, not as a request.
+    assume(not (TimerEvent.matches(mixed) or MnsTopicMessage.matches(mixed) or CloudEvent.matches(mixed)))
+    return mixed, unknown
+
+
+@FUZZ
+@given(requests_with_unknown_fields())
+def test_unknown_top_level_fields_are_refused_by_name(case):
+    """Any field outside the allowlist is a 400 InvalidRequest naming such a field, and DashScope is not called."""
+    CASES["handler: requests with unknown fields"] += 1
+    body, unknown = case
+    results, returned, transport = run_offline(json.dumps(body, ensure_ascii=False).encode())
+    assert_well_formed(results, returned, transport)
+    [result] = results
+    assert (result["status_code"], result["code"]) == (400, "InvalidRequest"), result
+    # Names are shown quoted, escaped and bounded (handler.decode._shown), never raw.
+    assert any(_shown(name) in result["message"] for name in unknown), (unknown, result["message"])
+    assert transport.calls == 0

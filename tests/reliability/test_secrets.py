@@ -18,33 +18,16 @@ from handler.local.standin import drop, error, gateway_page, hang, truncated
 from handler.memory import AnsweredRecords
 from handler.retry import Backoff
 from tests.conftest import ROOT
-from tests.reliability.conftest import API_KEY, CASES, SECRETS, STS_SECRET, STS_TOKEN, context
-
-FORMATTER = logging.Formatter("%(levelname)s %(name)s %(message)s")
-
-
-def observed_exceptions(error: BaseException | None) -> str:
-    """An exception, its message, repr and every chained cause or context, as text."""
-    parts, seen = [], set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        parts += [str(error), repr(error), *map(str, error.args)]
-        error = error.__cause__ or error.__context__
-    return "\n".join(parts)
-
-
-def scan(text: str, where: str) -> None:
-    CASES["secrets: observables scanned"] += 1
-    for secret in SECRETS:
-        assert secret not in text, f"a secret reached {where}"
-
-
-@pytest.fixture
-def debug_logs(caplog):
-    """Every record at DEBUG, from every logger (ours, dashscope, oss2, urllib3)."""
-    caplog.set_level(logging.DEBUG)
-    yield caplog
-    scan("\n".join(FORMATTER.format(r) for r in caplog.records), "a log record")
+from tests.reliability.conftest import (
+    API_KEY,
+    STS_SECRET,
+    STS_TOKEN,
+    assert_no_secret_in_records,
+    context,
+    every_log_record,
+    observed_exceptions,
+    scan,
+)
 
 
 @pytest.fixture
@@ -100,7 +83,8 @@ def test_no_secret_in_the_oss_flow(standin, oss, wire, debug_logs):
         }
     ).encode()
     scan(handle(event, context(), wire), "a result")
-    assert any(r.name.startswith("oss2") for r in debug_logs.records)  # oss2 did log its headers
+    # oss2 did log its request headers, the STS token's among them, and the scan saw those lines (masked).
+    assert any("x-oss-security-token" in r.getMessage() for r in debug_logs if r.name.startswith("oss2"))
     oss.fail_next(503, 503, 503, 503, 503, 503)
     with pytest.raises(TransientUpstreamError) as raised:
         handle(event.replace(b'"X"', b'"Y"'), context(), Runtime(env=wire.env, memory=AnsweredRecords()))
@@ -132,9 +116,50 @@ def test_no_secret_in_the_cli_output(standin):
         scan(done.stdout + done.stderr, "the CLI's output")
 
 
-def test_the_scan_itself_catches_a_leak(caplog):
-    """A deliberately leaked key is caught by the same scan, so the checks above can fail."""
-    caplog.set_level(logging.DEBUG)
-    logging.getLogger("qwen.test").warning("leaking %s", "sk-not-remembered-" + "x" * 8)
-    with pytest.raises(AssertionError):
-        scan(f"oops {API_KEY}", "a deliberate leak")
+def test_the_scan_itself_catches_a_leak(monkeypatch):
+    """With masking off, the API key logged at DEBUG through oss2.http is caught by the log scan; masked, it passes."""
+    leak = logging.getLogger("oss2.http")
+    headers = {"authorization": f"Bearer {API_KEY}", "x-oss-security-token": STS_TOKEN}
+    monkeypatch.setattr("handler.redact._secrets", [API_KEY, STS_TOKEN])  # as after an invocation
+    with every_log_record() as records:
+        leak.debug("Request headers: %s", headers)
+    assert [r.name for r in records] == ["oss2.http"] and "***" in records[0].getMessage()
+    assert_no_secret_in_records(records)  # handler.app's record factory masked both values when the record was made
+
+    monkeypatch.setattr("handler.redact._secrets", [])  # as if masking had skipped this record
+    with every_log_record() as records:
+        leak.debug("Request headers: %s", headers)
+    with pytest.raises(AssertionError, match=r"a secret reached a log record of oss2\.http"):
+        assert_no_secret_in_records(records)
+
+
+LEAKING_TEST = """
+import logging
+
+from tests.reliability.conftest import API_KEY, debug_logs  # noqa: F401
+
+
+def test_clean(debug_logs):
+    logging.getLogger("oss2.http").debug("Request headers: %s", {"date": "today"})
+
+
+def test_leak(debug_logs):
+    logging.getLogger("oss2.http").debug("Request headers: %s", {"authorization": "Bearer " + API_KEY})
+"""
+
+
+def test_a_leak_logged_in_a_test_body_fails_that_test(tmp_path):
+    """A test that logs the API key through oss2.http during its body, under the debug_logs fixture, fails."""
+    (tmp_path / "test_leaking.py").write_text(LEAKING_TEST)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path), str(tmp_path)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "ERROR at teardown of test_leak" in done.stdout
+    assert "a secret reached a log record of oss2.http" in done.stdout
+    assert "1 error" in done.stdout and "test_clean" not in done.stdout.split("short test summary")[-1]
