@@ -62,7 +62,9 @@ def not_stored(result: Result, problem: QwenError, where: str) -> Result:
     if not result.ok or result.code:
         return result  # a refusal or an error is already its own news
     return replace(
-        result, code="AnswerNotStored", message=f"answered, but the answer could not be stored: {problem.message}"
+        result,
+        code="AnswerNotStored",
+        message=f"answered, but the answer could not be stored at {where}: {problem.message}",
     )
 
 
