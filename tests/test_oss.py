@@ -248,7 +248,7 @@ def test_an_event_region_never_chooses_the_endpoint(runtime, oss_context, store,
     """The record's region (here a host of the attacker's) is ignored: the function's own region decides."""
     reads(store)
     handle(oss_event(region="x@attacker.example/#"), oss_context, runtime)
-    creds, endpoint = store_factory.call_args.args
+    _, endpoint = store_factory.call_args.args
     assert endpoint == "https://oss-cn-hangzhou-internal.aliyuncs.com"
     assert "attacker" not in endpoint
 

@@ -13,7 +13,7 @@ import hashlib
 import socket
 import threading
 import uuid
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -52,7 +52,6 @@ class OssRequest:
     key: str
     headers: dict[str, str]
     body: bytes = b""
-    status: int = 0  # what the stand-in answered (filled in once decided)
 
 
 @dataclass(frozen=True)
@@ -65,6 +64,7 @@ class OssStandIn:
     def __init__(self, *, emulate_missing: bool = False):
         self.objects: dict[tuple[str, str], StoredObject] = {}
         self.requests: list[OssRequest] = []
+        self.writes: Counter[tuple[str, str]] = Counter()  # successful PUTs per (bucket, key)
         self.emulate_missing = emulate_missing
         self._faults: deque[Fault] = deque()
         self._denied: list[tuple[str, str]] = []  # (method, key prefix) answered 403 AccessDenied
@@ -100,17 +100,18 @@ class OssStandIn:
             self.objects[(bucket, key)] = stored
         return stored
 
+    def store(self, bucket: str, key: str, stored: StoredObject, *, if_absent: bool) -> bool:
+        """A PUT as OSS does it: atomic, refused when `if_absent` (x-oss-forbid-overwrite) and the key exists."""
+        with self._lock:
+            if if_absent and (bucket, key) in self.objects:
+                return False
+            self.objects[(bucket, key)] = stored
+            self.writes[(bucket, key)] += 1
+            return True
+
     def get(self, bucket: str, key: str) -> StoredObject | None:
         with self._lock:
             return self.objects.get((bucket, key))
-
-    def create(self, bucket: str, key: str, stored: StoredObject) -> bool:
-        """Store only if absent, atomically (x-oss-forbid-overwrite)."""
-        with self._lock:
-            if (bucket, key) in self.objects:
-                return False
-            self.objects[(bucket, key)] = stored
-            return True
 
     def delete(self, bucket: str, key: str) -> None:
         with self._lock:
@@ -132,6 +133,7 @@ class OssStandIn:
             self.requests.clear()
             self._faults.clear()
             self._denied.clear()
+            self.writes.clear()
             self.keep_requests = True
 
     def _record(self, request: OssRequest) -> int | None:
@@ -197,12 +199,9 @@ class _Handler(BaseHTTPRequestHandler):
             k[len("x-oss-meta-") :].lower(): v for k, v in self.headers.items() if k.lower().startswith("x-oss-meta-")
         }
         stored = StoredObject(data, metadata, self.headers.get("Content-Type", "application/octet-stream"))
-        if (self.headers.get("x-oss-forbid-overwrite") or "").lower() == "true":
-            if not standin.create(bucket, key, stored):
-                return self._error(409, "FileAlreadyExists")
-        else:
-            with standin._lock:
-                standin.objects[(bucket, key)] = stored
+        if_absent = (self.headers.get("x-oss-forbid-overwrite") or "").lower() == "true"
+        if not standin.store(bucket, key, stored, if_absent=if_absent):
+            return self._error(409, "FileAlreadyExists")
         self._send(200, b"", {"ETag": f'"{stored.etag}"'})
 
     def do_DELETE(self) -> None:
