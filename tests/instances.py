@@ -37,7 +37,7 @@ class Instance:
     """A fresh interpreter running index.handler: empty memory, its own connections, as a new FC instance."""
 
     def __init__(self, env: dict[str, str]):
-        self._stderr = tempfile.TemporaryFile()
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115  # lives as long as the process; closed in close()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.fc_instance"],
             cwd=ROOT,

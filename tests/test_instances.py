@@ -71,7 +71,9 @@ def test_one_message_delivered_to_two_instances_at_once_is_asked_once(standin, o
 
 def test_a_timer_redelivery_is_answered_from_the_store(standin, oss):
     """FC retries a timer invocation on another instance: answered from the store, not asked again."""
-    timer = json.dumps({"triggerTime": "2026-11-27T08:00:00Z", "triggerName": "daily-question", "payload": "今天吃什么?"})
+    timer = json.dumps(
+        {"triggerTime": "2026-11-27T08:00:00Z", "triggerName": "daily-question", "payload": "今天吃什么?"}
+    )
     env = instance_env(standin, oss)
     with Instance(env) as a:
         first = a.invoke(timer)
