@@ -58,6 +58,7 @@ class OssRequest:
 class Fault:
     status: int
     method: str | None = None  # None: the next request of any method
+    prefix: str = ""  # only requests for keys under this prefix
 
 
 class OssStandIn:
@@ -117,10 +118,10 @@ class OssStandIn:
         with self._lock:
             self.objects.pop((bucket, key), None)
 
-    def fail_next(self, *statuses: int, method: str | None = None) -> None:
-        """Answer the next requests (of `method`, or any) with these HTTP statuses (503 for a busy OSS, ...)."""
+    def fail_next(self, *statuses: int, method: str | None = None, prefix: str = "") -> None:
+        """Answer the next requests (of `method`, for keys under `prefix`, or any) with these HTTP statuses."""
         with self._lock:
-            self._faults.extend(Fault(status, method) for status in statuses)
+            self._faults.extend(Fault(status, method, prefix) for status in statuses)
 
     def deny(self, method: str, prefix: str = "") -> None:
         """Answer every `method` request for keys under `prefix` with 403 AccessDenied, as a missing RAM grant."""
@@ -143,7 +144,7 @@ class OssStandIn:
             if any(request.method == m and request.key.startswith(p) for m, p in self._denied):
                 return 403
             for fault in self._faults:
-                if fault.method in (None, request.method):
+                if fault.method in (None, request.method) and request.key.startswith(fault.prefix):
                     self._faults.remove(fault)
                     return fault.status
             return None
