@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+from handler import redact
 from handler.answers import COMPLETED, IN_PROGRESS, AnswerRecord
 from handler.errors import ObjectNotFound
 from handler.result import Result, dumps, loads
@@ -57,7 +58,8 @@ class OssAnswerStore:
 
 def _body(record: AnswerRecord) -> bytes:
     if record.status == COMPLETED and isinstance(record.result, Result):
-        return dumps(record.result).encode()
+        # Masked as the invocation's return value is: an upstream message may echo the API key.
+        return redact.redact(dumps(record.result)).encode()
     return json.dumps({"status": IN_PROGRESS, "owner": record.owner, "deadline": record.deadline}).encode()
 
 

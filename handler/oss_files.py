@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from handler import redact
 from handler.config import Settings
 from handler.decode import decode_text
 from handler.errors import InvalidInput, ObjectNotFound, QwenError
@@ -82,7 +83,7 @@ class OssQuestionFiles:
 
     def _write(self, store: ObjectStore, bucket: str, key: str, result: Result, etag: str | None) -> QwenError | None:
         """Write the answer file, again after transient failures while the deadline allows; the problem if not."""
-        data = dumps(result).encode()
+        data = redact.redact(dumps(result)).encode()  # as the return value: an upstream message may echo the key
         try:
             with_retries(
                 lambda: store.write(bucket, key, data, metadata={SOURCE_ETAG_META: etag or ""}),
