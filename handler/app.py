@@ -15,7 +15,7 @@ from typing import Any
 
 from handler import guard, logs, redact
 from handler.answer_oss import OssAnswerStore
-from handler.answers import AnswerStore, answer_key, payload_hash
+from handler.answers import COMPLETED, AnswerRecord, AnswerStore, answer_key, payload_hash
 from handler.batch import answer_all
 from handler.config import Settings, settings_for
 from handler.decode import Record, decode
@@ -166,8 +166,9 @@ class _Job:
         attempts = 0
         try:
             if isinstance(record, InvalidInput):
-                raise record
-            if isinstance(record, Skipped):
+                result = Result.failure(record, self.invocation.request_id)
+                self._keep_refusal(record.source, result, fields)
+            elif isinstance(record, Skipped):
                 result = self._skipped(record.reason)
             elif isinstance(record, OssObject):
                 result, attempts = self._files.answer(record, fields, self._ask, self._skipped)
@@ -222,6 +223,19 @@ class _Job:
         if outcome.problem is not None:
             result = not_stored(result, outcome.problem, answers.where(key))
         return result, outcome.attempts
+
+    def _keep_refusal(self, source: str | None, refusal: Result, fields: dict[str, Any]) -> None:
+        """A malformed timer or MNS record's 4xx goes to the store too, so readers of it learn why; best effort."""
+        key = answer_key(source)
+        answers = self._answer_store()[0] if key else None
+        if answers is None or key is None:
+            return
+        fields["answer_key"] = answers.where(key)
+        record = AnswerRecord(COMPLETED, "", "", self.runtime.wall(), 1, refusal)
+        try:
+            answers.put_if_absent(key, record)  # nothing was paid: a failure is only logged
+        except QwenError as error:
+            logs.emit("answer_not_stored", level=logging.WARNING, answer_key=fields["answer_key"], code=error.code)
 
     def _answer_store(self) -> tuple[AnswerStore | None, QwenError | None]:
         """The answer store (QWEN_ANSWER_BUCKET), or None; with the reason when one is set but unreachable."""

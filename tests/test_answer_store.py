@@ -222,3 +222,11 @@ def test_an_invalid_answer_bucket_is_a_config_error(runtime, context, env, trans
         result["status_code"] == 500 and result["code"] == "InvalidConfig" and "QWEN_ANSWER_BUCKET" in result["message"]
     )
     transport.assert_not_called()
+
+
+def test_a_malformed_message_gets_its_refusal_stored(run, oss, fc, transport):
+    """An empty MNS message is a 400 EmptyEvent, kept under its message id like an answer; not asked."""
+    result = run(topic_message("bad-1", "   "), fc)
+    assert result["status_code"] == 400 and result["code"] == "EmptyEvent"
+    assert stored(oss, "answers/mns/bad-1.json") == result
+    transport.assert_not_called()
