@@ -39,6 +39,7 @@ _DECODE_SLICE = 1024 * 1024
 
 # OSS bucket naming rules: 3-63 lowercase letters, digits and hyphens, no hyphen at either end.
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+_ETAG = re.compile(r'^"?[0-9A-Za-z*-]{1,64}"?$')  # hex, "-<parts>" for multipart, "*" in published samples
 
 EMPTY_HINT = (
     "the event is empty: send the question as the event body, for example "
@@ -147,7 +148,8 @@ def _oss_record(record: OssRecord, index: int) -> Record:
     if not _BUCKET.fullmatch(bucket):
         # The bucket becomes part of the host name (bucket.endpoint): only a plain bucket name may.
         return InvalidInput("the bucket is not an OSS bucket name", code="InvalidObjectKey", source=source)
-    etag = record.object_etag if isinstance(record.object_etag, str) else None
+    # The eTag travels back as a header value (x-oss-meta-source-etag): only what OSS itself writes.
+    etag = record.object_etag if isinstance(record.object_etag, str) and _ETAG.fullmatch(record.object_etag) else None
     size = record.object_size
     size = size if isinstance(size, int) and not isinstance(size, bool) else None
     # The record's region is not read: the endpoint (the host that receives the function's

@@ -200,7 +200,8 @@ class Once:
         record = self._completed(mine.payload_hash, mine.generation, result)
         try:
             created = self._retrying(lambda: self.store.put_if_absent(key, record))
-        except QwenError as problem:
+        except Exception as error:  # noqa: BLE001  # whatever failed, the paid answer must still be returned
+            problem = error if isinstance(error, QwenError) else QwenError(f"{type(error).__name__}", code="OssError")
             self._release(marker, mine)
             return Outcome(result, attempts, ASKED, problem=problem)
         if created:
@@ -223,7 +224,8 @@ class Once:
             current = self.store.get(marker)
             if current is not None and current.owner == mine.owner and current.generation == mine.generation:
                 self.store.delete(marker)
-        except QwenError as error:
+        except Exception as error:  # noqa: BLE001  # best effort: the result matters more than the marker
+            error = error if isinstance(error, QwenError) else QwenError(type(error).__name__, code="OssError")
             # It then blocks the redelivery until the deadline in it passes, no longer.
             logs.emit("answer_marker_kept", level=logging.WARNING, code=error.code, message=error.message)
 

@@ -93,6 +93,8 @@ class OssQuestionFiles:
             )
         except QwenError as problem:
             return problem
+        except Exception as error:  # noqa: BLE001  # whatever failed, the paid answer must still be returned
+            return QwenError(f"cannot write oss://{bucket}/{key} ({type(error).__name__})", code="OssError")
         return None
 
     def _stored_answer(self, store: ObjectStore, bucket: str, key: str, etag: str | None) -> Result | None:

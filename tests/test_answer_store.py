@@ -230,3 +230,39 @@ def test_a_malformed_message_gets_its_refusal_stored(run, oss, fc, transport):
     assert result["status_code"] == 400 and result["code"] == "EmptyEvent"
     assert stored(oss, "answers/mns/bad-1.json") == result
     transport.assert_not_called()
+
+
+class BrokenAfterClaim:
+    """An AnswerStore whose answer write fails with an unexpected exception (a bug, a library error)."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, AnswerRecord] = {}
+
+    def where(self, key):
+        return f"mem://{key}"
+
+    def get(self, key):
+        return self.records.get(key)
+
+    def put_if_absent(self, key, record):
+        if record.completed:
+            raise RuntimeError("library bug")
+        if key in self.records:
+            return False
+        self.records[key] = record
+        return True
+
+    def update(self, key, record):
+        self.records[key] = record
+
+    def delete(self, key):
+        self.records.pop(key, None)
+
+
+def test_an_unexpected_store_error_after_asking_keeps_the_answer():
+    """The answer was paid for: an unexpected error writing it gives the answer back, with the problem."""
+    store = BrokenAfterClaim()
+    once = Once(store, "A", "fc", 60, lambda: 30, lambda: 1000.0, lambda s: None, Backoff(0.01, 0.02))
+    outcome = once.answer("mns/y.json", "h", lambda: (Result(200, "ds", output={"text": "paid"}), 1))
+    assert outcome.result.output == {"text": "paid"} and outcome.problem is not None
+    assert store.records == {}  # and the marker was released for the redelivery

@@ -356,3 +356,11 @@ def test_oss2_refusal_written_and_loop_guard_not(oss, standin, oss_context):
     guard = wire_event("E").replace(b"questions/q.txt", b"answers/questions/q.txt.json")
     assert json.loads(handle(guard, oss_context, wire_runtime(standin, oss)))[0]["code"] == "Skipped"
     assert oss.requests == [] and standin.requests == []
+
+
+def test_an_unexpected_write_error_still_returns_the_answer(runtime, oss_context, store, transport):
+    """Whatever the store raises on the answer write, the paid answer comes back (AnswerNotStored)."""
+    reads(store)
+    store.write.side_effect = ValueError("Invalid header value")
+    result = json.loads(handle(oss_event(), oss_context, runtime))[0]
+    assert result["status_code"] == 200 and result["output"] is not None and result["code"] == "AnswerNotStored"

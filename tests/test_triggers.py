@@ -182,3 +182,11 @@ def test_an_oss_event_without_records_is_invalid():
     """{"events": []} asks nothing and is refused as a whole."""
     decoded = decode(b'{"events": []}')
     assert not decoded.batch and decoded.records[0].code == "InvalidEvent"
+
+
+def test_an_etag_that_is_not_an_etag_is_dropped():
+    """The eTag goes back out as a header value: a forged one (CR LF, spaces) is not kept."""
+    forged = oss_record(oss={"bucket": {"name": "bkt"}, "object": {"key": "k", "eTag": "E1\r\nx-oss-acl: public"}})
+    normal = oss_record(oss={"bucket": {"name": "bkt"}, "object": {"key": "k", "eTag": '"5B3C-2"'}})
+    records = decode(oss_event(forged, normal)).records
+    assert records[0].etag is None and records[1].etag == '"5B3C-2"'
