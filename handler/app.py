@@ -23,7 +23,7 @@ from handler.errors import InvalidConfig, InvalidInput, QwenError, TransientUpst
 from handler.fc_context import Credentials, Invocation
 from handler.invokers import INVOKERS, Invoker
 from handler.memory import AnsweredRecords
-from handler.once import ASKED, Once, not_stored
+from handler.once import ASKED, CONFLICT, Once, not_stored
 from handler.oss_files import OssQuestionFiles
 from handler.plan import Call, plan
 from handler.question import OssObject, Question, Skipped
@@ -203,7 +203,8 @@ class _Job:
                 return remembered.result, 0
             problem = self._once(answers).store_again(key, payload_hash(question), remembered.result)
             self.runtime.memory.put(memo, remembered.result, stored=problem is None)
-            return (remembered.result if problem is None else not_stored(remembered.result, problem, key)), 0
+            kept = remembered.result if problem is None else not_stored(remembered.result, problem, answers.where(key))
+            return kept, 0
         if answers is None:
             if unusable is not None:
                 result, attempts = self._ask(question, fields)
@@ -217,9 +218,10 @@ class _Job:
         if outcome.how != ASKED:
             fields["answered_by"] = outcome.how  # stored, waited, superseded or conflict: not asked here
         result = outcome.result
-        if outcome.result.status_code == 409 and outcome.how != ASKED:
-            return result, outcome.attempts  # a conflict is not remembered: the stored answer stays the record
-        self.runtime.memory.put(memo, result, stored=outcome.problem is None)
+        if outcome.how == CONFLICT:
+            return result, outcome.attempts  # not remembered: the stored answer stays the record
+        if result.status_code < 500:  # our own failure is not kept anywhere: a redelivery tries again
+            self.runtime.memory.put(memo, result, stored=outcome.problem is None)
         if outcome.problem is not None:
             result = not_stored(result, outcome.problem, answers.where(key))
         return result, outcome.attempts
