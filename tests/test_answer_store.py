@@ -156,10 +156,13 @@ def test_a_failed_ask_frees_the_marker_and_stores_nothing(run, oss, fc, transpor
 
 
 def test_our_own_5xx_is_not_kept(run, oss, fc, transport):
-    """An SDK bug's 500 result is returned but not stored: a redelivery tries again."""
+    """An SDK bug's 500 result is returned but neither stored nor remembered: a redelivery tries again."""
     transport.side_effect = RuntimeError("sdk bug")
-    assert run(topic_message("m-10", "你好"), fc)["status_code"] == 500
+    memory = AnsweredRecords()
+    assert run(topic_message("m-10", "你好"), fc, memory)["status_code"] == 500
     assert oss.get(ANSWER_BUCKET, "answers/mns/m-10.json") is None
+    transport.side_effect = echo
+    assert run(topic_message("m-10", "你好"), fc, memory)["status_code"] == 200  # not remembered either
 
 
 def test_a_slow_attempt_cannot_overwrite_the_answer_of_the_one_that_took_over(oss):
