@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -41,6 +42,8 @@ class Settings:
     models: Mapping[str, ModelInfo] = field(default_factory=lambda: parse_table(""))
     trim_history: bool = False
     max_event_bytes: int = 8 * 1024 * 1024
+    answer_bucket: str | None = None
+    fc_destination: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -78,6 +81,8 @@ class Settings:
             max_event_bytes=int(
                 _number(env, "QWEN_MAX_EVENT_BYTES", 8 * 1024**2, low=1024, high=32 * 1024**2, integer=True)
             ),
+            answer_bucket=_bucket(env.get("QWEN_ANSWER_BUCKET", "")),
+            fc_destination=_flag(env, "QWEN_FC_DESTINATION"),
         )
 
 
@@ -99,6 +104,8 @@ VARIABLES = (
     "QWEN_MODEL_TABLE",
     "QWEN_TRIM_HISTORY",
     "QWEN_MAX_EVENT_BYTES",
+    "QWEN_ANSWER_BUCKET",
+    "QWEN_FC_DESTINATION",
 )
 _RAW_NAMES = tuple(os.fsencode(name) for name in VARIABLES)
 _parsed: dict[tuple, Settings] = {}
@@ -126,6 +133,19 @@ def _prefix(value: str) -> str:
     if not prefix or prefix.startswith("/") or ".." in prefix.split("/"):
         raise InvalidConfig("QWEN_OSS_OUTPUT_PREFIX", "must be a relative key prefix such as answers/")
     return prefix if prefix.endswith("/") else prefix + "/"
+
+
+# OSS bucket naming rules: 3-63 lowercase letters, digits and hyphens, not starting or ending with a hyphen.
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+
+
+def _bucket(value: str) -> str | None:
+    bucket = value.strip()
+    if not bucket:
+        return None
+    if not _BUCKET.fullmatch(bucket):
+        raise InvalidConfig("QWEN_ANSWER_BUCKET", "must be an OSS bucket name (3-63 lowercase letters, digits, -)")
+    return bucket
 
 
 def _models(value: str) -> frozenset[str]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,10 @@ REQUEST_KEYS = frozenset({"prompt", "question", "messages", "model", "parameters
 _QUESTION_KEYS = ("prompt", "question", "messages")
 
 _DECODE_SLICE = 1024 * 1024
+
+# OSS bucket naming rules: 3-63 lowercase letters, digits and hyphens, no hyphen at either end.
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+_ETAG = re.compile(r'^"?[0-9A-Za-z*-]{1,64}"?$')  # hex, "-<parts>" for multipart, "*" in published samples
 
 EMPTY_HINT = (
     "the event is empty: send the question as the event body, for example "
@@ -92,11 +97,15 @@ def decode(event: bytes | bytearray | memoryview | str | None, *, max_bytes: int
 def _envelope(value: Any) -> Decoded | None:
     """The records of a trigger envelope, or None when `value` is not one."""
     if TimerEvent.matches(value):
-        payload = TimerEvent(value).payload
+        timer = TimerEvent(value)
+        payload = timer.payload
+        # The trigger's name and time identify the delivery: a redelivery has the same, the next tick not.
+        source = timer.source
         if payload is None or (isinstance(payload, str) and not payload.strip()):
             hint = "the timer trigger has no payload: set the trigger's payload to the question"
-            return Decoded.single(InvalidInput(hint, code="EmptyEvent"))
-        return Decoded.single(decode_text(payload) if isinstance(payload, str) else decode_value(payload))
+            return Decoded.single(_with_source(InvalidInput(hint, code="EmptyEvent"), source))
+        record = decode_text(payload) if isinstance(payload, str) else decode_value(payload)
+        return Decoded.single(_with_source(record, source))
     if MnsTopicMessage.matches(value):
         message = MnsTopicMessage(value)
         return Decoded.single(_payload(message.message, source=_mns_source(message.message_id)))
@@ -167,11 +176,16 @@ def _oss_record(record: OssRecord, index: int) -> Record:
         return Skipped(f"{record.event_name} does not create an object to answer", source=source)
     if not key or key.startswith("/") or "\\" in key or ".." in key.split("/") or not _printable(key):
         return InvalidInput("the object key is not a plain OSS key", code="InvalidObjectKey", source=source)
-    etag = record.object_etag if isinstance(record.object_etag, str) else None
+    if not _BUCKET.fullmatch(bucket):
+        # The bucket becomes part of the host name (bucket.endpoint): only a plain bucket name may.
+        return InvalidInput("the bucket is not an OSS bucket name", code="InvalidObjectKey", source=source)
+    # The eTag travels back as a header value (x-oss-meta-source-etag): only what OSS itself writes.
+    etag = record.object_etag if isinstance(record.object_etag, str) and _ETAG.fullmatch(record.object_etag) else None
     size = record.object_size
     size = size if isinstance(size, int) and not isinstance(size, bool) else None
-    region = record.region if isinstance(record.region, str) else None
-    return OssObject(bucket=bucket, key=key, etag=etag, size=size, region=region)
+    # The record's region is not read: the endpoint (the host that receives the function's
+    # credentials) comes only from configuration or the function's own region (handler/store.py).
+    return OssObject(bucket=bucket, key=key, etag=etag, size=size)
 
 
 def _with_source(record: Record, source: str | None) -> Record:

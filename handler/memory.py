@@ -1,5 +1,9 @@
 """What this instance has already answered, so a redelivered batch is not charged twice.
 
+The fast path in front of the answer store (handler/once.py): a hit costs no request at all. It
+also keeps answers that could not be stored (`stored=False`), so a redelivery to this instance
+writes them again instead of asking again.
+
 Bounded in entries and in age: FC or EventBridge redeliver within minutes, and an instance that
 lives for days must not grow with every message it ever saw.
 """
@@ -10,8 +14,15 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from handler.result import Result
+
+
+@dataclass(frozen=True)
+class Remembered:
+    result: Result
+    stored: bool = True  # False: paid for, but not in the answer store or answer file yet
 
 
 class AnsweredRecords:
@@ -19,24 +30,28 @@ class AnsweredRecords:
         self._capacity = capacity
         self._ttl = ttl
         self._clock = clock
-        self._entries: OrderedDict[str, tuple[float, Result]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[float, Remembered]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, key: str) -> Result | None:
+        entry = self.entry(key)
+        return entry.result if entry is not None else None
+
+    def entry(self, key: str) -> Remembered | None:
         with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
+            found = self._entries.get(key)
+            if found is None:
                 return None
-            stored_at, result = entry
+            stored_at, entry = found
             if self._clock() - stored_at > self._ttl:
                 del self._entries[key]
                 return None
             self._entries.move_to_end(key)
-            return result
+            return entry
 
-    def put(self, key: str, result: Result) -> None:
+    def put(self, key: str, result: Result, *, stored: bool = True) -> None:
         with self._lock:
-            self._entries[key] = (self._clock(), result)
+            self._entries[key] = (self._clock(), Remembered(result, stored))
             self._entries.move_to_end(key)
             while len(self._entries) > self._capacity:
                 self._entries.popitem(last=False)

@@ -1,42 +1,48 @@
 """OSS question files: read the object an OSS event names, answer it, write the answer beside it.
 
 The flow for one `OssObject` record, in order:
-  under the output prefix          -> Skipped (our own answer file: the loop guard)
-  answered by this instance        -> the remembered Result
+  under the output prefix          -> Skipped (our own answer file: the loop guard), nothing written
+  answered by this instance        -> the remembered Result (written again only if it was not stored)
   answer file with the same eTag   -> the stored Result (a redelivery on another instance)
   otherwise                        -> read (size and text checked), ask, remember, write
+A refused file (too large, not text, holds no question) gets its refusal written as its answer file,
+so whoever uploaded it learns why. Writes are retried within the deadline; an answer that still
+cannot be written is returned with code AnswerNotStored (where, and which permission is missing),
+never dropped, and the instance remembers it. The OSS endpoint and credentials are the function's
+own (`OssAccess`): an event names only the bucket and key.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from handler import redact
 from handler.config import Settings
 from handler.decode import decode_text
 from handler.errors import InvalidInput, ObjectNotFound, QwenError
-from handler.fc_context import Credentials, Invocation
 from handler.memory import AnsweredRecords
+from handler.once import not_stored, with_retries
 from handler.question import OssObject, Question
 from handler.result import Result, dumps, loads
-from handler.store import SOURCE_ETAG_META, ObjectStore, endpoint_for
+from handler.retry import Backoff
+from handler.store import SOURCE_ETAG_META, ObjectStore, OssAccess
 
 Ask = Callable[[Question, dict[str, Any]], tuple[Result, int]]
 
 
 @dataclass
 class OssQuestionFiles:
-    """One invocation's OSS question files; the stores are shared by the records of a batch."""
+    """One invocation's OSS question files; the OSS client is shared by the records of a batch."""
 
     settings: Settings
-    invocation: Invocation
-    store_factory: Callable[[Credentials, str], ObjectStore]
+    access: OssAccess
     memory: AnsweredRecords
-    _stores: dict[str, ObjectStore] = field(default_factory=dict)
-    _stores_lock: threading.Lock = field(default_factory=threading.Lock)
+    request_id: str
+    remaining: Callable[[], float]
+    sleep: Callable[[float], None]
+    backoff: Backoff
 
     def answer(
         self, obj: OssObject, fields: dict[str, Any], ask: Ask, skipped: Callable[[str], Result]
@@ -47,37 +53,49 @@ class OssQuestionFiles:
             return skipped(f"the object is under the output prefix {prefix} (loop guard)"), 0
         answer_key = f"{prefix}{obj.key}.json"
         fields["answer_key"] = answer_key
-        store = self._store(obj.region)
+        store = self.access.store()
         etag = _etag(obj.etag)
         memo = f"{obj.source}@{etag}"
         attempts = 0
-        result = self.memory.get(memo)
-        if result is not None:
+        remembered = self.memory.entry(memo)
+        if remembered is not None:
             fields["remembered"] = True
+            result = remembered.result
+            if remembered.stored:
+                return result, 0
         else:
             stored = self._stored_answer(store, obj.bucket, answer_key, etag)
             if stored is not None:
                 fields["already_answered"] = True
                 return stored, 0
-            question = self._read_question(store, obj)
+            try:
+                question = self._read_question(store, obj)
+            except InvalidInput as refusal:
+                result = Result.failure(refusal, self.request_id)
+                self._write(store, obj.bucket, answer_key, result, etag)  # a refusal unwritten is only logged
+                return result, 0
             result, attempts = ask(question, fields)
-            self.memory.put(memo, result)
-        store.write(obj.bucket, answer_key, dumps(result).encode(), metadata={SOURCE_ETAG_META: etag or ""})
+        problem = self._write(store, obj.bucket, answer_key, result, etag)
+        self.memory.put(memo, result, stored=problem is None)
+        if problem is not None:
+            return not_stored(result, problem, f"oss://{obj.bucket}/{answer_key}"), attempts
         return result, attempts
 
-    def _store(self, region: str | None) -> ObjectStore:
-        endpoint = endpoint_for(region or self.invocation.region, self.settings.oss_endpoint)
-        creds = self.invocation.credentials
-        if creds is not None:
-            # oss2 logs its request headers at DEBUG, the STS token among them.
-            redact.remember([creds.access_key_secret, creds.security_token])
-        if endpoint is None or creds is None:
-            missing = "credentials (the function needs a role)" if creds is None else "a region or QWEN_OSS_ENDPOINT"
-            raise QwenError(f"cannot reach OSS without {missing}", code="OssNotConfigured")
-        with self._stores_lock:
-            if endpoint not in self._stores:
-                self._stores[endpoint] = self.store_factory(creds, endpoint)
-            return self._stores[endpoint]
+    def _write(self, store: ObjectStore, bucket: str, key: str, result: Result, etag: str | None) -> QwenError | None:
+        """Write the answer file, again after transient failures while the deadline allows; the problem if not."""
+        data = redact.redact(dumps(result)).encode()  # as the return value: an upstream message may echo the key
+        try:
+            with_retries(
+                lambda: store.write(bucket, key, data, metadata={SOURCE_ETAG_META: etag or ""}),
+                remaining=self.remaining,
+                sleep=self.sleep,
+                backoff=self.backoff,
+            )
+        except QwenError as problem:
+            return problem
+        except Exception as error:  # noqa: BLE001  # whatever failed, the paid answer must still be returned
+            return QwenError(f"cannot write oss://{bucket}/{key} ({type(error).__name__})", code="OssError")
+        return None
 
     def _stored_answer(self, store: ObjectStore, bucket: str, key: str, etag: str | None) -> Result | None:
         """The answer already written for this version of the object, if any (a redelivered event)."""

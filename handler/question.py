@@ -39,7 +39,7 @@ class OssObject:
     key: str
     etag: str | None = None
     size: int | None = None
-    region: str | None = None
+    # No region: the OSS endpoint is the function's own (configuration or FC's region), never an event's.
 
     @property
     def source(self) -> str:

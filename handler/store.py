@@ -1,15 +1,17 @@
-"""The OSS seam: read a question object, read and write answer objects. `oss2` is imported only here,
-and only when an OSS event arrives."""
+"""The OSS seam: read a question object, read, write, create-if-absent and delete answer objects.
+`oss2` is imported only here, and only when OSS is first needed."""
 
 from __future__ import annotations
 
+import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from handler import redact
 from handler.errors import ObjectAccessDenied, ObjectNotFound, QwenError, TransientUpstreamError
-from handler.fc_context import Credentials
+from handler.fc_context import Credentials, Invocation
 
 SOURCE_ETAG_META = "source-etag"  # x-oss-meta-source-etag on each answer object
 
@@ -30,6 +32,14 @@ class ObjectStore(Protocol):
 
     def write(self, bucket: str, key: str, data: bytes, *, metadata: Mapping[str, str]) -> None:
         """Store `data` as a JSON object with user metadata."""
+        ...
+
+    def create(self, bucket: str, key: str, data: bytes, *, metadata: Mapping[str, str]) -> bool:
+        """Store `data` only if no object has this key (OSS's x-oss-forbid-overwrite); False when one has."""
+        ...
+
+    def delete(self, bucket: str, key: str) -> None:
+        """Remove the object; a missing object is not an error."""
         ...
 
 
@@ -78,12 +88,30 @@ class Oss2Store:
         return StoredObject(data=data, size=size, etag=(result.etag or None), metadata=metadata)
 
     def write(self, bucket: str, key: str, data: bytes, *, metadata: Mapping[str, str]) -> None:
-        headers = {"Content-Type": "application/json; charset=utf-8"}
-        headers.update({f"x-oss-meta-{k}": v for k, v in metadata.items()})
+        try:
+            self._bucket(bucket).put_object(key, data, headers=_put_headers(metadata))
+        except self._oss2.exceptions.OssError as error:
+            raise self._translate(error, "write", bucket, key) from None
+
+    def create(self, bucket: str, key: str, data: bytes, *, metadata: Mapping[str, str]) -> bool:
+        # OSS's only conditional PUT: 409 FileAlreadyExists when the key exists, checked atomically by
+        # OSS, so of two instances creating the same key exactly one succeeds.
+        headers = {**_put_headers(metadata), "x-oss-forbid-overwrite": "true"}
         try:
             self._bucket(bucket).put_object(key, data, headers=headers)
         except self._oss2.exceptions.OssError as error:
+            if getattr(error, "status", None) == 409 and getattr(error, "code", "") == "FileAlreadyExists":
+                return False
             raise self._translate(error, "write", bucket, key) from None
+        return True
+
+    def delete(self, bucket: str, key: str) -> None:
+        try:
+            self._bucket(bucket).delete_object(key)
+        except self._oss2.exceptions.OssError as error:
+            if getattr(error, "status", None) == 404:
+                return
+            raise self._translate(error, "delete", bucket, key) from None
 
     def _translate(self, error: Any, verb: str, bucket: str, key: str) -> QwenError:
         # Only the status, OSS's code and request id: OSS error bodies may quote signed headers.
@@ -99,9 +127,10 @@ class Oss2Store:
         if status == 404:
             return ObjectNotFound(f"cannot {verb} {where}: it does not exist ({code or 'NoSuchKey'})")
         if status == 403:
+            action = _ACTIONS.get(verb, "oss:GetObject")
             return ObjectAccessDenied(
-                f"cannot {verb} {where}: access denied ({code}); give the function's role oss:GetObject and "
-                "oss:PutObject on the bucket"
+                f"cannot {verb} {where}: access denied ({code or 'AccessDenied'}); the function's role needs "
+                f"{action} on acs:oss:*:*:{bucket}/{_folder(key)}*"
             )
         if 400 <= status < 500 and status not in (408, 429):
             return QwenError(
@@ -116,6 +145,20 @@ class Oss2Store:
         )
 
 
+# The permission each verb needs, named in the 403 message so the deployer knows what to grant.
+_ACTIONS = {"read": "oss:GetObject", "write": "oss:PutObject", "delete": "oss:DeleteObject"}
+
+
+def _folder(key: str) -> str:
+    return key.rsplit("/", 1)[0] + "/" if "/" in key else ""
+
+
+def _put_headers(metadata: Mapping[str, str]) -> dict[str, str]:
+    headers = {"Content-Type": "application/json; charset=utf-8"}
+    headers.update({f"x-oss-meta-{k}": v for k, v in metadata.items()})
+    return headers
+
+
 def _total_size(content_range: str | None, read: int) -> int:
     # "bytes 0-1048576/5242880": the size after the slash is the whole object's.
     if content_range and "/" in content_range:
@@ -125,8 +168,49 @@ def _total_size(content_range: str | None, read: int) -> int:
     return read
 
 
+_REGION = re.compile(r"^[a-z0-9-]+$")
+
+
 def endpoint_for(region: str | None, override: str | None) -> str | None:
-    """QWEN_OSS_ENDPOINT, else the region's internal endpoint (free traffic from inside FC)."""
+    """QWEN_OSS_ENDPOINT, else the internal endpoint of the function's own region (free traffic from
+    inside FC). `region` must be the function's (FC's context or FC_REGION), never an event's: the
+    endpoint is the host that receives the function's credentials. None when neither is usable."""
     if override:
         return override
-    return f"https://oss-{region}-internal.aliyuncs.com" if region else None
+    if region and _REGION.fullmatch(region):
+        return f"https://oss-{region}-internal.aliyuncs.com"
+    return None
+
+
+@dataclass
+class OssAccess:
+    """One invocation's way to OSS: the function's credentials, the configured or own-region endpoint,
+    and one client shared by the records of a batch. Nothing here comes from an event."""
+
+    factory: Callable[[Credentials, str], ObjectStore]
+    invocation: Invocation
+    override: str | None
+    _store: ObjectStore | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def store(self) -> ObjectStore:
+        with self._lock:
+            if self._store is None:
+                self._store = self._connect()
+            return self._store
+
+    def _connect(self) -> ObjectStore:
+        creds = self.invocation.credentials
+        if creds is not None:
+            # oss2 logs its request headers at DEBUG, the STS token among them.
+            redact.remember([creds.access_key_secret, creds.security_token])
+        if creds is None:
+            raise QwenError("cannot reach OSS without credentials (the function needs a role)", code="OssNotConfigured")
+        endpoint = endpoint_for(self.invocation.region, self.override)
+        if endpoint is None:
+            raise QwenError(
+                "cannot reach OSS: set QWEN_OSS_ENDPOINT, or run where the function's region (FC's context or "
+                "FC_REGION) is a region name such as cn-hangzhou",
+                code="OssNotConfigured",
+            )
+        return self.factory(creds, endpoint)

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from handler.app import Runtime, handle
-from handler.errors import ObjectNotFound, TransientUpstreamError
+from handler.errors import ObjectAccessDenied, ObjectNotFound, TransientUpstreamError
 from handler.fc_context import Credentials
 from handler.memory import AnsweredRecords
 from handler.result import Result, dumps
@@ -20,11 +20,11 @@ from tests.conftest import API_KEY, response
 CREDS = SimpleNamespace(access_key_id="STS.AKID0001", access_key_secret="sts-secret-0001", security_token="sts-tok-01")
 
 
-def oss_event(key="questions/q.txt", *, etag="ETAG1", size=12, name="ObjectCreated:PutObject"):
+def oss_event(key="questions/q.txt", *, etag="ETAG1", size=12, name="ObjectCreated:PutObject", region="cn-hangzhou"):
     record = {
         "eventName": name,
         "eventSource": "acs:oss",
-        "region": "cn-hangzhou",
+        "region": region,
         "oss": {"bucket": {"name": "bkt"}, "object": {"key": key, "eTag": etag, "size": size}},
     }
     return json.dumps({"events": [record]}).encode()
@@ -177,18 +177,90 @@ def test_no_credentials_is_a_clear_500(runtime, context, store_factory, transpor
     store_factory.assert_not_called()
 
 
-def test_a_failed_write_raises_and_the_retry_is_not_charged(runtime, oss_context, store, transport):
-    """If the answer cannot be written the event is retried, and the redelivery reuses the answer."""
-    reads(store)
-    store.write.side_effect = [
-        TransientUpstreamError("OssUnavailable: busy", code="OssUnavailable", request_id="oss-1", attempts=1),
-        None,
+def busy(n: int = 1):
+    return [
+        TransientUpstreamError("OssUnavailable: busy", code="OssUnavailable", request_id=f"oss-{i}", attempts=1)
+        for i in range(n)
     ]
-    with pytest.raises(TransientUpstreamError, match="OssUnavailable"):
-        handle(oss_event(), oss_context, runtime)
-    results = json.loads(handle(oss_event(), oss_context, runtime))
-    assert results[0]["status_code"] == 200
-    assert transport.call_count == 1 and store.write.call_count == 2
+
+
+def test_two_transient_write_failures_then_success(runtime, oss_context, store, transport, clock):
+    """A busy OSS is retried within the deadline: asked once, stored on the third write, a plain 200."""
+    reads(store)
+    store.write.side_effect = [*busy(2), None]
+    result = json.loads(handle(oss_event(), oss_context, runtime))[0]
+    assert result["status_code"] == 200 and result["code"] == ""
+    assert transport.call_count == 1 and store.write.call_count == 3
+    assert len(clock.sleeps) == 2
+
+
+def test_oss_down_past_the_retries_returns_the_answer_and_remembers_it(runtime, oss_context, store, transport, logs):
+    """The paid answer is returned with AnswerNotStored; the redelivery writes it without asking again."""
+    reads(store)
+    store.write.side_effect = [*busy(3), None]
+    result = json.loads(handle(oss_event(), oss_context, runtime))[0]
+    assert result["status_code"] == 200 and result["output"]["choices"][0]["message"]["content"] == "答案"
+    assert result["code"] == "AnswerNotStored" and "oss://bkt/answers/questions/q.txt" in result["message"]
+    assert logs.events("answer_not_stored")[0]["answer_key"] == "oss://bkt/answers/questions/q.txt.json"
+    again = json.loads(handle(oss_event(), oss_context, runtime))[0]
+    assert again["code"] == "" and again["output"] == result["output"]
+    assert transport.call_count == 1 and store.write.call_count == 4
+    handle(oss_event(), oss_context, runtime)  # stored now: neither asked nor written a third time
+    assert transport.call_count == 1 and store.write.call_count == 4
+
+
+def test_a_denied_write_returns_the_answer_and_names_the_permission(runtime, oss_context, store, transport):
+    """403 on the answer file: the answer is returned (not lost), the message says where and what to grant."""
+    reads(store)
+    store.write.side_effect = ObjectAccessDenied(
+        "cannot write oss://bkt/answers/questions/q.txt.json: access denied (AccessDenied); the function's role "
+        "needs oss:PutObject on acs:oss:*:*:bkt/answers/questions/*"
+    )
+    result = json.loads(handle(oss_event(), oss_context, runtime))[0]
+    assert result["status_code"] == 200 and result["output"] is not None
+    assert result["code"] == "AnswerNotStored" and "oss:PutObject" in result["message"]
+    assert store.write.call_count == 1  # a denial is not retried
+    handle(oss_event(), oss_context, runtime)
+    assert transport.call_count == 1  # remembered by the instance
+
+
+@pytest.mark.parametrize(
+    ("data", "size", "code"),
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00", 8, "ObjectNotText"),
+        (b"x" * 200, 200, "ObjectTooLarge"),
+        (b"   ", 3, "EmptyEvent"),
+        (b'{"not": "a request"}', 20, "InvalidEvent"),
+    ],
+)
+def test_a_refused_file_gets_its_refusal_as_answer_file(runtime, oss_context, store, transport, env, data, size, code):
+    """Binary, too large, empty or not a question: the uploader finds why in the answer file."""
+    env["QWEN_OSS_MAX_BYTES"] = "100"
+    reads(store, question=data)
+    result = json.loads(handle(oss_event(size=size), oss_context, runtime))[0]
+    assert result["code"] == code and result["status_code"] in (400, 413, 415)
+    (write,) = store.write.call_args_list
+    assert write.args[1] == "answers/questions/q.txt.json" and json.loads(write.args[2]) == result
+    transport.assert_not_called()
+
+
+def test_an_event_region_never_chooses_the_endpoint(runtime, oss_context, store, store_factory):
+    """The record's region (here a host of the attacker's) is ignored: the function's own region decides."""
+    reads(store)
+    handle(oss_event(region="x@attacker.example/#"), oss_context, runtime)
+    _, endpoint = store_factory.call_args.args
+    assert endpoint == "https://oss-cn-hangzhou-internal.aliyuncs.com"
+    assert "attacker" not in endpoint
+
+
+def test_a_malformed_function_region_is_refused_not_used(runtime, oss_context, store_factory, transport):
+    """A region that is not a region name (context or FC_REGION) gives OssNotConfigured and no client."""
+    oss_context.region = "evil.example/#"
+    result = json.loads(handle(oss_event(), oss_context, runtime))[0]
+    assert result["status_code"] == 500 and result["code"] == "OssNotConfigured"
+    assert "QWEN_OSS_ENDPOINT" in result["message"]
+    store_factory.assert_not_called()
+    transport.assert_not_called()
 
 
 def test_an_upstream_refusal_is_written_too(runtime, oss_context, store, transport):
@@ -237,3 +309,58 @@ def test_with_the_real_oss2_client(oss, standin, oss_context, context):
     assert len(standin.requests) == 1
     sts = [r.headers.get("x-oss-security-token") for r in oss.requests]
     assert sts and all(token == "sts-tok-01" for token in sts)
+
+
+def wire_runtime(standin, oss):
+    env = {"DASHSCOPE_API_KEY": API_KEY, "DASHSCOPE_HTTP_BASE_URL": standin.url, "QWEN_OSS_ENDPOINT": oss.url}
+    return Runtime(env=env, backoff=Backoff(base=0.02, cap=0.1), memory=AnsweredRecords())
+
+
+def wire_event(etag: str) -> bytes:
+    record = {
+        "eventName": "ObjectCreated:PutObject",
+        "eventSource": "acs:oss",
+        "oss": {"bucket": {"name": "qwen-bkt"}, "object": {"key": "questions/q.txt", "eTag": etag}},
+    }
+    return json.dumps({"events": [record]}).encode()
+
+
+def test_oss2_write_faults_are_retried_against_the_standin(oss, standin, oss_context):
+    """Through oss2: two 503s on the answer PUT, then it lands; DashScope asked once."""
+    etag = oss.put("qwen-bkt", "questions/q.txt", "牛腩炖多久?").etag
+    oss.fail_next(503, 503, method="PUT")
+    result = json.loads(handle(wire_event(etag), oss_context, wire_runtime(standin, oss)))[0]
+    assert result["status_code"] == 200 and result["code"] == ""
+    assert json.loads(oss.get("qwen-bkt", "answers/questions/q.txt.json").data) == result
+    assert [r.method for r in oss.requests].count("PUT") == 3 and len(standin.requests) == 1
+
+
+def test_oss2_denied_write_names_where_and_the_permission(oss, standin, oss_context):
+    """Through oss2: a 403 on the answer PUT returns the answer with the missing grant named."""
+    etag = oss.put("qwen-bkt", "questions/q.txt", "牛腩炖多久?").etag
+    oss.deny("PUT", "answers/")
+    result = json.loads(handle(wire_event(etag), oss_context, wire_runtime(standin, oss)))[0]
+    assert result["status_code"] == 200 and result["output"] is not None and result["code"] == "AnswerNotStored"
+    assert "oss://qwen-bkt/answers/questions/q.txt.json" in result["message"]
+    assert "oss:PutObject on acs:oss:*:*:qwen-bkt/answers/questions/*" in result["message"]
+    assert oss.get("qwen-bkt", "answers/questions/q.txt.json") is None
+
+
+def test_oss2_refusal_written_and_loop_guard_not(oss, standin, oss_context):
+    """Through oss2: a binary upload gets its 415 as answer file; an answer file's own event writes nothing."""
+    etag = oss.put("qwen-bkt", "questions/q.txt", b"\x89PNG\r\n\x1a\n\x00\x00").etag
+    result = json.loads(handle(wire_event(etag), oss_context, wire_runtime(standin, oss)))[0]
+    assert result["code"] == "ObjectNotText"
+    assert json.loads(oss.get("qwen-bkt", "answers/questions/q.txt.json").data) == result
+    oss.requests.clear()
+    guard = wire_event("E").replace(b"questions/q.txt", b"answers/questions/q.txt.json")
+    assert json.loads(handle(guard, oss_context, wire_runtime(standin, oss)))[0]["code"] == "Skipped"
+    assert oss.requests == [] and standin.requests == []
+
+
+def test_an_unexpected_write_error_still_returns_the_answer(runtime, oss_context, store, transport):
+    """Whatever the store raises on the answer write, the paid answer comes back (AnswerNotStored)."""
+    reads(store)
+    store.write.side_effect = ValueError("Invalid header value")
+    result = json.loads(handle(oss_event(), oss_context, runtime))[0]
+    assert result["status_code"] == 200 and result["output"] is not None and result["code"] == "AnswerNotStored"

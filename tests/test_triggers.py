@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from handler.answers import answer_key
 from handler.decode import decode
 from handler.errors import InvalidInput
 from handler.question import OssObject, Question, Skipped
@@ -16,15 +17,43 @@ from handler.triggers.timer import TimerEvent
 
 
 def test_timer_sample_asks_its_payload(event_file):
-    """The timer's payload is the question."""
+    """The timer's payload is the question, identified by the trigger's name and time."""
     decoded = decode(event_file("timer.json"))
-    assert decoded.records == (Question(text="awesome-fc"),) and not decoded.batch
+    assert decoded.records == (Question(text="awesome-fc", source="timer:timer-trigger/2023-12-26T07:49:00Z"),)
+    assert not decoded.batch
 
 
 def test_timer_payload_is_decoded_by_the_core_rules(event_file):
     """A payload holding a JSON request is that request, parameters included."""
     (record,) = decode(event_file("timer-request.json")).records
-    assert record == Question(text="用一句话总结今天适合做的一道家常菜", parameters={"temperature": 0.8})
+    assert record.text == "用一句话总结今天适合做的一道家常菜" and record.parameters == {"temperature": 0.8}
+    assert record.source is not None and record.source.startswith("timer:")
+
+
+@pytest.mark.parametrize(
+    ("name", "time", "key"),
+    [
+        ("daily", "2023-12-26T07:49:00Z", "timer/daily/2023-12-26T07:49:00Z.json"),
+        ("../..", "/etc/passwd", "timer/..%2F../%2Fetc%2Fpasswd.json"),
+        ("..", ".", "timer/%2E%2E/%2E.json"),
+        ("a\nb\x00", "t", "timer/a%0Ab%00/t.json"),
+        ("早报", "t", "timer/%E6%97%A9%E6%8A%A5/t.json"),
+    ],
+)
+def test_a_timer_answer_key_is_predictable_and_safe(name, time, key):
+    """Name and time become key segments: no '/', no '.'/'..' segment, no control character, one-to-one."""
+    event = {"triggerTime": time, "triggerName": name, "payload": "q"}
+    (record,) = decode(json.dumps(event)).records
+    assert answer_key(record.source) == key
+
+
+def test_an_mns_answer_key_cannot_climb_out_of_its_folder():
+    """A message id with '/' or '..' stays one segment under mns/."""
+    assert answer_key("mns:../../x") == "mns/..%2F..%2Fx.json"
+    assert answer_key("mns:..") == "mns/%2E%2E.json"
+    assert answer_key("mns:" + "a" * 500).startswith("mns/" + "a" * 100) and len(answer_key("mns:" + "a" * 500)) < 220
+    assert answer_key("mns:" + "a" * 500) != answer_key("mns:" + "a" * 499)
+    assert answer_key(None) is None and answer_key("oss://b/k") is None
 
 
 def test_timer_view_has_a_property_per_field(event_file):
@@ -80,7 +109,7 @@ def test_mns_queue_single_event_sample(event_file):
 
 
 def test_oss_sample_names_a_question_file(event_file):
-    """Each OSS record becomes an object to read, with bucket, key, eTag, size and region."""
+    """Each OSS record becomes an object to read, with bucket, key, eTag and size (never the event's region)."""
     decoded = decode(event_file("oss.json"))
     assert decoded.batch
     assert decoded.records == (
@@ -89,7 +118,6 @@ def test_oss_sample_names_a_question_file(event_file):
             key="source/example.png",
             etag="688A7BF4F233DC9C88A80BF985AB****",
             size=122539,
-            region="cn-hangzhou",
         ),
     )
     record = OssEvent(json.loads(event_file("oss.json"))).records[0]
@@ -140,14 +168,25 @@ def test_oss_removals_are_skipped_and_bad_records_refused():
             oss_record(key="../../etc/passwd"),
             oss_record(key="/abs/key"),
             oss_record(),
+            oss_record(oss={"bucket": {"name": "attacker.example/#"}, "object": {"key": "k"}}),
+            oss_record(oss={"bucket": {"name": "Bkt@evil"}, "object": {"key": "k"}}),
         )
     ).records
     assert isinstance(records[0], Skipped)
     assert [r.code for r in records[1:4]] == ["InvalidEvent", "InvalidObjectKey", "InvalidObjectKey"]
     assert isinstance(records[4], OssObject)
+    assert [r.code for r in records[5:]] == ["InvalidObjectKey", "InvalidObjectKey"]
 
 
 def test_an_oss_event_without_records_is_invalid():
     """{"events": []} asks nothing and is refused as a whole."""
     decoded = decode(b'{"events": []}')
     assert not decoded.batch and decoded.records[0].code == "InvalidEvent"
+
+
+def test_an_etag_that_is_not_an_etag_is_dropped():
+    """The eTag goes back out as a header value: a forged one (CR LF, spaces) is not kept."""
+    forged = oss_record(oss={"bucket": {"name": "bkt"}, "object": {"key": "k", "eTag": "E1\r\nx-oss-acl: public"}})
+    normal = oss_record(oss={"bucket": {"name": "bkt"}, "object": {"key": "k", "eTag": '"5B3C-2"'}})
+    records = decode(oss_event(forged, normal)).records
+    assert records[0].etag is None and records[1].etag == '"5B3C-2"'

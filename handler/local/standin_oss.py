@@ -1,7 +1,10 @@
-"""A local stand-in for the few OSS object APIs the function uses (GET with Range, PUT), on 127.0.0.1.
+"""A local stand-in for the few OSS object APIs the function uses (GET with Range, PUT, PUT with
+x-oss-forbid-overwrite, DELETE), on 127.0.0.1.
 
 oss2 talks to it unchanged: with an IP endpoint it uses path-style URLs (/bucket/key). Used by the
-CLI's --offline mode for OSS events (missing objects then read as an emulated question) and by tests.
+CLI's --offline mode for OSS events and by tests. In --offline mode a missing object is emulated as a
+real bucket would hold it: a text question for a text key, image bytes for an image key (so the
+sample events/oss.json, a .png, gets the 415 a deployed function gives it).
 """
 
 from __future__ import annotations
@@ -10,13 +13,18 @@ import hashlib
 import socket
 import threading
 import uuid
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 EMULATED_OBJECT = "What is stored at {key}? (an emulated object from the local OSS stand-in)"
+# The first bytes of a PNG file: what an image key holds in a real bucket (not text).
+EMULATED_PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+)
+_BINARY_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".pdf", ".zip", ".gz", ".mp3", ".mp4", ".bin")
 
 
 @dataclass
@@ -30,20 +38,38 @@ class StoredObject:
         return hashlib.md5(self.data).hexdigest().upper()  # OSS's ETag of a simple upload
 
 
+def emulated(key: str) -> StoredObject:
+    """What --offline serves for an object it does not hold: binary for a binary suffix, else text."""
+    if key.lower().endswith(_BINARY_SUFFIXES):
+        return StoredObject(EMULATED_PNG, content_type="image/png")
+    return StoredObject(EMULATED_OBJECT.format(key=key).encode(), content_type="text/plain")
+
+
 @dataclass(frozen=True)
 class OssRequest:
     method: str
     bucket: str
     key: str
     headers: dict[str, str]
+    body: bytes = b""
+
+
+@dataclass(frozen=True)
+class Fault:
+    status: int
+    method: str | None = None  # None: the next request of any method
+    prefix: str = ""  # only requests for keys under this prefix
 
 
 class OssStandIn:
     def __init__(self, *, emulate_missing: bool = False):
         self.objects: dict[tuple[str, str], StoredObject] = {}
         self.requests: list[OssRequest] = []
+        self.writes: Counter[tuple[str, str]] = Counter()  # successful PUTs per (bucket, key)
         self.emulate_missing = emulate_missing
-        self._faults: deque[int] = deque()
+        self._faults: deque[Fault] = deque()
+        self._denied: list[tuple[str, str]] = []  # (method, key prefix) answered 403 AccessDenied
+        self.keep_requests = True
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
@@ -75,25 +101,53 @@ class OssStandIn:
             self.objects[(bucket, key)] = stored
         return stored
 
+    def store(self, bucket: str, key: str, stored: StoredObject, *, if_absent: bool) -> bool:
+        """A PUT as OSS does it: atomic, refused when `if_absent` (x-oss-forbid-overwrite) and the key exists."""
+        with self._lock:
+            if if_absent and (bucket, key) in self.objects:
+                return False
+            self.objects[(bucket, key)] = stored
+            self.writes[(bucket, key)] += 1
+            return True
+
     def get(self, bucket: str, key: str) -> StoredObject | None:
         with self._lock:
             return self.objects.get((bucket, key))
 
-    def fail_next(self, *statuses: int) -> None:
-        """Answer the next requests with these HTTP statuses (503 for a busy OSS, ...)."""
+    def delete(self, bucket: str, key: str) -> None:
         with self._lock:
-            self._faults.extend(statuses)
+            self.objects.pop((bucket, key), None)
+
+    def fail_next(self, *statuses: int, method: str | None = None, prefix: str = "") -> None:
+        """Answer the next requests (of `method`, for keys under `prefix`, or any) with these HTTP statuses."""
+        with self._lock:
+            self._faults.extend(Fault(status, method, prefix) for status in statuses)
+
+    def deny(self, method: str, prefix: str = "") -> None:
+        """Answer every `method` request for keys under `prefix` with 403 AccessDenied, as a missing RAM grant."""
+        with self._lock:
+            self._denied.append((method, prefix))
 
     def reset(self) -> None:
         with self._lock:
             self.objects.clear()
             self.requests.clear()
             self._faults.clear()
+            self._denied.clear()
+            self.writes.clear()
+            self.keep_requests = True
 
     def _record(self, request: OssRequest) -> int | None:
         with self._lock:
-            self.requests.append(request)
-            return self._faults.popleft() if self._faults else None
+            if self.keep_requests:
+                self.requests.append(request)
+            if any(request.method == m and request.key.startswith(p) for m, p in self._denied):
+                return 403
+            for fault in self._faults:
+                if fault.method in (None, request.method) and request.key.startswith(fault.prefix):
+                    self._faults.remove(fault)
+                    return fault.status
+            return None
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -108,19 +162,19 @@ class _Handler(BaseHTTPRequestHandler):
         bucket, _, key = path.partition("/")
         return bucket, key
 
-    def _begin(self, method: str) -> tuple[Any, str, str, int | None]:
+    def _begin(self, method: str, body: bytes = b"") -> tuple[Any, str, str, int | None]:
         standin = self.server.standin  # type: ignore[attr-defined]
         bucket, key = self._target()
-        fault = standin._record(OssRequest(method, bucket, key, dict(self.headers.items())))
+        fault = standin._record(OssRequest(method, bucket, key, dict(self.headers.items()), body))
         return standin, bucket, key, fault
 
     def do_GET(self) -> None:
         standin, bucket, key, fault = self._begin("GET")
         if fault:
-            return self._error(fault, "ServiceUnavailable" if fault >= 500 else "Fault")
+            return self._fault(fault)
         stored = standin.get(bucket, key)
         if stored is None and standin.emulate_missing:
-            stored = StoredObject(EMULATED_OBJECT.format(key=key).encode(), content_type="text/plain")
+            stored = emulated(key)
         if stored is None:
             return self._error(404, "NoSuchKey")
         data, status, headers = stored.data, 200, {}
@@ -137,17 +191,30 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, data, headers)
 
     def do_PUT(self) -> None:
-        standin, bucket, key, fault = self._begin("PUT")
         length = int(self.headers.get("Content-Length") or 0)
         data = self.rfile.read(length) if length else b""
+        standin, bucket, key, fault = self._begin("PUT", data)
         if fault:
-            return self._error(fault, "ServiceUnavailable" if fault >= 500 else "Fault")
+            return self._fault(fault)
         metadata = {
             k[len("x-oss-meta-") :].lower(): v for k, v in self.headers.items() if k.lower().startswith("x-oss-meta-")
         }
-        stored = standin.put(bucket, key, data, **metadata)
-        stored.content_type = self.headers.get("Content-Type", stored.content_type)
+        stored = StoredObject(data, metadata, self.headers.get("Content-Type", "application/octet-stream"))
+        if_absent = (self.headers.get("x-oss-forbid-overwrite") or "").lower() == "true"
+        if not standin.store(bucket, key, stored, if_absent=if_absent):
+            return self._error(409, "FileAlreadyExists")
         self._send(200, b"", {"ETag": f'"{stored.etag}"'})
+
+    def do_DELETE(self) -> None:
+        standin, bucket, key, fault = self._begin("DELETE")
+        if fault:
+            return self._fault(fault)
+        standin.delete(bucket, key)
+        self._send(204, b"", {})
+
+    def _fault(self, status: int) -> None:
+        code = {403: "AccessDenied", 404: "NoSuchKey", 409: "FileAlreadyExists"}.get(status)
+        self._error(status, code or ("ServiceUnavailable" if status >= 500 else "Fault"))
 
     def _error(self, status: int, code: str) -> None:
         request_id = uuid.uuid4().hex.upper()[:24]

@@ -33,6 +33,7 @@ class OssRecord(EventView):
 
     @property
     def region(self) -> str | None:
+        """Informational only: never used to reach OSS (the endpoint is the function's, handler/store.py)."""
         return self._get("region")
 
     @property

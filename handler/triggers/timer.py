@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from handler.answers import timer_source
 from handler.triggers._base import EventView
 
 
@@ -20,6 +21,14 @@ class TimerEvent(EventView):
     @property
     def trigger_name(self) -> str | None:
         return self._get("triggerName")
+
+    @property
+    def source(self) -> str | None:
+        """`timer:<name>/<time>`, each made safe for an object key; None when either is not a non-empty string."""
+        name, time = self.trigger_name, self.trigger_time
+        if not isinstance(name, str) or not isinstance(time, str) or not name or not time:
+            return None
+        return timer_source(name, time)
 
     @property
     def payload(self) -> Any:

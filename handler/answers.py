@@ -1,0 +1,119 @@
+"""The answer store seam: where timer and MNS answers are kept, and what a kept answer looks like.
+
+Modelled on the idempotency utility of Powertools for AWS Lambda (aws-powertools/
+powertools-lambda-python, aws_lambda_powertools/utilities/idempotency/): one record per delivery
+key, with a status, an in-progress deadline and a payload hash, behind a store of four small
+methods. `handler/once.py` runs the protocol over it; `handler/answer_oss.py` keeps it in OSS.
+
+Keys are documented and predictable (relative to QWEN_OSS_OUTPUT_PREFIX):
+    mns/<messageId>.json                     MNS topic (JSON format) and MNS queue messages
+    timer/<triggerName>/<triggerTime>.json   timer triggers
+and the in-progress markers of those answers live under `.pending/` beside them. Every segment that
+comes from an event is made safe by `segment`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Protocol
+
+from handler.question import Question
+from handler.result import Result
+
+IN_PROGRESS = "in_progress"
+COMPLETED = "completed"
+
+# Characters kept as they are in a key segment; everything else is percent-encoded (UTF-8 bytes).
+_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.:")
+_MAX_SEGMENT = 200
+
+
+@dataclass(frozen=True)
+class AnswerRecord:
+    """One delivery's record: in progress (owned by one invocation until `deadline`) or completed."""
+
+    status: str
+    payload_hash: str
+    owner: str = ""
+    deadline: float = 0.0  # epoch seconds after which an in-progress record is an abandoned attempt
+    generation: int = 1  # how many times the attempt was taken over, plus one
+    result: Result | None = None
+
+    @property
+    def completed(self) -> bool:
+        return self.status == COMPLETED
+
+
+class AnswerStore(Protocol):
+    """Four small operations; the whole guarantee rests on `put_if_absent` being atomic."""
+
+    def where(self, key: str) -> str:
+        """A human name for the key (oss://bucket/key), for messages."""
+        ...
+
+    def get(self, key: str) -> AnswerRecord | None:
+        """The record under `key`, or None."""
+        ...
+
+    def put_if_absent(self, key: str, record: AnswerRecord) -> bool:
+        """Store the record only if nothing is under `key`; False when something is."""
+        ...
+
+    def update(self, key: str, record: AnswerRecord) -> None:
+        """Replace the record under `key` (used only by the one invocation holding its take-over lock)."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove the record under `key`, if any."""
+        ...
+
+
+def segment(text: str) -> str:
+    """One key segment from event text: letters, digits and -_.: kept, every other byte %XX-encoded.
+
+    So no `/` (no extra folders), no `..` or `.` segment, no control character and no leading `/`
+    can come from an event; the encoding is one-to-one, so two different ids never share a key.
+    Very long ids are cut and end in a hash of the whole id."""
+    encoded = "".join(ch if ch in _SAFE else "".join(f"%{b:02X}" for b in ch.encode()) for ch in text)
+    if encoded in ("", ".", ".."):
+        encoded = "".join(f"%{b:02X}" for b in text.encode()) or "%00"
+    if len(encoded) > _MAX_SEGMENT:
+        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+        encoded = f"{encoded[: _MAX_SEGMENT - 17]}~{digest}"
+    return encoded
+
+
+def timer_source(trigger_name: str, trigger_time: str) -> str:
+    """The source of a timer record, which names its answer key."""
+    return f"timer:{segment(trigger_name)}/{segment(trigger_time)}"
+
+
+def answer_key(source: str | None) -> str | None:
+    """The key (under the output prefix) of a record's answer, or None for a record without a delivery id."""
+    if not source:
+        return None
+    if source.startswith("mns:") and len(source) > 4:
+        return f"mns/{segment(source[4:])}.json"
+    if source.startswith("timer:") and len(source) > 6:
+        # Built by timer_source from segments already made safe.
+        return f"timer/{source[6:]}.json"
+    return None
+
+
+def pending_key(key: str) -> str:
+    """Where the in-progress marker of the answer under `key` lives."""
+    return f".pending/{key}"
+
+
+def payload_hash(question: Question) -> str:
+    """What was asked, hashed: the same delivery id with a different question is a conflict, not a hit."""
+    asked = {
+        "text": question.text,
+        "messages": [m.to_dict() for m in question.messages] if question.messages else None,
+        "model": question.model,
+        "parameters": dict(question.parameters),
+    }
+    canonical = json.dumps(asked, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,0 +1,257 @@
+"""Answer one delivery at most once across instances, through an AnswerStore.
+
+The protocol for a record whose answer belongs under `key` (its marker under `pending_key(key)`):
+
+    answer stored              -> that answer (same payload hash), or a 409 AnswerConflict (another one)
+    create the marker          -> ours: ask, then create the answer (never overwriting one)
+    marker exists, fresh       -> another instance is asking: wait for its answer within our deadline,
+                                  else raise AnswerInProgress so the delivery comes again later
+    marker exists, abandoned   -> older than the function timeout: take it over under a lock only one
+                                  invocation can create (`<marker>.takeover-<generation>`), then ask
+
+Both the marker and the answer are created with a conditional write (put-if-absent), so of two
+instances exactly one asks; a slow invocation whose abandoned attempt was taken over cannot
+overwrite anything either: the answer is created, never replaced, and whichever of the two
+finishes second gets the stored answer back instead of its own. The only replacement, of an
+abandoned marker, is done by the single holder of that generation's take-over lock.
+
+Markers of completed answers are left in place (a later claim then sees the answer first); an OSS
+lifecycle rule on `<prefix>.pending/` removes them. An attempt that fails releases its marker at
+once, so the redelivery does not wait for the deadline. The same design as Powertools'
+idempotency (see handler/answers.py), with the Redis flavour of take-over, since OSS's only
+conditional PUT is x-oss-forbid-overwrite.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TypeVar
+
+from handler import logs
+from handler.answers import COMPLETED, IN_PROGRESS, AnswerRecord, AnswerStore, pending_key
+from handler.errors import QwenError, TransientUpstreamError
+from handler.result import Result
+from handler.retry import MIN_ATTEMPT_SECONDS, Backoff
+
+T = TypeVar("T")
+
+ASKED = "asked"  # this invocation asked DashScope
+STORED = "stored"  # the answer was already in the store
+WAITED = "waited"  # another instance was asking; its answer arrived while we waited
+SUPERSEDED = "superseded"  # we asked, but a take-over stored its answer first: that one is the record
+CONFLICT = "conflict"  # the key holds the answer to a different question
+
+_ROUNDS = 6  # claim attempts before giving up (each lost race means another instance made progress)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: Result
+    attempts: int
+    how: str
+    # Why the answer is not in the store (denied, OSS down past the retries); None when it is, or
+    # when it never should be (a 5xx of our own).
+    problem: QwenError | None = None
+
+
+def not_stored(result: Result, problem: QwenError, where: str) -> Result:
+    """The paid answer, returned with code AnswerNotStored and why, when it could not be kept; logged as an ERROR."""
+    logs.emit("answer_not_stored", level=logging.ERROR, answer_key=where, code=problem.code, message=problem.message)
+    if not result.ok or result.code:
+        return result  # a refusal or an error is already its own news
+    return replace(
+        result,
+        code="AnswerNotStored",
+        message=f"answered, but the answer could not be stored at {where}: {problem.message}",
+    )
+
+
+def with_retries(
+    operation: Callable[[], T],
+    *,
+    remaining: Callable[[], float],
+    sleep: Callable[[float], None],
+    backoff: Backoff,
+    attempts: int = 3,
+) -> T:
+    """Run a store operation, again after a transient failure while the deadline allows; raise the last."""
+    failures = 0
+    while True:
+        try:
+            return operation()
+        except TransientUpstreamError:
+            failures += 1
+            pause = backoff.wait(failures, None)
+            if failures >= attempts or remaining() - pause < MIN_ATTEMPT_SECONDS:
+                raise
+            sleep(pause)
+
+
+@dataclass
+class Once:
+    store: AnswerStore
+    owner: str  # this invocation and record: written in the marker, checked before releasing it
+    request_id: str
+    timeout: float  # the function's timeout: a marker older than this is an abandoned attempt
+    remaining: Callable[[], float]  # seconds left before this invocation's deadline
+    wall: Callable[[], float]  # epoch seconds, comparable across instances
+    sleep: Callable[[float], None]
+    backoff: Backoff
+    poll: float = 0.25
+
+    def answer(self, key: str, digest: str, ask: Callable[[], tuple[Result, int]]) -> Outcome:
+        """The stored answer, another instance's, or ours (asked once) stored under `key`."""
+        marker = pending_key(key)
+        try:
+            claimed = self._acquire(key, marker, digest)
+        except TransientUpstreamError:
+            raise  # nothing asked yet: the delivery comes again when OSS is back
+        except QwenError as unusable:
+            # Denied, no such bucket, ...: the store cannot help, but the question still deserves its answer.
+            result, attempts = ask()
+            return Outcome(result, attempts, ASKED, problem=unusable)
+        if isinstance(claimed, Outcome):
+            return claimed
+        try:
+            result, attempts = ask()
+        except BaseException:
+            self._release(marker, claimed)
+            raise
+        return self._complete(key, marker, claimed, result, attempts)
+
+    def store_again(self, key: str, digest: str, result: Result) -> QwenError | None:
+        """Store an answer remembered by this instance but not stored before; the problem if it still fails."""
+        try:
+            self._retrying(lambda: self.store.put_if_absent(key, self._completed(digest, 1, result)))
+        except QwenError as problem:
+            return problem
+        return None
+
+    # -- claiming -------------------------------------------------------------------------------
+
+    def _acquire(self, key: str, marker: str, digest: str) -> AnswerRecord | Outcome:
+        for _ in range(_ROUNDS):
+            found = self._retrying(lambda: self.store.get(key))
+            if found is not None and found.completed:
+                return self._answered(key, found, digest, STORED)
+            mine = AnswerRecord(IN_PROGRESS, digest, self.owner, self.wall() + self.timeout)
+            if self._retrying(lambda mine=mine: self.store.put_if_absent(marker, mine)):
+                return mine
+            other = self._retrying(lambda: self.store.get(marker))
+            if other is None:
+                continue  # released between our two calls: claim again
+            if other.deadline > self.wall():
+                waited = self._wait(key, marker, other, digest)
+                if waited is not None:
+                    return waited
+                continue
+            taken = self._take_over(key, marker, other, mine, digest)
+            if taken is not None:
+                return taken
+            self.sleep(self.poll)  # another invocation took it over; its fresh marker is next round's
+        raise self._in_progress(key, "it changed hands too often")
+
+    def _take_over(
+        self, key: str, marker: str, stale: AnswerRecord, mine: AnswerRecord, digest: str
+    ) -> AnswerRecord | Outcome | None:
+        generation = stale.generation + 1
+        lock = f"{marker}.takeover-{generation}"
+        ours = replace(mine, generation=generation)
+        if not self._retrying(lambda: self.store.put_if_absent(lock, ours)):
+            return None
+        logs.emit(
+            "answer_taken_over",
+            level=logging.WARNING,
+            answer_key=self.store.where(key),
+            abandoned_by=stale.owner,
+            generation=generation,
+        )
+        self._retrying(lambda: self.store.update(marker, ours))
+        # The abandoned attempt may have stored its answer after all, just before we locked.
+        found = self._retrying(lambda: self.store.get(key))
+        if found is not None and found.completed:
+            return self._answered(key, found, digest, STORED)
+        return ours
+
+    def _wait(self, key: str, marker: str, other: AnswerRecord, digest: str) -> Outcome | None:
+        """Poll for another instance's answer; None when its marker went away or was abandoned."""
+        while True:
+            if self.remaining() - self.poll < MIN_ATTEMPT_SECONDS:
+                raise self._in_progress(key, f"another instance ({other.owner}) is answering it")
+            self.sleep(self.poll)
+            found = self._retrying(lambda: self.store.get(key))
+            if found is not None and found.completed:
+                return self._answered(key, found, digest, WAITED)
+            if self.wall() > other.deadline:
+                return None
+            current = self._retrying(lambda: self.store.get(marker))
+            if current is None or current.owner != other.owner:
+                return None
+
+    # -- completing -----------------------------------------------------------------------------
+
+    def _complete(self, key: str, marker: str, mine: AnswerRecord, result: Result, attempts: int) -> Outcome:
+        if result.status_code >= 500:
+            # Our own failure (not DashScope's answer): not kept, so a redelivery tries again.
+            self._release(marker, mine)
+            return Outcome(result, attempts, ASKED)
+        record = self._completed(mine.payload_hash, mine.generation, result)
+        try:
+            created = self._retrying(lambda: self.store.put_if_absent(key, record))
+        except Exception as error:  # noqa: BLE001  # whatever failed, the paid answer must still be returned
+            problem = error if isinstance(error, QwenError) else QwenError(f"{type(error).__name__}", code="OssError")
+            self._release(marker, mine)
+            return Outcome(result, attempts, ASKED, problem=problem)
+        if created:
+            return Outcome(result, attempts, ASKED)
+        # Someone stored first: the invocation that took over our (slow) attempt. Its answer is the record.
+        try:
+            found = self._retrying(lambda: self.store.get(key))
+        except QwenError:
+            found = None
+        if found is not None and found.completed and found.result is not None:
+            return Outcome(found.result, attempts, SUPERSEDED)
+        return Outcome(result, attempts, ASKED)
+
+    def _completed(self, digest: str, generation: int, result: Result) -> AnswerRecord:
+        return AnswerRecord(COMPLETED, digest, self.owner, self.wall(), generation, result)
+
+    def _release(self, marker: str, mine: AnswerRecord) -> None:
+        """Remove our marker, unless another invocation took it over meanwhile; best effort."""
+        try:
+            current = self.store.get(marker)
+            if current is not None and current.owner == mine.owner and current.generation == mine.generation:
+                self.store.delete(marker)
+        except Exception as error:  # noqa: BLE001  # best effort: the result matters more than the marker
+            error = error if isinstance(error, QwenError) else QwenError(type(error).__name__, code="OssError")
+            # It then blocks the redelivery until the deadline in it passes, no longer.
+            logs.emit("answer_marker_kept", level=logging.WARNING, code=error.code, message=error.message)
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _answered(self, key: str, found: AnswerRecord, digest: str, how: str) -> Outcome:
+        if found.payload_hash and found.payload_hash != digest:
+            where = self.store.where(key)
+            logs.emit("answer_conflict", level=logging.WARNING, answer_key=where)
+            conflict = QwenError(
+                f"{where} already holds the answer to a different question under the same delivery id "
+                "(a reused message id or trigger time); not asked again, and the stored answer is kept",
+                code="AnswerConflict",
+                status_code=409,
+            )
+            return Outcome(Result.failure(conflict, self.request_id), 0, CONFLICT)
+        assert found.result is not None
+        return Outcome(found.result, 0, how)
+
+    def _in_progress(self, key: str, why: str) -> TransientUpstreamError:
+        return TransientUpstreamError(
+            f"AnswerInProgress: {self.store.where(key)} is not answered yet ({why}); deliver it again later",
+            code="AnswerInProgress",
+            request_id="",
+            attempts=0,
+        )
+
+    def _retrying(self, operation: Callable[[], T]) -> T:
+        return with_retries(operation, remaining=self.remaining, sleep=self.sleep, backoff=self.backoff)
