@@ -49,12 +49,19 @@ def main(argv: Sequence[str], *, out: TextIO | None = None) -> int:
     if info is None:
         print(f"model         {model}: not in the model table (set QWEN_MODEL_TABLE to add it)", file=out)
         return 0
+    input_price, _ = info.prices(as_question)
+    cost = info.cost(count, 0)
+    priced = f"{cost:.8f} CNY at {input_price} CNY per 1K tokens" if cost is not None else "unknown (no price)"
+    if info.context_window is None:
+        print(f"model         {model}: context window not in the table, not guarded", file=out)
+        print(f"input cost    {priced}", file=out)
+        return 0
     budget = info.context_window - args.max_tokens
     fits = as_question <= budget
     verdict = f"fits, {budget - as_question:,} to spare" if fits else f"too long by {as_question - budget:,}"
     print(f"model         {model}: context {info.context_window:,} tokens", file=out)
     print(f"as a question {as_question:,} tokens with the chat template: {verdict}", file=out)
-    print(f"input cost    {info.cost(count, 0):.8f} CNY at {info.input_price} CNY per 1K tokens", file=out)
+    print(f"input cost    {priced}", file=out)
     return 0 if fits else 1
 
 
