@@ -226,6 +226,8 @@ def classify_exception(error: BaseException) -> Transient | Result | None:
             "use an http(s) URL such as https://dashscope.aliyuncs.com/api/v1",
         )
         return Result.failure(failure, "")
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return Transient("ConnectTimeout", "no connection to DashScope could be made in time")
     if isinstance(error, requests.exceptions.Timeout):
         return Transient("RequestTimeout", "DashScope did not answer in time")
     if isinstance(error, requests.exceptions.ConnectionError):
