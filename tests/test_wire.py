@@ -194,7 +194,9 @@ def test_the_deadline_cuts_a_stream_that_keeps_talking(standin, wire, context, l
 def test_a_stall_near_the_deadline_does_not_overrun_it(standin, wire, context):
     """A stream silent for less than QWEN_REQUEST_TIMEOUT but past the deadline ends at the deadline."""
     context.function.timeout = 4  # the 60 s silence allowance must not outlast the function
-    standin.script(stream(LONG, chunks=10, stall_after=3, stall=30))
+    # Two seconds of output, then silence: the socket's timeout must follow the time left, not stay
+    # at what was left when the request was sent.
+    standin.script(stream(LONG, chunks=40, every=0.1, stall_after=20, stall=30))
     started = time.monotonic()
     result = ask(b"hi", context, wire)
     assert time.monotonic() - started < 4
