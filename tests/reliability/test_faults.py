@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from handler.app import Runtime, handle
 from handler.errors import TransientUpstreamError
-from handler.local.standin import answer, drop, error, gateway_page, hang, reset, truncated
+from handler.local.standin import answer, drop, error, gateway_page, hang, reset, stream, truncated
 from handler.memory import AnsweredRecords
 from handler.retry import Backoff
 from tests.conftest import API_KEY, FakeClock, response
@@ -84,6 +84,26 @@ SCENARIOS = [
     Scenario("a hung connection", (hang(30),) * 3, "raised", 3, timeout=4, code="RequestTimeout"),
     Scenario("a 400 is final", (error(400, "InvalidParameter", "bad"),), "refused", 1, code="InvalidParameter"),
     Scenario("a 401 is final", (error(401, "InvalidApiKey", "bad key"),), "refused", 1, code="InvalidApiKey"),
+    Scenario("a stream that breaks before output", (stream(break_after=0),), "answered", 2),
+    Scenario("a stream silent before output", (stream(stall_after=0, stall=30),), "answered", 2, min_seconds=1),
+    Scenario(
+        "a stream that stalls after output",
+        (stream(chunks=10, stall_after=3, stall=30),),
+        "answered",
+        1,
+        code="PartialAnswer",
+    ),
+    Scenario(
+        "a stream that breaks after output", (stream(chunks=10, break_after=3),), "answered", 1, code="PartialAnswer"
+    ),
+    Scenario(
+        "a stream longer than the deadline",
+        (stream(chunks=100, every=0.1),),
+        "answered",
+        1,
+        timeout=4,
+        code="PartialAnswer",
+    ),
 ]
 
 
