@@ -134,9 +134,13 @@ class _BoundedStream:
         socket: Any = None
         try:
             chunks = iter(self._call())  # the request is sent on the first next(), under the bounds
+            # While more than the silence allowance is left, the socket's timeout (set at the send) is
+            # already right; only near the deadline must it shrink before each read. One clock read
+            # per chunk: this loop runs once per token or two.
+            at, silence, clock = (bounds.deadline.at, bounds.silence, bounds.deadline.clock) if bounds else (0, 0, None)
             while True:
-                if socket is not None and bounds is not None:
-                    socket.settimeout(bounds.read_timeout())
+                if socket is not None and clock is not None and (left := at - clock()) < silence:
+                    socket.settimeout(max(TIMEOUT_FLOOR, left))
                 try:
                     chunk = next(chunks)
                 except StopIteration:
