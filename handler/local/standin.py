@@ -27,6 +27,7 @@ import json
 import re
 import socket
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -321,12 +322,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", SSE_CONTENT_TYPE)
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
-            if first:
-                stopping.wait(first)
+            # Each frame leaves at its own time from the start (first + (n-1) * every), not `every`
+            # after the previous one: a few hundred short waits would otherwise add their overshoot.
+            start = time.monotonic()
             request_id = frames[0]["request_id"] if frames else _request_id()
             for number, frame in enumerate(frames, start=1):
-                if number > 1 and every:
-                    stopping.wait(every)
+                due = start + first + (number - 1) * every
+                if (pause := due - time.monotonic()) > 0:
+                    stopping.wait(pause)
                 if error_after is not None and number > error_after:
                     status, code, message = error_frame
                     body = {"request_id": request_id, "code": code, "message": message}
