@@ -237,6 +237,16 @@ def test_an_error_frame_after_output_is_a_partial_answer(standin, wire, context)
     assert len(standin.requests) == 1
 
 
+def test_a_refusal_frame_after_output_withdraws_the_text(standin, wire, context):
+    """DataInspectionFailed mid-answer is returned as that 400, without the text DashScope withdrew."""
+    refusal = (400, "DataInspectionFailed", "Output data may contain inappropriate content.")
+    standin.script(stream(LONG, chunks=10, error_after=3, error_frame=refusal))
+    result = ask(b"hi", context, wire)
+    assert result["status_code"] == 400 and result["code"] == "DataInspectionFailed"
+    assert result["output"] is None and "inappropriate" in result["message"]
+    assert len(standin.requests) == 1
+
+
 @pytest.mark.parametrize(
     ("behaviour", "attempts"),
     [
