@@ -8,8 +8,9 @@ joined once at the end, never concatenated as they arrive.
 
 Once output has begun, nothing generated is thrown away or asked for again: when the deadline
 arrives mid-answer, or the stream goes silent, breaks, or ends with an error frame, the text so
-far is returned as a 200 `PartialAnswer` (never raised, never retried). Before any output, a
-failure is transient as before and the attempts go on within the deadline.
+far is returned as a 200 `PartialAnswer` (never raised, never retried); a 4xx error frame (such
+as DataInspectionFailed on the output) is returned as that error instead, without the text. Before
+any output, a failure is transient as before and the attempts go on within the deadline.
 """
 
 from __future__ import annotations
@@ -159,10 +160,11 @@ def read(
             fields = chunk if isinstance(chunk, dict) else vars(chunk)
             if fields.get("status_code") != 200:
                 verdict = classify_response(chunk, invoker)
-                if not answer.began:
+                if not answer.began or isinstance(verdict, Result):
+                    # A refusal mid-answer (DataInspectionFailed on the output, ...) is DashScope
+                    # withdrawing the text: its error is the answer, not the text so far.
                     return Reading(verdict)
-                code = getattr(chunk, "code", "") or "an error"
-                detail = f"DashScope ended the stream with {code}: {getattr(chunk, 'message', '') or ''}".rstrip(": ")
+                detail = f"DashScope ended the stream with {verdict.code}: {verdict.message}"
                 return _partial(answer, Partial("error", detail), function_timeout, silence)
             answer.add(fields)
             if deadline.remaining() <= 0 and not answer.finished:
