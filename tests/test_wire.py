@@ -209,7 +209,7 @@ def test_a_stall_after_output_is_a_partial_answer(standin, wire, wire_env, conte
     standin.script(stream(LONG, chunks=10, stall_after=3, stall=30))
     started = time.monotonic()
     result = ask(b"hi", context, wire)
-    assert 1 <= time.monotonic() - started < 3
+    assert 1 <= time.monotonic() - started < 10  # the silence allowance, not the 30 s stall
     assert result["code"] == "PartialAnswer" and "QWEN_REQUEST_TIMEOUT" in result["message"]
     assert LONG.startswith(result["output"]["choices"][0]["message"]["content"])
     assert len(standin.requests) == 1
