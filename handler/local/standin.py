@@ -315,13 +315,26 @@ class _Handler(BaseHTTPRequestHandler):
         error_after: int | None = None,
         error_frame: tuple[int, str, str] = (500, "InternalError", ""),
     ) -> None:
-        """Send `frames` as DashScope's SSE, one HTTP chunk each, paced and faulted as asked."""
+        """Send `frames` as DashScope's SSE, one HTTP chunk each, paced and faulted as asked.
+
+        What is due at the same moment leaves in one write (the headers with the first frames, a
+        fast answer's frames together), as a server's frames do when they are ready faster than
+        the network takes them; a paced frame leaves alone, at its time."""
         stopping = self.server.stopping
+        pending: list[bytes] = []
+
+        def flush() -> None:
+            if pending:
+                self.wfile.write(b"".join(pending))
+                pending.clear()
+
         try:
             self.send_response(200)
             self.send_header("Content-Type", SSE_CONTENT_TYPE)
             self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
+            self._headers_buffer.append(b"\r\n")  # http.server's end_headers, without its flush
+            pending.append(b"".join(self._headers_buffer))
+            self._headers_buffer = []
             # Each frame leaves at its own time from the start (first + (n-1) * every), not `every`
             # after the previous one: a few hundred short waits would otherwise add their overshoot.
             start = time.monotonic()
@@ -329,22 +342,26 @@ class _Handler(BaseHTTPRequestHandler):
             for number, frame in enumerate(frames, start=1):
                 due = start + first + (number - 1) * every
                 if (pause := due - time.monotonic()) > 0:
+                    flush()
                     stopping.wait(pause)
                 if error_after is not None and number > error_after:
                     status, code, message = error_frame
                     body = {"request_id": request_id, "code": code, "message": message}
-                    self._chunk(_frame(number, "error", status, body))
+                    pending.append(_chunk(_frame(number, "error", status, body)))
                     break
                 if stall_after is not None and number > stall_after:
+                    flush()
                     stopping.wait(stall)
                     self.close_connection = True
                     return
                 if break_after is not None and number > break_after:
+                    flush()
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
-                self._chunk(_frame(number, "result", 200, frame))
-            self.wfile.write(b"0\r\n\r\n")
+                pending.append(_chunk(_frame(number, "result", 200, frame)))
+            pending.append(b"0\r\n\r\n")
+            flush()
         except OSError:
             self.close_connection = True  # the client gave up (its deadline); nothing to tell
 
@@ -361,9 +378,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(raw)
         except OSError:
             self.close_connection = True
-
-    def _chunk(self, data: bytes) -> None:
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))  # one write: one frame, one TCP segment
 
     def reply(
         self, status: int, body: Any, *, headers: dict[str, str] | None = None, content_type: str = "application/json"
@@ -412,6 +426,11 @@ def _stream_only(body: dict[str, Any]) -> str | None:
     if _OPEN_QWEN3.fullmatch(model) and _thinks(model, params):
         return THINKING_NOT_STREAMED
     return None
+
+
+def _chunk(data: bytes) -> bytes:
+    """One HTTP/1.1 chunk of the transfer: its length in hex, the data."""
+    return b"%x\r\n%s\r\n" % (len(data), data)
 
 
 def _frame(number: int, event: str, status: int, body: dict[str, Any]) -> bytes:
