@@ -155,6 +155,7 @@ def read(
     """Read a streamed answer to its end, the deadline, or a failure; see the module docstring."""
     answer = _Answer(invoker.mode)
     iterator = iter(chunks)
+    at, clock = deadline.at, deadline.clock  # read once: the loop below runs once per token or two
     try:
         for chunk in iterator:
             fields = chunk if isinstance(chunk, dict) else vars(chunk)
@@ -167,7 +168,7 @@ def read(
                 detail = f"DashScope ended the stream with {verdict.code}: {verdict.message}"
                 return _partial(answer, Partial("error", detail), function_timeout, silence)
             answer.add(fields)
-            if deadline.remaining() <= 0 and not answer.finished:
+            if clock() >= at and not answer.finished:
                 if not answer.began:
                     return Reading(Transient("RequestTimeout", "DashScope began no answer before the deadline"))
                 return _partial(answer, Partial("deadline", ""), function_timeout, silence)
