@@ -16,21 +16,22 @@ from typing import Any
 from handler import guard, logs, redact
 from handler.answer_oss import OssAnswerStore
 from handler.answers import COMPLETED, AnswerRecord, AnswerStore, answer_key, payload_hash
+from handler.attempts import call_with_retries
 from handler.batch import answer_all
 from handler.config import Settings, settings_for
 from handler.decode import Record, decode
 from handler.errors import InvalidConfig, InvalidInput, QwenError, TransientUpstreamError
 from handler.fc_context import Credentials, Invocation
-from handler.invokers import INVOKERS, Invoker
+from handler.invokers import INVOKERS
 from handler.memory import AnsweredRecords
 from handler.once import ASKED, CONFLICT, Once, not_stored
 from handler.oss_files import OssQuestionFiles
-from handler.plan import Call, plan
+from handler.plan import plan
 from handler.question import OssObject, Question, Skipped
 from handler.result import Result, dumps
-from handler.retry import MIN_ATTEMPT_SECONDS, Backoff, Deadline
+from handler.retry import Backoff, Deadline
 from handler.store import ObjectStore, Oss2Store, OssAccess
-from handler.transport import Transient, Transport, classify_exception, classify_response, dashscope_transport
+from handler.transport import Transport, dashscope_transport
 
 redact.install()
 
@@ -278,10 +279,25 @@ class _Job:
         if fit.trimmed_turns:
             fields["trimmed_turns"] = fit.trimmed_turns
         call = fit.call
-        result, attempts = _call_with_retries(call, INVOKERS[call.mode], self.settings, self.deadline, self.runtime)
+        outcome = call_with_retries(
+            call,
+            INVOKERS[call.mode],
+            self.settings,
+            self.deadline,
+            self.runtime,
+            function_timeout=self.invocation.timeout,
+        )
+        result, attempts = outcome.result, outcome.attempts
+        if outcome.partial is not None:
+            fields["partial_reason"] = outcome.partial.reason
         usage = result.usage if isinstance(result.usage, dict) else {}
+        details = usage.get("output_tokens_details")
+        if isinstance(details, dict) and isinstance(details.get("reasoning_tokens"), int):
+            fields["reasoning_tokens"] = details["reasoning_tokens"]
         if info is not None and isinstance(usage.get("input_tokens"), int):
-            fields["cost_cny"] = info.cost(usage.get("input_tokens", 0), usage.get("output_tokens") or 0)
+            cost = info.cost(usage.get("input_tokens", 0), usage.get("output_tokens") or 0)
+            if cost is not None:
+                fields["cost_cny"] = cost
         if self.settings.log_content and result.ok:
             fields["answer"] = INVOKERS[call.mode].answer(result.output)
         return result, attempts
@@ -325,45 +341,3 @@ class _Job:
             output_tokens=usage.get("output_tokens"),
             total_tokens=usage.get("total_tokens"),
         )
-
-
-def _call_with_retries(
-    call: Call, invoker: Invoker, settings: Settings, deadline: Deadline, runtime: Runtime
-) -> tuple[Result, int]:
-    """Call until a final answer, the attempt limit, or the deadline; return (result, attempts)."""
-    arguments = invoker.arguments(call)
-    arguments["api_key"] = settings.api_key
-    if settings.base_url:
-        # Passed per call because the SDK reads DASHSCOPE_HTTP_BASE_URL only once, at its import.
-        arguments["base_address"] = settings.base_url
-    attempts = 0
-    last: Transient | None = None
-    while (budget := deadline.remaining()) >= MIN_ATTEMPT_SECONDS:
-        attempts += 1
-        try:
-            response = runtime.transport(**arguments, request_timeout=min(settings.request_timeout, budget))
-        except Exception as error:  # noqa: BLE001  # anything the SDK raises is classified, not leaked
-            reply = classify_exception(error)
-            if reply is None:
-                failure = QwenError(f"the DashScope SDK failed unexpectedly ({type(error).__name__})")
-                return Result.failure(failure, ""), attempts
-        else:
-            reply = classify_response(response, invoker)
-        if isinstance(reply, Result):
-            return reply, attempts
-        last = reply
-        if attempts >= settings.max_attempts:
-            break
-        pause = runtime.backoff.wait(attempts, reply.retry_after)
-        if pause > deadline.remaining() - MIN_ATTEMPT_SECONDS:
-            break  # waiting as long as asked would leave no time for the attempt itself
-        runtime.sleep(pause)
-    if last is None:
-        last = Transient("DeadlineExceeded", "no time was left to call DashScope")
-    raise TransientUpstreamError(
-        f"{last.code}: {last.message} (request_id={last.request_id or 'none'}, attempts={attempts}, "
-        f"model={call.model})",
-        code=last.code,
-        request_id=last.request_id,
-        attempts=attempts,
-    )

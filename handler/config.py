@@ -33,6 +33,7 @@ class Settings:
     allowed_models: frozenset[str] = frozenset({DEFAULT_MODEL})
     max_attempts: int = 3
     request_timeout: float = 60.0
+    connect_timeout: float = 5.0
     log_content: bool = False
     base_url: str | None = None
     batch_concurrency: int = 8
@@ -70,6 +71,7 @@ class Settings:
             allowed_models=allowed,
             max_attempts=int(_number(env, "QWEN_MAX_ATTEMPTS", 3, low=1, high=10, integer=True)),
             request_timeout=_number(env, "QWEN_REQUEST_TIMEOUT", 60.0, low=1, high=86400),
+            connect_timeout=_number(env, "QWEN_CONNECT_TIMEOUT", 5.0, low=0.1, high=600),
             log_content=_flag(env, "QWEN_LOG_CONTENT"),
             base_url=_url(env, "DASHSCOPE_HTTP_BASE_URL", "https://dashscope-intl.aliyuncs.com/api/v1"),
             batch_concurrency=int(_number(env, "QWEN_BATCH_CONCURRENCY", 8, low=1, high=64, integer=True)),
@@ -96,6 +98,7 @@ VARIABLES = (
     "QWEN_ALLOWED_MODELS",
     "QWEN_MAX_ATTEMPTS",
     "QWEN_REQUEST_TIMEOUT",
+    "QWEN_CONNECT_TIMEOUT",
     "QWEN_LOG_CONTENT",
     "QWEN_BATCH_CONCURRENCY",
     "QWEN_OSS_OUTPUT_PREFIX",

@@ -25,6 +25,13 @@ def check(call: Call, info: ModelInfo | None, *, trim: bool = False) -> Fit:
     if info is None:
         return Fit(call)  # unknown model: no limit to hold it to
     max_tokens = int(call.parameters.get("max_tokens") or 0)
+    if info.max_output is not None and max_tokens > info.max_output:
+        raise InvalidInput(
+            f"max_tokens {max_tokens} is more than {call.model} can answer: at most {info.max_output} output tokens",
+            code="InvalidParameter",
+        )
+    if info.context_window is None:
+        return Fit(call)  # the window is not known: nothing to hold the input to
     if max_tokens >= info.context_window:
         raise InvalidInput(
             f"max_tokens {max_tokens} leaves no room for input: {call.model} takes {info.context_window} tokens in all",

@@ -2,6 +2,11 @@
 
 prompt:   Generation.call(model, prompt=...)                                -> output.text
 messages: Generation.call(model, messages=[...], result_format="message")  -> output.choices[0].message
+
+Both stream with incremental output (handler/stream.py assembles the chunks): a long answer is
+bounded by silence, not by its length, and stream-only models (QwQ, open Qwen3 while thinking)
+are answered. A model's reasoning, when it reasons, is `message.reasoning_content` in messages
+mode and `output.reasoning_content` beside `output.text` in prompt mode.
 """
 
 from __future__ import annotations
@@ -24,11 +29,15 @@ class Invoker(Protocol):
         ...
 
 
+# Last in the arguments, so no parameter can turn them off (the allowlist refuses both anyway).
+STREAMED: Mapping[str, Any] = {"stream": True, "incremental_output": True}
+
+
 class PromptInvoker:
     mode = "prompt"
 
     def arguments(self, call: Call) -> dict[str, Any]:
-        return {"model": call.model, "prompt": call.prompt, **call.parameters}
+        return {"model": call.model, "prompt": call.prompt, **call.parameters, **STREAMED}
 
     def answer(self, output: Mapping[str, Any]) -> str | None:
         text = output.get("text")
@@ -44,6 +53,7 @@ class MessagesInvoker:
             "messages": [m.to_dict() for m in call.messages],
             "result_format": "message",
             **call.parameters,
+            **STREAMED,
         }
 
     def answer(self, output: Mapping[str, Any]) -> str | None:

@@ -1,31 +1,61 @@
 """The SDK seam: the one place that calls DashScope, and what its answers and exceptions mean.
 
-Tests replace `Transport` with a fake taking Generation.call's keyword arguments; everything else
-(the invokers, the retry loop, the handler) is plain code around it.
+Tests replace `Transport` with a fake taking Generation.call's keyword arguments (plus `bounds`)
+and returning the chunks of a streamed answer; everything else (the invokers, the stream reader,
+the attempts, the handler) is plain code around it.
+
+Every call streams. Three limits hold for each attempt, whatever the SDK does inside it:
+- connecting waits at most QWEN_CONNECT_TIMEOUT, and never past the deadline (the SDK resends
+  once on a ConnectionError: the resend gets only the time that is left);
+- silence (before the first chunk and between chunks) lasts at most QWEN_REQUEST_TIMEOUT, and
+  never past the deadline: the socket's timeout is set again before every chunk is read;
+- a stream that keeps talking is cut by the reader at the deadline, not here.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from handler.errors import InvalidConfig
 from handler.invokers import Invoker
 from handler.result import Result
+from handler.retry import Deadline
 
 MAX_UPSTREAM_MESSAGE = 500  # a gateway's HTML page is not a useful error message
+TIMEOUT_FLOOR = 0.01  # a socket timeout of 0 would mean "non-blocking", not "no time"
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """How long one attempt may wait: for a connection, for the next chunk, and in all."""
+
+    deadline: Deadline
+    connect: float
+    silence: float
+
+    def connect_timeout(self) -> float:
+        return max(TIMEOUT_FLOOR, min(self.connect, self.deadline.remaining()))
+
+    def read_timeout(self) -> float:
+        return max(TIMEOUT_FLOOR, min(self.silence, self.deadline.remaining()))
 
 
 class Transport(Protocol):
-    def __call__(self, **kwargs: Any) -> Any:
-        """Call Generation.call(**kwargs) and return its response object."""
+    def __call__(self, *, bounds: Bounds | None = None, **kwargs: Any) -> Iterable[Any]:
+        """Call Generation.call(**kwargs) (stream=True) within `bounds`; return its chunks."""
         ...
 
 
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "requests_ca_bundle", "curl_ca_bundle")
 POOL_SIZE = 16  # connections kept per host: a batch's concurrent questions each reuse one
+
+# The attempt running on this thread: the adapter reads its bounds on every send (the SDK's own
+# resend included) and leaves the live response here for the stream to bound each read.
+_attempt = threading.local()
 
 
 class DashScopeTransport:
@@ -42,10 +72,10 @@ class DashScopeTransport:
         self._session: Any = None
         self._lock = threading.Lock()
 
-    def __call__(self, **kwargs: Any) -> Any:
+    def __call__(self, *, bounds: Bounds | None = None, **kwargs: Any) -> Iterable[Any]:
         if self._session is None:
             self._start()
-        return self._generation.call(**kwargs, session=self._session)
+        return _BoundedStream(lambda: self._generation.call(**kwargs, session=self._session), bounds)
 
     def _start(self) -> None:
         # Imported on first use, not at module import: the CLI's --offline mode and the tests point
@@ -56,17 +86,81 @@ class DashScopeTransport:
             import requests
             from dashscope import Generation
 
-            try:  # the SDK's adapter adds TCP keepalive, so a connection a NAT dropped fails fast
-                from dashscope.api_entities.http_request import _KeepAliveHTTPAdapter as Adapter
-            except ImportError:
-                from requests.adapters import HTTPAdapter as Adapter
-
             session = requests.Session()
-            adapter = Adapter(pool_connections=4, pool_maxsize=POOL_SIZE)
+            adapter = _bounded_adapter()(pool_connections=4, pool_maxsize=POOL_SIZE)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             session.trust_env = any(os.environ.get(name) or os.environ.get(name.upper()) for name in PROXY_VARIABLES)
             self._generation, self._session = Generation, session
+
+
+def _bounded_adapter() -> type:
+    """An HTTP adapter that gives every send (connect, read) timeouts from the attempt's bounds,
+    whatever scalar the SDK passes, and keeps the response so its reads can be bounded too."""
+    import requests
+
+    try:  # the SDK's adapter adds TCP keepalive, so a connection a NAT dropped fails fast
+        from dashscope.api_entities.http_request import _KeepAliveHTTPAdapter as Base
+    except ImportError:
+        from requests.adapters import HTTPAdapter as Base
+
+    class BoundedAdapter(Base):  # type: ignore[misc,valid-type]
+        def send(self, request: Any, stream: bool = False, timeout: Any = None, **kwargs: Any) -> Any:
+            bounds: Bounds | None = getattr(_attempt, "bounds", None)
+            if bounds is not None:
+                if bounds.deadline.remaining() <= TIMEOUT_FLOOR:
+                    raise requests.exceptions.ConnectTimeout("no time left to reach DashScope", request=request)
+                timeout = (bounds.connect_timeout(), bounds.read_timeout())
+            response = super().send(request, stream=stream, timeout=timeout, **kwargs)
+            if bounds is not None:
+                _attempt.response = response
+            return response
+
+    return BoundedAdapter
+
+
+class _BoundedStream:
+    """The SDK's chunk generator, read with the socket's timeout reset to the bounds before each
+    chunk; closing it (or leaving it early) closes the HTTP response, so nothing keeps streaming."""
+
+    def __init__(self, call: Any, bounds: Bounds | None) -> None:
+        self._call = call
+        self._bounds = bounds
+
+    def __iter__(self) -> Iterator[Any]:
+        bounds = self._bounds
+        _attempt.bounds, _attempt.response = bounds, None
+        chunks: Any = None
+        socket: Any = None
+        try:
+            chunks = iter(self._call())  # the request is sent on the first next(), under the bounds
+            # While more than the silence allowance is left, the socket's timeout (set at the send) is
+            # already right; only near the deadline must it shrink before each read. One clock read
+            # per chunk: this loop runs once per token or two.
+            at, silence, clock = (bounds.deadline.at, bounds.silence, bounds.deadline.clock) if bounds else (0, 0, None)
+            while True:
+                if socket is not None and clock is not None and (left := at - clock()) < silence:
+                    socket.settimeout(max(TIMEOUT_FLOOR, left))
+                try:
+                    chunk = next(chunks)
+                except StopIteration:
+                    return
+                if socket is None:
+                    socket = _socket_of(getattr(_attempt, "response", None))
+                yield chunk
+        finally:
+            response = getattr(_attempt, "response", None)
+            _attempt.bounds = _attempt.response = None
+            if chunks is not None and hasattr(chunks, "close"):
+                chunks.close()
+            if response is not None:
+                response.close()  # a stream left early is dropped, not returned to the pool half-read
+
+
+def _socket_of(response: Any) -> Any:
+    """The socket under a streamed requests response (urllib3 2: raw.connection.sock), or None."""
+    connection = getattr(getattr(response, "raw", None), "connection", None)
+    return getattr(connection, "sock", None)
 
 
 dashscope_transport = DashScopeTransport()
@@ -80,6 +174,12 @@ class Transient:
     message: str
     request_id: str = ""
     retry_after: float | None = None
+
+
+# An error frame inside a stream carries its HTTP status only in an SSE comment (":HTTP_STATUS/500"),
+# which the SDK skips: it reports every such frame as 400. These codes are DashScope's for 429/5xx.
+_TRANSIENT_PREFIXES = ("Throttling", "InternalError")
+_TRANSIENT_CODES = frozenset({"ServiceUnavailable", "SystemError", "ModelUnavailable", "ModelServingError"})
 
 
 def classify_response(response: Any, invoker: Invoker) -> Result | Transient:
@@ -104,7 +204,7 @@ def classify_response(response: Any, invoker: Invoker) -> Result | Transient:
             output=output,
             usage=usage if isinstance(usage, dict) else None,
         )
-    if status == 429 or status is None or status >= 500:
+    if status == 429 or status is None or status >= 500 or (status == 400 and _transient_code(code)):
         if code in ("", "Unknown"):  # the SDK's code for a body that was not DashScope's JSON
             code = "Throttling" if status == 429 else f"ServerError{status or ''}"
         return Transient(
@@ -116,10 +216,22 @@ def classify_response(response: Any, invoker: Invoker) -> Result | Transient:
     return Result(status_code=status, request_id=request_id, code=code or "Unknown", message=message)
 
 
-def classify_exception(error: BaseException) -> Transient | None:
-    """A transport exception -> a Transient, or None when it is not a network or parsing failure."""
+def classify_exception(error: BaseException) -> Transient | Result | None:
+    """A transport exception -> a Transient, a final Result (a misconfiguration), or None when it is
+    neither a network, parsing nor configuration failure."""
     import requests  # already imported by the SDK whenever it has raised
 
+    exceptions = requests.exceptions
+    if isinstance(error, exceptions.MissingSchema | exceptions.InvalidSchema | exceptions.InvalidURL):
+        # The URL is ours, not the network's: every attempt would fail the same way, so none is retried.
+        failure = InvalidConfig(
+            "DASHSCOPE_HTTP_BASE_URL",
+            f"(or a proxy variable) is not a URL DashScope can be reached at ({type(error).__name__}); "
+            "use an http(s) URL such as https://dashscope.aliyuncs.com/api/v1",
+        )
+        return Result.failure(failure, "")
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return Transient("ConnectTimeout", "no connection to DashScope could be made in time")
     if isinstance(error, requests.exceptions.Timeout):
         return Transient("RequestTimeout", "DashScope did not answer in time")
     if isinstance(error, requests.exceptions.ConnectionError):
@@ -130,6 +242,10 @@ def classify_exception(error: BaseException) -> Transient | None:
     if isinstance(error, requests.exceptions.RequestException):
         return Transient("TransportError", f"the request to DashScope failed ({type(error).__name__})")
     return None
+
+
+def _transient_code(code: str) -> bool:
+    return code in _TRANSIENT_CODES or code.startswith(_TRANSIENT_PREFIXES)
 
 
 def _int(value: Any) -> int | None:

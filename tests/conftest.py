@@ -46,6 +46,14 @@ class FakeClock:
         self.now += seconds
 
 
+class FakeResponse(SimpleNamespace):
+    """A GenerationResponse that is also a stream of one chunk: the whole answer in one piece, as
+    a streamed call of a short answer may give it (the fakes of the SDK seam return these)."""
+
+    def __iter__(self) -> Iterator[FakeResponse]:
+        yield self
+
+
 def response(
     status: int = 200,
     *,
@@ -56,8 +64,8 @@ def response(
     request_id: str = "ds-req-1",
     headers: dict[str, str] | None = None,
     usage: dict[str, int] | None = None,
-) -> SimpleNamespace:
-    """A response object shaped like the SDK's GenerationResponse."""
+) -> FakeResponse:
+    """A response object shaped like the SDK's GenerationResponse, iterable as a one-chunk stream."""
     output = None
     if status == 200:
         output = (
@@ -65,7 +73,7 @@ def response(
             if mode == "messages"
             else {"text": text, "finish_reason": "stop"}
         )
-    return SimpleNamespace(
+    return FakeResponse(
         status_code=status,
         request_id=request_id,
         code=code,
@@ -178,7 +186,7 @@ def oss(oss_server: OssStandIn) -> Iterator[OssStandIn]:
     oss_server.reset()
 
 
-def echo(**kwargs: Any) -> SimpleNamespace:
+def echo(**kwargs: Any) -> FakeResponse:
     """A fake Generation.call that answers each question with its own text, to match answers to records."""
     asked = kwargs["messages"][-1]["content"] if "messages" in kwargs else kwargs["prompt"]
     return response(text=f"answer to {asked}", request_id=f"ds-{asked}")

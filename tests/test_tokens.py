@@ -11,7 +11,7 @@ import pytest
 from handler import guard, tokens
 from handler.app import handle
 from handler.errors import InvalidConfig, InvalidInput
-from handler.models import DEFAULT_MODELS, ModelInfo, parse_table
+from handler.models import DEFAULT_MODELS, ModelInfo, PriceTier, parse_table
 from handler.plan import Call
 from handler.question import Message
 from tests.conftest import ROOT, response
@@ -206,3 +206,67 @@ def test_a_short_question_never_loads_the_tokenizer():
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == [200, False, False]
+
+
+def test_cost_uses_the_tier_of_the_calls_input():
+    """Tiered models are priced by the input's length: qwen-flash's first tier, then its 128K-256K one."""
+    flash = DEFAULT_MODELS["qwen-flash"]
+    assert flash.cost(1000, 1000) == pytest.approx(0.00015 + 0.0015)
+    assert flash.cost(131_072, 1000) == pytest.approx(131.072 * 0.00015 + 0.0015)  # the edge is still tier 1
+    assert flash.cost(200_000, 1000) == pytest.approx(200 * 0.0006 + 0.006)
+    assert flash.cost(300_000, 0) == pytest.approx(300 * 0.0012)
+
+
+def test_a_tiered_cost_reaches_the_log_line(runtime, context, transport, env, logs):
+    """The log line's cost_cny is the tier of the input DashScope reported."""
+    env.update(QWEN_MODEL="qwen3-max")
+    transport.return_value = response(usage={"input_tokens": 40_000, "output_tokens": 1000, "total_tokens": 41_000})
+    handle(b"hi", context, runtime)
+    assert logs.events("question")[0]["cost_cny"] == pytest.approx(40 * 0.004 + 0.016)
+
+
+def test_the_table_takes_max_output_and_tiers():
+    """QWEN_MODEL_TABLE accepts the same schema as the defaults: max_output and price tiers."""
+    table = parse_table(
+        '{"qwq-plus": {"context_window": 131072, "max_output": 8192, "input_price": 0.0016, "output_price": 0.004,'
+        ' "tiers": [{"above": 32768, "input_price": 0.002, "output_price": 0.006}]}}'
+    )
+    qwq = table["qwq-plus"]
+    assert qwq.max_output == 8192 and qwq.tiers == (PriceTier(32768, 0.002, 0.006),)
+    assert qwq.cost(40_000, 0) == pytest.approx(40 * 0.002)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        '{"qwen-max": {"max_output": 0}}',
+        '{"qwen-max": {"tiers": {}}}',
+        '{"qwen-max": {"tiers": [{"above": 10, "input_price": 1}]}}',
+        '{"qwen-max": {"tiers": [{"above": 10, "input_price": 1, "output_price": -1}]}}',
+        '{"qwen-max": {"tiers": [{"above": 20, "input_price": 1, "output_price": 1},'
+        ' {"above": 10, "input_price": 1, "output_price": 1}]}}',
+    ],
+)
+def test_bad_tiers_and_limits_are_refused(value):
+    """A malformed max_output or tier list is an InvalidConfig naming QWEN_MODEL_TABLE."""
+    with pytest.raises(InvalidConfig) as caught:
+        parse_table(value)
+    assert caught.value.variable == "QWEN_MODEL_TABLE"
+
+
+def test_max_tokens_above_the_models_output_limit_is_refused(runtime, context, transport, env):
+    """The guard refuses max_tokens beyond what the model can answer, before any call."""
+    env.update(QWEN_MODEL="qwen-flash")
+    result = json.loads(handle(b'{"prompt": "hi", "parameters": {"max_tokens": 40000}}', context, runtime))
+    assert result["status_code"] == 400 and result["code"] == "InvalidParameter"
+    assert "32768" in result["message"] and transport.call_count == 0
+    json.loads(handle(b'{"prompt": "hi", "parameters": {"max_tokens": 32768}}', context, runtime))
+    assert transport.call_count == 1
+
+
+def test_a_model_without_known_prices_logs_no_cost(runtime, context, transport, env, logs):
+    """qwq-plus is in the table with its figures unknown: answered, no cost guessed, not 'unknown model'."""
+    env.update(QWEN_MODEL="qwq-plus")
+    handle(b"hi", context, runtime)
+    line = logs.events("question")[0]
+    assert "cost_cny" not in line and "model_known" not in line and transport.call_count == 1

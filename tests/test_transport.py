@@ -6,6 +6,7 @@ import json
 from types import SimpleNamespace
 
 import pytest
+import requests
 
 from handler import app
 from handler.app import Runtime, handle, initialize
@@ -95,3 +96,62 @@ def test_initialize_freezes_what_it_imported(mocker, context):
     freeze = mocker.patch.object(app.gc, "freeze")
     initialize(context, Runtime(env={"DASHSCOPE_API_KEY": API_KEY}))
     freeze.assert_called_once()
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        requests.exceptions.MissingSchema("Invalid URL 'notaurl/services': No scheme supplied"),
+        requests.exceptions.InvalidSchema("No connection adapters were found for 'ftp://x'"),
+        requests.exceptions.InvalidURL("Failed to parse: http://127.0.0.1:99999"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_a_misconfigured_url_is_invalid_config_not_retried(runtime, context, transport, error):
+    """requests' URL errors mean the deployment is wrong: 500 InvalidConfig naming the variable, one call."""
+    transport.side_effect = error
+    result = json.loads(handle(b"hi", context, runtime))
+    assert result["status_code"] == 500 and result["code"] == "InvalidConfig"
+    assert result["message"].startswith("DASHSCOPE_HTTP_BASE_URL")
+    assert transport.call_count == 1
+
+
+def test_an_unusable_base_url_through_the_sdk_is_invalid_config(context, logs):
+    """A URL the SDK cannot use (port out of range) gives InvalidConfig after one attempt, no retry.
+
+    Settings refuse such a value up front; this drives the real SDK past that check to pin the
+    classification of requests' InvalidURL itself (the last line of defence)."""
+    from handler.transport import dashscope_transport
+
+    def unusable(**kwargs):
+        return dashscope_transport(**{**kwargs, "base_address": "http://127.0.0.1:99999/api/v1"})
+
+    runtime = Runtime(env={"DASHSCOPE_API_KEY": API_KEY}, memory=AnsweredRecords(), transport=unusable)
+    result = json.loads(handle(b"hi", context, runtime))
+    assert result["status_code"] == 500 and result["code"] == "InvalidConfig"
+    assert "DASHSCOPE_HTTP_BASE_URL" in result["message"]
+    assert logs.events("question")[-1]["attempts"] == 1
+
+
+def test_every_send_gets_the_bounds_timeouts(mocker):
+    """The adapter replaces the SDK's scalar timeout with (connect, read), each capped by the time left."""
+    from requests.adapters import HTTPAdapter
+
+    from handler.retry import Deadline
+    from handler.transport import Bounds, _attempt, _bounded_adapter
+
+    sent = mocker.patch.object(HTTPAdapter, "send", return_value="response")
+    adapter = _bounded_adapter()()
+    now = [0.0]
+    _attempt.bounds = Bounds(Deadline(at=10.0, clock=lambda: now[0]), connect=5.0, silence=60.0)
+    try:
+        adapter.send("request", stream=True, timeout=60)
+        assert sent.call_args.kwargs["timeout"] == (5.0, 10.0)
+        now[0] = 8.0  # the SDK's resend, later: only the time left
+        adapter.send("request", stream=True, timeout=60)
+        assert sent.call_args.kwargs["timeout"] == (2.0, 2.0)
+        now[0] = 10.0
+        with pytest.raises(requests.exceptions.ConnectTimeout):
+            adapter.send("request", stream=True, timeout=60)
+    finally:
+        _attempt.bounds = _attempt.response = None

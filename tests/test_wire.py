@@ -9,7 +9,7 @@ import pytest
 
 from handler.app import Runtime, handle
 from handler.errors import TransientUpstreamError
-from handler.local.standin import EMULATED, answer, drop, error, gateway_page, hang, truncated
+from handler.local.standin import EMULATED, answer, drop, error, gateway_page, hang, stream, truncated
 from handler.retry import Backoff
 from tests.conftest import API_KEY
 
@@ -139,3 +139,211 @@ def test_connections_are_reused_across_invocations(standin, wire, context):
     for _ in range(5):
         assert ask(b"hi", context, wire)["status_code"] == 200
     assert standin.connections <= 1
+
+
+# Streaming: every call streams; these run the real SDK against the stand-in's SSE.
+
+LONG = "".join(f"第{i}段:牛腩切块焯水,加番茄慢炖。" for i in range(40))
+
+
+def test_a_short_answer_is_the_result_of_today(standin, wire, context):
+    """A streamed short answer assembles into exactly the non-streamed result's output and usage."""
+    standin.script(stream("牛腩炖两小时。", chunks=4))
+    result = ask(b"hi", context, wire)
+    assert result["code"] == "" and result["message"] == ""
+    assert result["output"] == {
+        "text": None,
+        "finish_reason": None,
+        "choices": [{"finish_reason": "stop", "message": {"role": "assistant", "content": "牛腩炖两小时。"}}],
+    }
+    assert result["usage"]["total_tokens"] == result["usage"]["input_tokens"] + result["usage"]["output_tokens"]
+    body = standin.requests[0].body["parameters"]
+    assert body["incremental_output"] is True
+
+
+def test_an_answer_four_times_the_request_timeout_is_delivered_whole(standin, wire, wire_env, context, logs):
+    """Silence, not length, is the timeout: 4 s of steady output with a 1 s timeout is one request."""
+    wire_env["QWEN_REQUEST_TIMEOUT"] = "1"
+    standin.script(stream(LONG, chunks=20, first=0.3, every=0.2))
+    started = time.monotonic()
+    result = ask(b"hi", context, wire)
+    assert time.monotonic() - started >= 4  # it really took four timeouts
+    assert result["status_code"] == 200 and result["code"] == ""
+    assert result["output"]["choices"][0]["message"]["content"] == LONG
+    assert len(standin.requests) == 1
+    assert logs.events("question")[-1]["attempts"] == 1
+
+
+def test_the_deadline_cuts_a_stream_that_keeps_talking(standin, wire, context, logs):
+    """At the deadline the text so far comes back as a 200 PartialAnswer, once, before the timeout."""
+    context.function.timeout = 4
+    standin.script(stream(LONG, chunks=100, every=0.1))
+    started = time.monotonic()
+    result = ask(b"hi", context, wire)
+    assert time.monotonic() - started < 4
+    assert result["status_code"] == 200 and result["code"] == "PartialAnswer"
+    text = result["output"]["choices"][0]["message"]["content"]
+    assert text and LONG.startswith(text) and text != LONG
+    assert "function's timeout" in result["message"] and "max_tokens" in result["message"]
+    assert f"{result['usage']['output_tokens']} output tokens" in result["message"]
+    assert len(standin.requests) == 1
+    line = logs.events("question")[-1]
+    assert line["partial_reason"] == "deadline" and line["code"] == "PartialAnswer" and line["message"]
+
+
+def test_a_stall_near_the_deadline_does_not_overrun_it(standin, wire, context):
+    """A stream silent for less than QWEN_REQUEST_TIMEOUT but past the deadline ends at the deadline."""
+    context.function.timeout = 4  # the 60 s silence allowance must not outlast the function
+    # Two seconds of output, then silence: the socket's timeout must follow the time left, not stay
+    # at what was left when the request was sent.
+    standin.script(stream(LONG, chunks=40, every=0.1, stall_after=20, stall=30))
+    started = time.monotonic()
+    result = ask(b"hi", context, wire)
+    assert time.monotonic() - started < 4
+    assert result["code"] == "PartialAnswer" and "function's timeout" in result["message"]
+
+
+def test_a_stall_after_output_is_a_partial_answer(standin, wire, wire_env, context, logs):
+    """Silence longer than QWEN_REQUEST_TIMEOUT after output began returns what arrived, not asked again."""
+    wire_env["QWEN_REQUEST_TIMEOUT"] = "1"
+    standin.script(stream(LONG, chunks=10, stall_after=3, stall=30))
+    started = time.monotonic()
+    result = ask(b"hi", context, wire)
+    assert 1 <= time.monotonic() - started < 10  # the silence allowance, not the 30 s stall
+    assert result["code"] == "PartialAnswer" and "QWEN_REQUEST_TIMEOUT" in result["message"]
+    assert LONG.startswith(result["output"]["choices"][0]["message"]["content"])
+    assert len(standin.requests) == 1
+    assert logs.events("question")[-1]["partial_reason"] == "silence"
+
+
+def test_a_break_after_output_is_a_partial_answer(standin, wire, context, logs):
+    """A connection dropped mid-answer returns the text so far and the usage last reported."""
+    standin.script(stream(LONG, chunks=10, break_after=4))
+    result = ask(b"hi", context, wire)
+    assert result["status_code"] == 200 and result["code"] == "PartialAnswer"
+    assert "connection broke" in result["message"]
+    text = result["output"]["choices"][0]["message"]["content"]
+    assert len(text) > 0 and LONG.startswith(text)
+    assert result["usage"]["output_tokens"] > 0
+    assert len(standin.requests) == 1
+    assert logs.events("question")[-1]["partial_reason"] == "broken"
+
+
+def test_an_error_frame_after_output_is_a_partial_answer(standin, wire, context):
+    """An event:error frame in the middle of an answer ends it as a PartialAnswer naming the code."""
+    standin.script(stream(LONG, chunks=10, error_after=3))
+    result = ask(b"hi", context, wire)
+    assert result["code"] == "PartialAnswer" and "InternalError" in result["message"]
+    assert len(standin.requests) == 1
+
+
+def test_a_refusal_frame_after_output_withdraws_the_text(standin, wire, context):
+    """DataInspectionFailed mid-answer is returned as that 400, without the text DashScope withdrew."""
+    refusal = (400, "DataInspectionFailed", "Output data may contain inappropriate content.")
+    standin.script(stream(LONG, chunks=10, error_after=3, error_frame=refusal))
+    result = ask(b"hi", context, wire)
+    assert result["status_code"] == 400 and result["code"] == "DataInspectionFailed"
+    assert result["output"] is None and "inappropriate" in result["message"]
+    assert len(standin.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "attempts"),
+    [
+        (error(500, "InternalError", "An internal error has occured"), 2),
+        (error(429, "Throttling.RateQuota", "Requests rate limit exceeded"), 2),
+        (stream(LONG, error_after=0, error_frame=(500, "InternalError", "oops")), 2),
+        (stream(LONG, error_after=0, error_frame=(503, "ServiceUnavailable", "busy")), 2),
+    ],
+    ids=["500 before the stream", "429 before the stream", "500 frame first", "503 frame first"],
+)
+def test_sse_errors_before_output_are_retried(standin, wire, context, logs, behaviour, attempts):
+    """Error frames before any output are transient as before: asked again, then answered."""
+    standin.script(behaviour)
+    result = ask(b"hi", context, wire)
+    assert result["status_code"] == 200 and result["code"] == ""
+    assert len(standin.requests) == attempts
+
+
+def test_an_sse_400_before_output_is_returned(standin, wire, context):
+    """A streamed 400 error frame is the caller's answer, not retried."""
+    standin.script(error(400, "InvalidParameter", "Range of input length should be [1, 6000]"))
+    result = ask(b"hi", context, wire)
+    assert result["status_code"] == 400 and result["code"] == "InvalidParameter"
+    assert "Range of input length" in result["message"]
+    assert len(standin.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("model", "parameters"),
+    [("qwq-plus", {}), ("qwen3-32b", {}), ("qwen-plus", {"enable_thinking": True})],
+)
+def test_thinking_models_are_answered_with_their_reasoning(standin, wire, wire_env, context, logs, model, parameters):
+    """QwQ (stream-only), open Qwen3 (thinks by default) and enable_thinking on qwen-plus all answer,
+    with the reasoning in message.reasoning_content and its token count in the log line."""
+    wire_env["QWEN_ALLOWED_MODELS"] = f"qwen-turbo,{model}"
+    event = json.dumps({"prompt": "牛腩要炖多久?", "model": model, "parameters": parameters}).encode()
+    result = ask(event, context, wire)
+    assert result["status_code"] == 200 and result["code"] == ""
+    message = result["output"]["choices"][0]["message"]
+    assert message["content"].startswith(EMULATED)
+    assert message["reasoning_content"].startswith("[emulated reasoning]")
+    line = logs.events("question")[-1]
+    assert line["reasoning_tokens"] == result["usage"]["output_tokens_details"]["reasoning_tokens"] > 0
+
+
+def test_thinking_turned_off_has_no_reasoning(standin, wire, wire_env, context, logs):
+    """qwen3-32b with enable_thinking false answers without reasoning_content or reasoning tokens."""
+    wire_env["QWEN_ALLOWED_MODELS"] = "qwen-turbo,qwen3-32b"
+    event = b'{"prompt": "hi", "model": "qwen3-32b", "parameters": {"enable_thinking": false}}'
+    result = ask(event, context, wire)
+    assert "reasoning_content" not in result["output"]["choices"][0]["message"]
+    assert "reasoning_tokens" not in logs.events("question")[-1]
+
+
+def test_prompt_mode_keeps_the_reasoning_beside_the_text(standin, wire, wire_env, context):
+    """In prompt mode the answer is output.text and the reasoning output.reasoning_content."""
+    wire_env.update(QWEN_MODE="prompt", QWEN_MODEL="qwq-plus")
+    standin.script(stream("答案。", reasoning="先想一想。", chunks=3))
+    result = ask(b"hi", context, wire)
+    assert result["output"]["text"] == "答案。"
+    assert result["output"]["reasoning_content"] == "先想一想。"
+    assert result["output"]["finish_reason"] == "stop"
+
+
+@pytest.mark.parametrize(
+    ("model", "parameters", "message"),
+    [
+        ("qwq-plus", {}, "This model only support stream mode"),
+        ("qwen3-32b", {}, "parameter.enable_thinking must be set to false for non-streaming calls"),
+    ],
+)
+def test_the_standin_refuses_non_streamed_calls_to_stream_only_models(standin, model, parameters, message):
+    """As DashScope does: a non-streamed call to a stream-only model is a 400 InvalidParameter."""
+    from dashscope import Generation
+
+    reply = Generation.call(
+        model=model, prompt="hi", api_key=API_KEY, base_address=standin.url, request_timeout=5, **parameters
+    )
+    assert reply.status_code == 400 and reply.code == "InvalidParameter"
+    assert message in reply.message
+
+
+def test_the_standin_streams_dashscope_frames(standin):
+    """The stand-in's SSE is DashScope's: id, event, :HTTP_STATUS comment and data lines, chunked."""
+    import requests
+
+    standin.script(stream("abcdef", chunks=3))
+    reply = requests.post(
+        standin.url + "/services/aigc/text-generation/generation",
+        json={"model": "qwen-turbo", "input": {"prompt": "hi"}, "parameters": {"incremental_output": True}},
+        headers={"Authorization": f"Bearer {API_KEY}", "X-DashScope-SSE": "enable"},
+        timeout=5,
+    )
+    assert reply.headers["Transfer-Encoding"] == "chunked"
+    assert reply.headers["Content-Type"].startswith("text/event-stream")
+    frames = reply.text.strip().split("\n\n")
+    assert len(frames) == 3
+    first = frames[0].split("\n")
+    assert first[:3] == ["id:1", "event:result", ":HTTP_STATUS/200"] and first[3].startswith("data:{")
+    assert [json.loads(f.split("data:", 1)[1])["output"]["text"] for f in frames] == ["ab", "cd", "ef"]

@@ -5,15 +5,29 @@ benchmarks. Faults are scripted: each request takes the next behaviour from the 
 back to an emulated answer when the script is empty.
 
     with DashScopeStandIn(api_key="sk-test") as standin:
-        standin.script(error(429, "Throttling", "slow down"), answer())
+        standin.script(error(429, "Throttling", "slow down"), stream("a long answer", every=0.02))
         os.environ["DASHSCOPE_HTTP_BASE_URL"] = standin.url
+
+Streamed requests (the SDK's `X-DashScope-SSE: enable`) are answered as DashScope does: HTTP 200,
+`text/event-stream`, chunked transfer, one frame per chunk of the answer:
+
+    id:1
+    event:result
+    :HTTP_STATUS/200
+    data:{"output":{...},"usage":{...},"request_id":"..."}
+
+and errors as `event:error` frames (`:HTTP_STATUS/4xx|5xx`), with that HTTP status when nothing was
+streamed yet. Like the service, it refuses non-streamed calls to stream-only models: QwQ models,
+and open Qwen3 models while thinking (they think unless `enable_thinking` is false).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -23,6 +37,12 @@ from typing import Any
 
 GENERATION_PATH = "/api/v1/services/aigc/text-generation/generation"
 EMULATED = "[emulated answer from the local DashScope stand-in]"
+EMULATED_REASONING = "[emulated reasoning]"
+SSE_CONTENT_TYPE = "text/event-stream;charset=UTF-8"
+# DashScope's refusals of a non-streamed call to a stream-only model (400 InvalidParameter).
+STREAM_ONLY = "This model only support stream mode, please enable the stream parameter to access the model. "
+THINKING_NOT_STREAMED = "parameter.enable_thinking must be set to false for non-streaming calls"
+_OPEN_QWEN3 = re.compile(r"qwen3-\d+(\.\d+)?b(-a\d+(\.\d+)?b)?")
 
 
 @dataclass(frozen=True)
@@ -34,28 +54,76 @@ class Request:
     headers: dict[str, str] = field(default_factory=dict)
     authorized: bool = True
 
+    @property
+    def streamed(self) -> bool:
+        """The SDK asks for SSE with this header when stream=True."""
+        return any(k.lower() == "x-dashscope-sse" and v.lower() == "enable" for k, v in self.headers.items())
+
 
 Behaviour = Callable[["_Handler", Request], None]
 
 
 def answer(text: str | None = None, *, delay: float = 0.0) -> Behaviour:
-    """A 200 with an emulated answer (in the shape the request's result_format asks for)."""
+    """A 200 with an emulated answer (in the shape the request's result_format asks for): streamed
+    at once in a few chunks when the request streams, after `delay` seconds of silence."""
 
     def behave(handler: _Handler, request: Request) -> None:
         if delay:
             handler.server.stopping.wait(delay)
-        handler.reply(200, _answer_body(request, text))
+        if request.streamed:
+            handler.stream(request, _plan(request, text, None, chunks=None))
+        else:
+            handler.reply(200, _answer_body(request, text))
+
+    return behave
+
+
+def stream(
+    text: str | None = None,
+    *,
+    chunks: int | None = None,
+    first: float = 0.0,
+    every: float = 0.0,
+    reasoning: str | None = None,
+    stall_after: int | None = None,
+    stall: float = 3600.0,
+    break_after: int | None = None,
+    error_after: int | None = None,
+    error_frame: tuple[int, str, str] = (500, "InternalError", "An internal error has occured"),
+) -> Behaviour:
+    """A scripted stream: the answer (after `reasoning`, when given) in `chunks` frames, the first
+    after `first` seconds and the others `every` seconds apart. After `stall_after` frames it falls
+    silent for `stall` seconds; after `break_after` frames it drops the connection mid-answer; after
+    `error_after` frames it sends an `event:error` frame (`error_frame`: status, code, message)."""
+
+    def behave(handler: _Handler, request: Request) -> None:
+        frames = _plan(request, text, reasoning, chunks=chunks)
+        handler.stream(
+            request,
+            frames,
+            first=first,
+            every=every,
+            stall_after=stall_after,
+            stall=stall,
+            break_after=break_after,
+            error_after=error_after,
+            error_frame=error_frame,
+        )
 
     return behave
 
 
 def error(status: int, code: str, message: str, *, retry_after: float | None = None) -> Behaviour:
-    """DashScope's JSON error body with this status (401 InvalidApiKey, 429 Throttling, 500, ...)."""
+    """DashScope's error with this status (401 InvalidApiKey, 429 Throttling, 500, ...): a JSON body,
+    or for a streamed request one `event:error` frame, as the service sends them."""
 
     def behave(handler: _Handler, request: Request) -> None:
         headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else {}
         body = {"request_id": _request_id(), "code": code, "message": message}
-        handler.reply(status, body, headers=headers)
+        if request.streamed:
+            handler.sse_error(status, body, headers=headers)
+        else:
+            handler.reply(status, body, headers=headers)
 
     return behave
 
@@ -165,10 +233,14 @@ class DashScopeStandIn:
             self.policy = None
             self.keep_requests = True
 
-    def _next(self, request: Request) -> Behaviour:
+    def _record(self, request: Request) -> None:
         with self._lock:
             if self.keep_requests:
                 self.requests.append(request)
+
+    def _next(self, request: Request) -> Behaviour:
+        self._record(request)
+        with self._lock:
             if self._script:
                 return self._script.popleft()
         if not request.authorized:
@@ -224,7 +296,88 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(body, dict):
             self.reply(400, {"request_id": _request_id(), "code": "InvalidParameter", "message": "bad body"})
             return
+        if not request.streamed and (refusal := _stream_only(body)) is not None:
+            standin._record(request)
+            self.reply(400, {"request_id": _request_id(), "code": "InvalidParameter", "message": refusal})
+            return
         standin._next(request)(self, request)
+
+    def stream(
+        self,
+        request: Request,
+        frames: list[dict[str, Any]],
+        *,
+        first: float = 0.0,
+        every: float = 0.0,
+        stall_after: int | None = None,
+        stall: float = 3600.0,
+        break_after: int | None = None,
+        error_after: int | None = None,
+        error_frame: tuple[int, str, str] = (500, "InternalError", ""),
+    ) -> None:
+        """Send `frames` as DashScope's SSE, one HTTP chunk each, paced and faulted as asked.
+
+        What is due at the same moment leaves in one write (the headers with the first frames, a
+        fast answer's frames together), as a server's frames do when they are ready faster than
+        the network takes them; a paced frame leaves alone, at its time."""
+        stopping = self.server.stopping
+        pending: list[bytes] = []
+
+        def flush() -> None:
+            if pending:
+                self.wfile.write(b"".join(pending))
+                pending.clear()
+
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", SSE_CONTENT_TYPE)
+            self.send_header("Transfer-Encoding", "chunked")
+            self._headers_buffer.append(b"\r\n")  # http.server's end_headers, without its flush
+            pending.append(b"".join(self._headers_buffer))
+            self._headers_buffer = []
+            # Each frame leaves at its own time from the start (first + (n-1) * every), not `every`
+            # after the previous one: a few hundred short waits would otherwise add their overshoot.
+            start = time.monotonic()
+            request_id = frames[0]["request_id"] if frames else _request_id()
+            for number, frame in enumerate(frames, start=1):
+                due = start + first + (number - 1) * every
+                if (pause := due - time.monotonic()) > 0:
+                    flush()
+                    stopping.wait(pause)
+                if error_after is not None and number > error_after:
+                    status, code, message = error_frame
+                    body = {"request_id": request_id, "code": code, "message": message}
+                    pending.append(_chunk(_frame(number, "error", status, body)))
+                    break
+                if stall_after is not None and number > stall_after:
+                    flush()
+                    stopping.wait(stall)
+                    self.close_connection = True
+                    return
+                if break_after is not None and number > break_after:
+                    flush()
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                pending.append(_chunk(_frame(number, "result", 200, frame)))
+            pending.append(b"0\r\n\r\n")
+            flush()
+        except OSError:
+            self.close_connection = True  # the client gave up (its deadline); nothing to tell
+
+    def sse_error(self, status: int, body: dict[str, Any], *, headers: dict[str, str] | None = None) -> None:
+        """An error before any output: that HTTP status, and the error as one SSE frame."""
+        raw = _frame(1, "error", status, body)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", SSE_CONTENT_TYPE)
+            self.send_header("Content-Length", str(len(raw)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(raw)
+        except OSError:
+            self.close_connection = True
 
     def reply(
         self, status: int, body: Any, *, headers: dict[str, str] | None = None, content_type: str = "application/json"
@@ -252,6 +405,97 @@ def _request_id() -> str:
 def _tokens(text: str) -> int:
     # Roughly what Qwen's tokenizer gives for mixed Chinese and English; enough for emulated usage.
     return max(1, len(text.encode()) // 3)
+
+
+def _thinks(model: str, params: dict[str, Any]) -> bool:
+    """Whether the model reasons before answering: QwQ always, open Qwen3 unless told not to,
+    the others when asked to (enable_thinking)."""
+    if model.startswith("qwq"):
+        return True
+    if _OPEN_QWEN3.fullmatch(model):
+        return params.get("enable_thinking") is not False
+    return params.get("enable_thinking") is True
+
+
+def _stream_only(body: dict[str, Any]) -> str | None:
+    """DashScope's refusal of a non-streamed call to this model, or None when it may be asked so."""
+    model = str(body.get("model") or "")
+    params = body.get("parameters") if isinstance(body.get("parameters"), dict) else {}
+    if model.startswith("qwq"):
+        return STREAM_ONLY
+    if _OPEN_QWEN3.fullmatch(model) and _thinks(model, params):
+        return THINKING_NOT_STREAMED
+    return None
+
+
+def _chunk(data: bytes) -> bytes:
+    """One HTTP/1.1 chunk of the transfer: its length in hex, the data."""
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def _frame(number: int, event: str, status: int, body: dict[str, Any]) -> bytes:
+    data = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return f"id:{number}\nevent:{event}\n:HTTP_STATUS/{status}\ndata:{data}\n\n".encode()
+
+
+def _pieces(text: str, count: int) -> list[str]:
+    size = max(1, -(-len(text) // max(1, count)))
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+
+
+def _plan(request: Request, text: str | None, reasoning: str | None, *, chunks: int | None) -> list[dict[str, Any]]:
+    """The frames of a streamed answer: reasoning pieces first (when the model thinks), then the
+    answer's, each with the usage so far; the last says finish_reason "stop"."""
+    body = request.body if isinstance(request.body, dict) else {}
+    params = body.get("parameters") if isinstance(body.get("parameters"), dict) else {}
+    whole = _answer_body(request, text)
+    usage_in = whole["usage"]["input_tokens"]
+    reply = _reply_text(whole)
+    thinks = reasoning is not None or _thinks(str(body.get("model") or ""), params)
+    thought = (reasoning if reasoning is not None else f"{EMULATED_REASONING} {reply[:40]}") if thinks else ""
+    count = chunks or max(1, min(8, len(reply) // 16 + 1))
+    steps = ([("reasoning", p) for p in _pieces(thought, max(1, count // 4))] if thought else []) + [
+        ("content", p) for p in _pieces(reply, count)
+    ]
+    incremental = params.get("incremental_output") is True
+    messages = params.get("result_format") == "message"
+    frames = []
+    said = {"reasoning": "", "content": ""}
+    reasoning_tokens = output_tokens = 0
+    for position, (kind, piece) in enumerate(steps):
+        said[kind] += piece
+        tokens = _tokens(piece) if piece else 0
+        output_tokens += tokens
+        if kind == "reasoning":
+            reasoning_tokens += tokens
+        last = position == len(steps) - 1
+        shown = piece if incremental else said[kind]
+        other = "" if incremental else said["content" if kind == "reasoning" else "reasoning"]
+        content, thinking = (shown, other) if kind == "content" else (other, shown)
+        finish = "stop" if last else "null"
+        usage: dict[str, Any] = {
+            "input_tokens": usage_in,
+            "output_tokens": output_tokens,
+            "total_tokens": usage_in + output_tokens,
+        }
+        if thought:
+            usage["output_tokens_details"] = {"reasoning_tokens": reasoning_tokens}
+        if messages:
+            message: dict[str, Any] = {"role": "assistant", "content": content}
+            if thought:
+                message["reasoning_content"] = thinking
+            output: dict[str, Any] = {"choices": [{"finish_reason": finish, "message": message}]}
+        else:
+            output = {"text": content, "finish_reason": finish}
+            if thought:
+                output["reasoning_content"] = thinking
+        frames.append({"output": output, "usage": usage, "request_id": whole["request_id"]})
+    return frames
+
+
+def _reply_text(body: dict[str, Any]) -> str:
+    output = body["output"]
+    return output["choices"][0]["message"]["content"] if "choices" in output else output["text"]
 
 
 def _answer_body(request: Request, text: str | None) -> dict[str, Any]:

@@ -89,6 +89,13 @@ def main(argv: Sequence[str], *, out: TextIO | None = None) -> int:
         )
         return 0
     max_tokens = int(call.parameters.get("max_tokens") or 0)
+    input_price, _ = info.prices(total)
+    cost = info.cost(total, 0)
+    priced = f"{cost:.8f} CNY at {input_price} CNY per 1K tokens" if cost is not None else "unknown (no price)"
+    if info.context_window is None:
+        print(f"model         {call.model}: context window not in the table, not guarded", file=out)
+        print(f"input cost    {priced}", file=out)
+        return 0
     print(
         f"model         {call.model}: context {info.context_window:,} tokens, {max_tokens:,} kept for the answer",
         file=out,
@@ -106,7 +113,7 @@ def main(argv: Sequence[str], *, out: TextIO | None = None) -> int:
     else:
         verdict = f"fits, {info.context_window - max_tokens - total:,} to spare"
     print(f"verdict       {verdict}", file=out)
-    print(f"input cost    {info.cost(total, 0):.8f} CNY at {info.input_price} CNY per 1K tokens", file=out)
+    print(f"input cost    {priced}", file=out)
     return 0
 
 

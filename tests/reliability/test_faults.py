@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from handler.app import Runtime, handle
 from handler.errors import TransientUpstreamError
-from handler.local.standin import answer, drop, error, gateway_page, hang, reset, truncated
+from handler.local.standin import answer, drop, error, gateway_page, hang, reset, stream, truncated
 from handler.memory import AnsweredRecords
 from handler.retry import Backoff
 from tests.conftest import API_KEY, FakeClock, response
@@ -84,6 +84,26 @@ SCENARIOS = [
     Scenario("a hung connection", (hang(30),) * 3, "raised", 3, timeout=4, code="RequestTimeout"),
     Scenario("a 400 is final", (error(400, "InvalidParameter", "bad"),), "refused", 1, code="InvalidParameter"),
     Scenario("a 401 is final", (error(401, "InvalidApiKey", "bad key"),), "refused", 1, code="InvalidApiKey"),
+    Scenario("a stream that breaks before output", (stream(break_after=0),), "answered", 2),
+    Scenario("a stream silent before output", (stream(stall_after=0, stall=30),), "answered", 2, min_seconds=1),
+    Scenario(
+        "a stream that stalls after output",
+        (stream(chunks=10, stall_after=3, stall=30),),
+        "answered",
+        1,
+        code="PartialAnswer",
+    ),
+    Scenario(
+        "a stream that breaks after output", (stream(chunks=10, break_after=3),), "answered", 1, code="PartialAnswer"
+    ),
+    Scenario(
+        "a stream longer than the deadline",
+        (stream(chunks=100, every=0.1),),
+        "answered",
+        1,
+        timeout=4,
+        code="PartialAnswer",
+    ),
 ]
 
 
@@ -188,3 +208,45 @@ def test_retries_never_outlast_the_deadline(faults, timeout, attempts, request_t
         retry_after = getattr(asked, "headers", {}).get("Retry-After") if not isinstance(asked, str) else None
         if retry_after:
             assert pause >= float(retry_after)
+
+
+@contextlib.contextmanager
+def never_accepting() -> Any:
+    """A port on 127.0.0.1 whose listener never accepts: backlog 0, its one queue slot taken, so
+    every further SYN is dropped and a connect hangs (a black-holed host)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port), timeout=1):  # fills the accept queue
+            with socket.socket() as probe:  # and the queue is full: a connect hangs
+                probe.settimeout(0.2)
+                with pytest.raises(TimeoutError):
+                    probe.connect(("127.0.0.1", port))
+            yield f"http://127.0.0.1:{port}/api/v1"
+
+
+def test_a_hanging_connect_ends_before_the_function_timeout(logs):
+    """Against a host that never accepts, the SDK's own resend included, the handler raises before
+    context.function.timeout (6 s, with the default 60 s QWEN_REQUEST_TIMEOUT)."""
+    context = SimpleNamespace(request_id="fc-blackhole", function=SimpleNamespace(timeout=6))
+    with never_accepting() as url:
+        started = time.monotonic()
+        with pytest.raises(TransientUpstreamError) as raised:
+            handle(b"hi", context, wire_runtime(url, QWEN_REQUEST_TIMEOUT="60"))
+        elapsed = time.monotonic() - started
+    CASES["faults: scripted scenarios"] += 1
+    assert raised.value.code == "ConnectTimeout"
+    assert elapsed < 6
+
+
+def test_the_connect_timeout_is_its_own(logs):
+    """QWEN_CONNECT_TIMEOUT bounds each connect (and the SDK's resend), not QWEN_REQUEST_TIMEOUT."""
+    context = SimpleNamespace(request_id="fc-blackhole", function=SimpleNamespace(timeout=30))
+    with never_accepting() as url:
+        started = time.monotonic()
+        with pytest.raises(TransientUpstreamError) as raised:
+            handle(b"hi", context, wire_runtime(url, QWEN_REQUEST_TIMEOUT="60", QWEN_CONNECT_TIMEOUT="0.5"))
+        elapsed = time.monotonic() - started
+    assert raised.value.code == "ConnectTimeout" and raised.value.attempts == 3
+    assert 3 * 2 * 0.5 <= elapsed < 3 * 2 * 0.5 + 2  # three attempts of a connect and its resend

@@ -1,0 +1,87 @@
+"""Attempts within the deadline: call, read the stream, classify, back off, until a final answer.
+
+A failure before any output is transient and retried (at most QWEN_MAX_ATTEMPTS, never past the
+deadline); a misconfiguration or a 4xx is final; an answer that stopped after output began is a
+final PartialAnswer (handler/stream.py), never asked for twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from handler import stream
+from handler.config import Settings
+from handler.errors import QwenError, TransientUpstreamError
+from handler.invokers import Invoker
+from handler.plan import Call
+from handler.result import Result
+from handler.retry import MIN_ATTEMPT_SECONDS, Backoff, Deadline
+from handler.transport import Bounds, Transient, Transport, classify_exception
+
+
+class Seams(Protocol):
+    """What the attempts need from the invocation's runtime."""
+
+    transport: Transport
+    sleep: Callable[[float], None]
+    backoff: Backoff
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The final result of a question's attempts, how many there were, and why it stopped early if it did."""
+
+    result: Result
+    attempts: int
+    partial: stream.Partial | None = None
+
+
+def call_with_retries(
+    call: Call, invoker: Invoker, settings: Settings, deadline: Deadline, runtime: Seams, *, function_timeout: float
+) -> Outcome:
+    """Call until a final answer, the attempt limit, or the deadline; raise TransientUpstreamError
+    when DashScope stayed unavailable."""
+    arguments: dict[str, Any] = invoker.arguments(call)
+    arguments["api_key"] = settings.api_key
+    if settings.base_url:
+        # Passed per call because the SDK reads DASHSCOPE_HTTP_BASE_URL only once, at its import.
+        arguments["base_address"] = settings.base_url
+    bounds = Bounds(deadline, connect=settings.connect_timeout, silence=settings.request_timeout)
+    attempts = 0
+    last: Transient | None = None
+    while (budget := deadline.remaining()) >= MIN_ATTEMPT_SECONDS:
+        attempts += 1
+        reading: stream.Reading | None = None
+        try:
+            # request_timeout is the SDK's own scalar; the transport's bounds refine it per connect and read.
+            timeout = min(settings.request_timeout, budget)
+            chunks = runtime.transport(**arguments, request_timeout=timeout, bounds=bounds)
+            reading = stream.read(
+                chunks, invoker, deadline, silence=settings.request_timeout, function_timeout=function_timeout
+            )
+            reply: Result | Transient | None = reading.reply
+        except Exception as error:  # noqa: BLE001  # anything the SDK raises is classified, not leaked
+            reply = classify_exception(error)
+            if reply is None:
+                failure = QwenError(f"the DashScope SDK failed unexpectedly ({type(error).__name__})")
+                return Outcome(Result.failure(failure, ""), attempts)
+        if isinstance(reply, Result):
+            return Outcome(reply, attempts, reading.partial if reading is not None else None)
+        last = reply
+        if attempts >= settings.max_attempts:
+            break
+        pause = runtime.backoff.wait(attempts, reply.retry_after)
+        if pause > deadline.remaining() - MIN_ATTEMPT_SECONDS:
+            break  # waiting as long as asked would leave no time for the attempt itself
+        runtime.sleep(pause)
+    if last is None:
+        last = Transient("DeadlineExceeded", "no time was left to call DashScope")
+    raise TransientUpstreamError(
+        f"{last.code}: {last.message} (request_id={last.request_id or 'none'}, attempts={attempts}, "
+        f"model={call.model})",
+        code=last.code,
+        request_id=last.request_id,
+        attempts=attempts,
+    )

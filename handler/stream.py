@@ -1,0 +1,227 @@
+"""Reading a streamed answer: chunks -> the one Result the handler returns, or a Transient to retry.
+
+Every call streams with incremental output, and the Result is assembled to be exactly what a
+non-streamed call returns: prompt mode `output.text`, messages mode `output.choices[i].message`
+(role, content, and reasoning_content when the model reasoned), the last chunk's finish_reason and
+usage, DashScope's request_id. Work per chunk is constant: pieces are collected in lists and
+joined once at the end, never concatenated as they arrive.
+
+Once output has begun, nothing generated is thrown away or asked for again: when the deadline
+arrives mid-answer, or the stream goes silent, breaks, or ends with an error frame, the text so
+far is returned as a 200 `PartialAnswer` (never raised, never retried); a 4xx error frame (such
+as DataInspectionFailed on the output) is returned as that error instead, without the text. Before
+any output, a failure is transient as before and the attempts go on within the deadline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from handler.invokers import Invoker
+from handler.result import Result
+from handler.retry import Deadline
+from handler.transport import Transient, classify_exception, classify_response
+
+PARTIAL = "PartialAnswer"
+_UNFINISHED = (None, "", "null")  # DashScope's finish_reason while a stream is still going
+_AT_DEADLINE = 0.05  # a read that timed out this close to the deadline was cut by it, not by silence
+
+
+@dataclass(frozen=True)
+class Partial:
+    """Why an answer stopped early, for the log line and the message."""
+
+    reason: str  # "deadline", "silence", "broken", "error" or "ended"
+    detail: str
+
+
+@dataclass
+class _Choice:
+    """One choice's pieces (messages mode has one per index when n > 1)."""
+
+    last: dict[str, Any]
+    texts: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    logprobs: list[Any] = field(default_factory=list)
+
+
+class _Answer:
+    """The answer so far, assembled from incremental chunks with constant work per chunk."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.request_id = ""
+        self.output: dict[str, Any] | None = None  # the last chunk's output, the shape to fill
+        self.usage: Any = None
+        self.choices: dict[int, _Choice] = {}
+        self.texts: list[str] = []
+        self.reasoning: list[str] = []
+        self.began = False  # some text or reasoning arrived: from here on, nothing is asked twice
+        self.answered = False  # a text field arrived at all (an empty answer is still an answer)
+        self.finish_reason: Any = None
+
+    def add(self, fields: Mapping[str, Any]) -> None:
+        """One chunk's fields (the SDK's response is a dict; attribute access on it costs ten times more)."""
+        self.request_id = fields.get("request_id") or self.request_id
+        usage = fields.get("usage")
+        if usage:
+            self.usage = usage
+        output = fields.get("output")
+        if not isinstance(output, dict):
+            return
+        self.output = output
+        if self.mode == "prompt":
+            self.finish_reason = output.get("finish_reason")
+            text = output.get("text")
+            if isinstance(text, str):
+                self.answered = True
+                if text:
+                    self.texts.append(text)
+                    self.began = True
+            if reasoning := output.get("reasoning_content"):
+                self.reasoning.append(reasoning)
+                self.began = True
+            return
+        for choice in output.get("choices") or ():
+            if not isinstance(choice, dict):
+                continue
+            index = choice.get("index", 0)
+            mine = self.choices.get(index)
+            if mine is None:
+                mine = self.choices[index] = _Choice(choice)
+            mine.last = choice
+            self.finish_reason = choice.get("finish_reason")
+            message = choice.get("message")
+            if isinstance(message, dict):
+                text = message.get("content")
+                if isinstance(text, str):
+                    self.answered = True
+                    if text:
+                        mine.texts.append(text)
+                        self.began = True
+                if reasoning := message.get("reasoning_content"):
+                    mine.reasoning.append(reasoning)
+                    self.began = True
+            logprobs = choice.get("logprobs")
+            if isinstance(logprobs, dict) and isinstance(logprobs.get("content"), list):
+                mine.logprobs.extend(logprobs["content"])
+
+    @property
+    def finished(self) -> bool:
+        return self.finish_reason not in _UNFINISHED
+
+    def assembled(self) -> dict[str, Any] | None:
+        """The output in the non-streamed shape, each text joined once; None before any output."""
+        if self.output is None:
+            return None
+        if self.mode == "prompt":
+            output = {**self.output, "text": "".join(self.texts)}
+            if self.reasoning:
+                output["reasoning_content"] = "".join(self.reasoning)
+            return output
+        choices = []
+        for _, mine in sorted(self.choices.items(), key=lambda item: item[0] if isinstance(item[0], int) else 0):
+            last_message = mine.last.get("message")
+            message = {**(last_message if isinstance(last_message, dict) else {"role": "assistant"})}
+            message["content"] = "".join(mine.texts)
+            if mine.reasoning:
+                message["reasoning_content"] = "".join(mine.reasoning)
+            else:
+                message.pop("reasoning_content", None)
+            choice = {**mine.last, "message": message}
+            if mine.logprobs:
+                choice["logprobs"] = {**choice.get("logprobs", {}), "content": mine.logprobs}
+            choices.append(choice)
+        return {**self.output, "choices": choices}
+
+    def output_tokens(self) -> int | None:
+        tokens = self.usage.get("output_tokens") if isinstance(self.usage, dict) else None
+        return tokens if isinstance(tokens, int) else None
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What one attempt's stream came to."""
+
+    reply: Result | Transient
+    partial: Partial | None = None
+
+
+def read(
+    chunks: Iterable[Any], invoker: Invoker, deadline: Deadline, *, silence: float, function_timeout: float
+) -> Reading:
+    """Read a streamed answer to its end, the deadline, or a failure; see the module docstring."""
+    answer = _Answer(invoker.mode)
+    iterator = iter(chunks)
+    at, clock = deadline.at, deadline.clock  # read once: the loop below runs once per token or two
+    try:
+        for chunk in iterator:
+            fields = chunk if isinstance(chunk, dict) else vars(chunk)
+            if fields.get("status_code") != 200:
+                verdict = classify_response(chunk, invoker)
+                if not answer.began or isinstance(verdict, Result):
+                    # A refusal mid-answer (DataInspectionFailed on the output, ...) is DashScope
+                    # withdrawing the text: its error is the answer, not the text so far.
+                    return Reading(verdict)
+                detail = f"DashScope ended the stream with {verdict.code}: {verdict.message}"
+                return _partial(answer, Partial("error", detail), function_timeout, silence)
+            answer.add(fields)
+            if clock() >= at and not answer.finished:
+                if not answer.began:
+                    return Reading(Transient("RequestTimeout", "DashScope began no answer before the deadline"))
+                return _partial(answer, Partial("deadline", ""), function_timeout, silence)
+    except Exception as error:  # classified below; anything unknown is re-raised
+        if not answer.began:
+            raise
+        if classify_exception(error) is None:
+            raise
+        if deadline.remaining() <= _AT_DEADLINE:
+            why = Partial("deadline", "")
+        elif _is_read_timeout(error):
+            why = Partial("silence", "")
+        else:
+            why = Partial("broken", type(error).__name__)
+        return _partial(answer, why, function_timeout, silence)
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
+    if answer.began and not answer.finished:
+        return _partial(answer, Partial("ended", ""), function_timeout, silence)
+    output = answer.assembled()
+    if output is None or not answer.answered or invoker.answer(output) is None:
+        ended = "DashScope's stream ended without an answer"
+        return Reading(Transient("MalformedResponse", ended, str(answer.request_id)))
+    return Reading(Result(200, str(answer.request_id), "", "", output, answer.usage))
+
+
+def _partial(answer: _Answer, why: Partial, function_timeout: float, silence: float) -> Reading:
+    tokens = answer.output_tokens()
+    count = f"{tokens} output tokens" if tokens is not None else "some output"
+    because = {
+        "deadline": f"the function's timeout ({function_timeout:g} s, less a safety margin) ran out while the "
+        "answer was still streaming",
+        "silence": f"DashScope sent nothing for {silence:g} s (QWEN_REQUEST_TIMEOUT) in the middle of the answer",
+        "broken": f"the connection broke in the middle of the answer ({why.detail})",
+        "error": why.detail,
+        "ended": "the stream ended before the answer was finished",
+    }[why.reason]
+    message = (
+        f"partial answer: {count} arrived before it stopped: {because}. This text was generated and billed, so it "
+        "is returned rather than asked for again; for whole answers raise the function's timeout, lower "
+        "max_tokens, or ask for a shorter answer"
+    )
+    result = Result(200, str(answer.request_id), PARTIAL, message, answer.assembled(), answer.usage)
+    return Reading(result, why)
+
+
+def _is_read_timeout(error: BaseException) -> bool:
+    """A read that timed out mid-stream: requests wraps urllib3's ReadTimeoutError in a ConnectionError."""
+    import requests
+
+    if isinstance(error, requests.exceptions.ReadTimeout):
+        return True
+    cause = error.args[0] if error.args else None
+    return type(cause).__name__ == "ReadTimeoutError" or isinstance(cause, TimeoutError)
