@@ -69,8 +69,9 @@ def main():
         assert '"status_code": 200' in returned or '"status_code":200' in returned, returned
         print("answered", flush=True)
         if compiled is not None:
-            loaded = [m.__file__ for name, m in list(sys.modules.items()) if name.split(".")[0] == "dashscope"]
-            print(json.dumps({"compiled": compiled, "dashscope_files": [f for f in loaded if f]}))
+            modules = [m for name, m in list(sys.modules.items()) if name.split(".")[0] == "dashscope"]
+            loaded = [getattr(m, "__file__", None) for m in modules]
+            print(json.dumps({"compiled": compiled, "dashscope_files": [f for f in loaded if isinstance(f, str)]}))
         return
     count = int(sys.argv[3])
     handler(b"warm-up", context)

@@ -173,7 +173,8 @@ def without_bytecode(pkg: Package, work: Path) -> Package:
 def naive_package(side: str, work: Path, python: str) -> Package:
     """The naive port deployed the usual way: `pip install -t .` with the runtime's Python, no bytecode."""
     built = work / side
-    command = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile"]
+    command = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--root-user-action=ignore"]
+    command.append("--no-compile")
     wanted = [*SIDES[side], *FC_FIXES.get(side, [])]
     subprocess.run([*command, "--only-binary=:all:", "--target", str(built), *wanted], check=True)
     shutil.copy2(BENCH / "naive_handler.py", built)
@@ -196,13 +197,17 @@ def cold_start(python: str, pkg: Package, standin: DashScopeStandIn, *, audit: b
     if audit:
         env["BENCH_AUDIT"] = "1"
     command = [*read_only(), python, "-S", str(BENCH / "probe.py"), pkg.side, "cold"]
-    started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=BENCH, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    line = process.stdout.readline()
-    elapsed = time.perf_counter() - started
-    rest, err = process.communicate(timeout=60)
-    if line.strip() != "answered":
-        raise RuntimeError(f"{pkg.side} cold probe from {pkg.code} failed: {err[-2000:]}")
+    with tempfile.TemporaryFile("w+") as errors:  # a file, not a pipe: nothing to drain while timing
+        started = time.perf_counter()
+        process = subprocess.Popen(command, cwd=BENCH, env=env, stdout=subprocess.PIPE, stderr=errors, text=True)
+        line = process.stdout.readline()
+        elapsed = time.perf_counter() - started
+        rest = process.stdout.read()  # through the same buffer readline filled (communicate() would skip it)
+        process.wait(timeout=60)
+        errors.seek(0)
+        err = errors.read()
+    if line.strip() != "answered" or (audit and not rest.strip()):
+        raise RuntimeError(f"{pkg.side} cold probe from {pkg.code} failed: {line}{rest}{err[-2000:]}")
     return elapsed, json.loads(rest) if audit else {}
 
 
@@ -322,7 +327,10 @@ def table(rows: list[Row], versions: dict[str, str]) -> list[str]:
 
 
 def main() -> int:
+    global COLD_RUNS, WARM_ROUNDS
     only_warm = "--warm-only" in sys.argv  # a quick look at the warm figures while working on them
+    if "--quick" in sys.argv:  # the whole run once over, with too few samples to quote
+        COLD_RUNS, WARM_ROUNDS = 1, 1
     pythons = {side: venv(side) for side in SIDES}
     versions = {side: installed(pythons[side], "dashscope") for side in SIDES}
     runtime = build.find_interpreter(RUNTIME)
