@@ -1,8 +1,9 @@
 """Runs inside one side's virtualenv, started by bench/run.py: `probe.py SIDE MODE [N]`.
 
-SIDE is `project` (index.initialize then index.handler, as FC calls them) or `naive`
-(bench/naive_handler.py). MODE `cold` answers one question and says so; `warm` answers N questions
-after one warm-up and prints per-call times and memory as JSON. Only the standard library is used
+SIDE is `project` (index.initialize then index.handler, as FC calls them), or `naive` or `pinned`
+(bench/naive_handler.py, on the newest or the pinned SDK). MODE `cold` answers one question and says
+so (with BENCH_AUDIT set, then prints which sources were compiled); `warm` answers N questions after
+one warm-up and prints per-call times and memory as JSON. Only the standard library is used
 here, so each side imports nothing but its own code and dependencies.
 """
 
@@ -31,9 +32,9 @@ def rss_kib():
 
 
 def load(side):
-    # BENCH_CODE_DIR: a copy of the code and its dependencies with no .pyc, like FC's /code.
+    # BENCH_CODE_DIR: the side's deployment package unpacked read-only, like FC's /code (and /code/python).
     code = os.environ.get("BENCH_CODE_DIR")
-    sys.path.insert(0, code or str(ROOT if side == "project" else ROOT / "bench"))
+    sys.path[0:0] = code.split(os.pathsep) if code else [str(ROOT if side == "project" else ROOT / "bench")]
     if side == "project":
         import index
 
@@ -44,8 +45,22 @@ def load(side):
     return naive_handler.handler
 
 
+def compiled_sources():
+    """Every source file Python compiles from now on (the `compile` audit event): none when the
+    package's bytecode is used. Audit hooks cannot be removed, so only a checking run installs one."""
+    compiled = []
+
+    def hook(event, args):
+        if event == "compile" and isinstance(args[1], str) and args[1].endswith(".py"):
+            compiled.append(args[1])
+
+    sys.addaudithook(hook)
+    return compiled
+
+
 def main():
     side, mode = sys.argv[1], sys.argv[2]
+    compiled = compiled_sources() if os.environ.get("BENCH_AUDIT") else None
     logging.getLogger().addHandler(FormatAndDrop())
     handler = load(side)
     context = SimpleNamespace(request_id="bench", function=SimpleNamespace(timeout=60), credentials=None)
@@ -53,6 +68,10 @@ def main():
         returned = handler("如何做西红柿炖牛腩?".encode(), context)
         assert '"status_code": 200' in returned or '"status_code":200' in returned, returned
         print("answered", flush=True)
+        if compiled is not None:
+            modules = [m for name, m in list(sys.modules.items()) if name.split(".")[0] == "dashscope"]
+            loaded = [getattr(m, "__file__", None) for m in modules]
+            print(json.dumps({"compiled": compiled, "dashscope_files": [f for f in loaded if isinstance(f, str)]}))
         return
     count = int(sys.argv[3])
     handler(b"warm-up", context)

@@ -35,10 +35,17 @@ def test_the_key_comes_from_the_deployers_environment():
 
 
 def test_dependencies_are_built_for_the_runtime():
-    """The pre-deploy step installs requirements-fc.txt as wheels for the runtime's Python version."""
-    step = load()["resources"]["qwen"]["actions"]["pre-deploy"][0]["run"]
+    """The pre-deploy step runs deploy/build.py, which installs requirements-fc.txt as FC's wheels for its Python."""
+    from deploy import build  # the script the step runs; imported here, where the step is checked
+
+    steps = load()["resources"]["qwen"]["actions"]["pre-deploy"]
+    assert [step["run"] for step in steps] == ["python3 deploy/build.py ${vars.pythonVersion}"]
+    assert steps[0]["path"] == "./"
+    step = " ".join(build.pip_command(load()["vars"]["pythonVersion"])[1:])
     assert "-r requirements-fc.txt" in step and "--no-deps" in step and "--target ./python" in step
-    assert "--python-version ${vars.pythonVersion}" in step and "--only-binary=:all:" in step
+    assert f"--python-version {load()['vars']['pythonVersion']}" in step and "--only-binary=:all:" in step
+    assert "--platform manylinux_2_28_x86_64" in step and "--implementation cp" in step
+    assert load()["vars"]["runtime"] == f"python{load()['vars']['pythonVersion']}"
     assert load()["resources"]["qwen"]["props"]["environmentVariables"]["PYTHONPATH"] == "/code/python"
 
 
@@ -116,7 +123,9 @@ def test_a_local_install_runs_every_sample_but_the_package_leaves_oss2_to_fc():
         "oss2" not in pins("requirements-dev.txt")
         and "-r requirements.txt" in (ROOT / "requirements-dev.txt").read_text()
     )
-    assert "-r requirements-fc.txt" in load()["resources"]["qwen"]["actions"]["pre-deploy"][0]["run"]
+    from deploy import build  # what s.yaml's pre-deploy step runs
+
+    assert "requirements-fc.txt" in build.pip_command(load()["vars"]["pythonVersion"])
 
 
 def test_the_package_leaves_out_what_fc_does_not_need():
