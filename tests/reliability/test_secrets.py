@@ -36,6 +36,7 @@ def wire(standin, oss):
         "DASHSCOPE_API_KEY": API_KEY,
         "DASHSCOPE_HTTP_BASE_URL": standin.url,
         "QWEN_OSS_ENDPOINT": oss.url,
+        "QWEN_OSS_BUCKETS": "qwen-bkt",
         "QWEN_REQUEST_TIMEOUT": "1",
         "QWEN_LOG_CONTENT": "true",
     }
