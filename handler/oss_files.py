@@ -141,8 +141,9 @@ class OssQuestionFiles:
                 return remembered.result, 0
             problem = once.store_again(files.answer, etag, remembered.result)
             self.memory.put(memo, remembered.result, stored=problem is None)
-            kept = remembered.result if problem is None else not_stored(remembered.result, problem, files.where(files.answer))
-            return kept, 0
+            if problem is not None:
+                return not_stored(remembered.result, problem, files.where(files.answer)), 0
+            return remembered.result, 0
         try:
             outcome = once.answer(files.answer, etag, asked, marker=files.marker)
         except _Superseded as newer:
@@ -202,7 +203,9 @@ class OssQuestionFiles:
         if etag and current and current != etag:
             # Answering the newer text under this event's eTag would mislabel it, and could replace the
             # answer the newer version's event writes.
-            raise _Superseded(f"{obj.source} was replaced since this event (eTag {etag}); its newer version is answered")
+            raise _Superseded(
+                f"{obj.source} was replaced since this event (eTag {etag}); the newer version is answered"
+            )
         if stored.size > cap or len(stored.data) > cap:
             raise too_large
         try:
