@@ -17,6 +17,7 @@ from handler.local.cli import OFFLINE_BUCKETS
 from handler.memory import AnsweredRecords
 from handler.retry import Backoff
 from tests.conftest import API_KEY, ROOT, echo
+from tests.test_deploy import commented_triggers, load
 
 BUCKET = "qwen-bkt"
 KEY = "questions/q.txt"
@@ -225,3 +226,15 @@ def test_a_forged_etag_is_dropped_and_answered_as_without_one(run, oss, fc, tran
     assert result["status_code"] == 200 and transport.call_count == 1
     assert [k for (b, k) in oss.objects if ".pending" in k] == []
     assert all("x-oss-acl" not in r.headers for r in oss.requests)
+
+
+def test_the_shipped_s_yaml_lists_no_bucket_and_names_the_triggers_one():
+    """s.yaml ships QWEN_OSS_BUCKETS empty (no bucket) and its comment names the OSS trigger example's bucket."""
+    env = {k: str(v) for k, v in load()["resources"]["qwen"]["props"]["environmentVariables"].items()}
+    assert Settings.from_env({**env, "DASHSCOPE_API_KEY": API_KEY}).oss_buckets == frozenset()
+    (trigger,) = [t for t in commented_triggers() if t["triggerType"] == "oss"]
+    bucket = trigger["sourceArn"].rsplit(":", 1)[1]
+    text = (ROOT / "s.yaml").read_text()
+    comment = text[: text.index("QWEN_OSS_BUCKETS:")].rsplit("QWEN_ANSWER_BUCKET:", 1)[1]
+    assert bucket in comment
+    assert Settings.from_env({**env, "DASHSCOPE_API_KEY": API_KEY, "QWEN_OSS_BUCKETS": bucket}).oss_buckets == {bucket}
