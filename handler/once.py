@@ -15,6 +15,11 @@ overwrite anything either: the answer is created, never replaced, and whichever 
 finishes second gets the stored answer back instead of its own. The only replacement, of an
 abandoned marker, is done by the single holder of that generation's take-over lock.
 
+OSS question files (handler/oss_files.py) run the same protocol with one marker per version of
+the file (key + eTag, passed as `marker`) and an answer file shared by the versions: for them
+"create the answer" replaces an earlier version's answer, and only this version's marker holder
+does it.
+
 Markers of completed answers are left in place (a later claim then sees the answer first); an OSS
 lifecycle rule on `<prefix>.pending/` removes them. An attempt that fails releases its marker at
 once, so the redelivery does not wait for the deadline. The same design as Powertools'
