@@ -204,7 +204,8 @@ class OssQuestionFiles:
             # Answering the newer text under this event's eTag would mislabel it, and could replace the
             # answer the newer version's event writes.
             raise _Superseded(
-                f"{obj.source} was replaced since this event (eTag {etag}); the newer version is answered"
+                f"{obj.source} now has eTag {current}, not this event's {etag}: it was replaced since, and the new "
+                "upload's own event answers it; nothing asked or written"
             )
         if stored.size > cap or len(stored.data) > cap:
             raise too_large
