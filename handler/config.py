@@ -158,10 +158,9 @@ def _buckets(value: str) -> frozenset[str]:
     names = [name.strip() for name in value.split(",") if name.strip()]
     for name in names:
         if not _BUCKET.fullmatch(name):
-            shown = name if name.isprintable() and len(name) <= 80 else repr(name[:80])
             raise InvalidConfig(
                 "QWEN_OSS_BUCKETS",
-                f"holds {shown!r}, which is not an OSS bucket name (3-63 lowercase letters, digits, -); "
+                f"holds {name[:80]!r}, which is not an OSS bucket name (3-63 lowercase letters, digits, -); "
                 "list bucket names separated by commas, such as qwen-questions,team-inbox",
             )
     return frozenset(names)

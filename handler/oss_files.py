@@ -28,6 +28,7 @@ bucket the deployer did not choose.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -35,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from handler import redact
+from handler import logs, redact
 from handler.answer_oss import OssAnswerStore, record_body
 from handler.answers import COMPLETED, AnswerRecord
 from handler.config import Settings
@@ -151,6 +152,15 @@ class OssQuestionFiles:
         if outcome.how != ASKED:
             fields["answered_by"] = outcome.how  # stored, waited or superseded: not asked here
         result, problem = outcome.result, outcome.problem
+        if not outcome.claimed and problem is not None:
+            # Answered without exactly-once: say so, or a missing grant would only ever cost double asks.
+            logs.emit(
+                "answer_marker_unavailable",
+                level=logging.WARNING,
+                answer_key=files.where(files.marker),
+                code=problem.code,
+                message=problem.message,
+            )
         if outcome.how == ASKED and (not outcome.claimed or result.status_code >= 500):
             # No marker could be made (the store refused before we asked), or our own failure, which
             # once.py does not keep: the answer file is still written so the uploader finds it.

@@ -384,3 +384,18 @@ def test_an_unexpected_write_error_still_returns_the_answer(runtime, oss_context
     store.write.side_effect = ValueError("Invalid header value")
     result = json.loads(handle(oss_event(), oss_context, runtime))[0]
     assert result["status_code"] == 200 and result["output"] is not None and result["code"] == "AnswerNotStored"
+
+
+def test_a_denied_marker_still_writes_the_answer_and_warns(runtime, oss_context, store, transport, logs):
+    """No grant for the in-progress marker: the file is still answered and written, and a WARNING names why."""
+    reads(store)
+    store.create.side_effect = ObjectAccessDenied(
+        "cannot write oss://bkt/answers/questions/.pending/q.txt.json@ETAG1: access denied (AccessDenied)"
+    )
+    result = json.loads(handle(oss_event(), oss_context, runtime))[0]
+    assert result["status_code"] == 200 and result["code"] == ""
+    (write,) = store.write.call_args_list
+    assert write.args[1] == "answers/questions/q.txt.json" and json.loads(write.args[2]) == result
+    (warning,) = logs.events("answer_marker_unavailable")
+    assert warning["answer_key"] == "oss://bkt/answers/questions/.pending/q.txt.json@ETAG1"
+    assert warning["code"] == "OssAccessDenied" and transport.call_count == 1
