@@ -238,3 +238,15 @@ def test_the_shipped_s_yaml_lists_no_bucket_and_names_the_triggers_one():
     comment = text[: text.index("QWEN_OSS_BUCKETS:")].rsplit("QWEN_ANSWER_BUCKET:", 1)[1]
     assert bucket in comment
     assert Settings.from_env({**env, "DASHSCOPE_API_KEY": API_KEY, "QWEN_OSS_BUCKETS": bucket}).oss_buckets == {bucket}
+
+
+def test_our_own_5xx_is_written_for_the_uploader_but_asked_again_on_redelivery(run, oss, fc, transport):
+    """An internal failure lands in the answer file (so the uploader sees it) yet is no answer: the redelivery asks."""
+    etag = oss.put(BUCKET, KEY, "牛腩炖多久?").etag
+    transport.side_effect = RuntimeError("sdk bug")
+    (failed,) = run(oss_event((BUCKET, KEY, etag)), fc)
+    assert failed["status_code"] == 500 and json.loads(oss.get(BUCKET, ANSWER).data) == failed
+    assert oss.get(BUCKET, marker(etag)) is None  # released at once, so the redelivery does not wait
+    transport.side_effect = echo
+    (again,) = run(oss_event((BUCKET, KEY, etag)), fc)
+    assert again["status_code"] == 200 and json.loads(oss.get(BUCKET, ANSWER).data) == again
