@@ -47,16 +47,17 @@ class OssAnswerStore:
         )
 
     def put_if_absent(self, key: str, record: AnswerRecord) -> bool:
-        return self._store.create(self.bucket, self.prefix + key, _body(record), metadata=_metadata(record))
+        return self._store.create(self.bucket, self.prefix + key, record_body(record), metadata=_metadata(record))
 
     def update(self, key: str, record: AnswerRecord) -> None:
-        self._store.write(self.bucket, self.prefix + key, _body(record), metadata=_metadata(record))
+        self._store.write(self.bucket, self.prefix + key, record_body(record), metadata=_metadata(record))
 
     def delete(self, key: str) -> None:
         self._store.delete(self.bucket, self.prefix + key)
 
 
-def _body(record: AnswerRecord) -> bytes:
+def record_body(record: AnswerRecord) -> bytes:
+    """The object's body: a completed record's result JSON, else a small in-progress note."""
     if record.status == COMPLETED and isinstance(record.result, Result):
         # Masked as the invocation's return value is: an upstream message may echo the API key.
         return redact.redact(dumps(record.result)).encode()

@@ -9,7 +9,8 @@ Keys are documented and predictable (relative to QWEN_OSS_OUTPUT_PREFIX):
     mns/<messageId>.json                     MNS topic (JSON format) and MNS queue messages
     timer/<triggerName>/<triggerTime>.json   timer triggers
 and the in-progress markers of those answers live under `.pending/` beside them. Every segment that
-comes from an event is made safe by `segment`.
+comes from an event is made safe by `segment`. OSS question files keep their answer beside the
+question, in the question's bucket, over the same protocol (handler/oss_files.py).
 """
 
 from __future__ import annotations

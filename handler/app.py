@@ -159,6 +159,7 @@ class _Job:
             self.deadline.remaining,
             self.runtime.sleep,
             self.runtime.backoff,
+            self.runtime.wall,
         )
 
     def answer(self, record: Record) -> Result:

@@ -44,6 +44,9 @@ class Settings:
     trim_history: bool = False
     max_event_bytes: int = 8 * 1024 * 1024
     answer_bucket: str | None = None
+    # The only buckets whose question files are read and answered: an OSS event names its bucket, and
+    # the function's credentials must never go to a bucket an event chose. Empty: none are.
+    oss_buckets: frozenset[str] = frozenset()
     fc_destination: bool = False
 
     @classmethod
@@ -84,6 +87,7 @@ class Settings:
                 _number(env, "QWEN_MAX_EVENT_BYTES", 8 * 1024**2, low=1024, high=32 * 1024**2, integer=True)
             ),
             answer_bucket=_bucket(env.get("QWEN_ANSWER_BUCKET", "")),
+            oss_buckets=_buckets(env.get("QWEN_OSS_BUCKETS", "")),
             fc_destination=_flag(env, "QWEN_FC_DESTINATION"),
         )
 
@@ -108,6 +112,7 @@ VARIABLES = (
     "QWEN_TRIM_HISTORY",
     "QWEN_MAX_EVENT_BYTES",
     "QWEN_ANSWER_BUCKET",
+    "QWEN_OSS_BUCKETS",
     "QWEN_FC_DESTINATION",
 )
 _RAW_NAMES = tuple(os.fsencode(name) for name in VARIABLES)
@@ -149,6 +154,19 @@ def _bucket(value: str) -> str | None:
     if not _BUCKET.fullmatch(bucket):
         raise InvalidConfig("QWEN_ANSWER_BUCKET", "must be an OSS bucket name (3-63 lowercase letters, digits, -)")
     return bucket
+
+
+def _buckets(value: str) -> frozenset[str]:
+    """QWEN_OSS_BUCKETS: the buckets whose OSS events are answered, each a bucket name (it becomes part of a host)."""
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    for name in names:
+        if not _BUCKET.fullmatch(name):
+            raise InvalidConfig(
+                "QWEN_OSS_BUCKETS",
+                f"holds {name[:80]!r}, which is not an OSS bucket name (3-63 lowercase letters, digits, -); "
+                "list bucket names separated by commas, such as qwen-questions,team-inbox",
+            )
+    return frozenset(names)
 
 
 def _models(value: str) -> frozenset[str]:

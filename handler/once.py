@@ -15,6 +15,11 @@ overwrite anything either: the answer is created, never replaced, and whichever 
 finishes second gets the stored answer back instead of its own. The only replacement, of an
 abandoned marker, is done by the single holder of that generation's take-over lock.
 
+OSS question files (handler/oss_files.py) run the same protocol with one marker per version of
+the file (key + eTag, passed as `marker`) and an answer file shared by the versions: for them
+"create the answer" replaces an earlier version's answer, and only this version's marker holder
+does it.
+
 Markers of completed answers are left in place (a later claim then sees the answer first); an OSS
 lifecycle rule on `<prefix>.pending/` removes them. An attempt that fails releases its marker at
 once, so the redelivery does not wait for the deadline. The same design as Powertools'
@@ -54,6 +59,9 @@ class Outcome:
     # Why the answer is not in the store (denied, OSS down past the retries); None when it is, or
     # when it never should be (a 5xx of our own).
     problem: QwenError | None = None
+    # False when the store could not be used at all before asking (no marker was made): the caller
+    # may still keep the answer some other way.
+    claimed: bool = True
 
 
 def not_stored(result: Result, problem: QwenError, where: str) -> Result:
@@ -101,9 +109,14 @@ class Once:
     backoff: Backoff
     poll: float = 0.25
 
-    def answer(self, key: str, digest: str, ask: Callable[[], tuple[Result, int]]) -> Outcome:
-        """The stored answer, another instance's, or ours (asked once) stored under `key`."""
-        marker = pending_key(key)
+    def answer(
+        self, key: str, digest: str, ask: Callable[[], tuple[Result, int]], *, marker: str | None = None
+    ) -> Outcome:
+        """The stored answer, another instance's, or ours (asked once) stored under `key`.
+
+        `marker` is where the in-progress marker goes (default `pending_key(key)`); a store whose key
+        holds successive versions (an OSS question file) names one marker per version."""
+        marker = marker or pending_key(key)
         try:
             claimed = self._acquire(key, marker, digest)
         except TransientUpstreamError:
@@ -111,7 +124,7 @@ class Once:
         except QwenError as unusable:
             # Denied, no such bucket, ...: the store cannot help, but the question still deserves its answer.
             result, attempts = ask()
-            return Outcome(result, attempts, ASKED, problem=unusable)
+            return Outcome(result, attempts, ASKED, problem=unusable, claimed=False)
         if isinstance(claimed, Outcome):
             return claimed
         try:
@@ -127,6 +140,8 @@ class Once:
             self._retrying(lambda: self.store.put_if_absent(key, self._completed(digest, 1, result)))
         except QwenError as problem:
             return problem
+        except Exception as error:  # noqa: BLE001  # whatever failed, the remembered answer is still returned
+            return QwenError(f"cannot store {self.store.where(key)} ({type(error).__name__})", code="OssError")
         return None
 
     # -- claiming -------------------------------------------------------------------------------

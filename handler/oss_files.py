@@ -1,35 +1,95 @@
 """OSS question files: read the object an OSS event names, answer it, write the answer beside it.
 
 The flow for one `OssObject` record, in order:
+  bucket not in QWEN_OSS_BUCKETS   -> 403 BucketNotAllowed, no OSS request and no DashScope call
   under the output prefix          -> Skipped (our own answer file: the loop guard), nothing written
+  no eTag in the event             -> read, ask, write: no version to recognise a redelivery by
   answered by this instance        -> the remembered Result (written again only if it was not stored)
-  answer file with the same eTag   -> the stored Result (a redelivery on another instance)
-  otherwise                        -> read (size and text checked), ask, remember, write
+  otherwise, exactly once across instances (handler/once.py), for this key and eTag:
+    answer file with the same eTag -> the stored Result (a redelivery on another instance)
+    in-progress marker of another  -> wait for its answer, or raise AnswerInProgress (delivered again)
+    marker created                 -> read (size and text checked), ask, write the answer file
 A refused file (too large, not text, holds no question) gets its refusal written as its answer file,
 so whoever uploaded it learns why. Writes are retried within the deadline; an answer that still
 cannot be written is returned with code AnswerNotStored (where, and which permission is missing),
-never dropped, and the instance remembers it. The OSS endpoint and credentials are the function's
-own (`OssAccess`): an event names only the bucket and key.
+never dropped, and the instance remembers it.
+
+The answer file `<prefix><key>.json` holds the answer to the latest answered version; its
+x-oss-meta-source-etag says which. The in-progress marker of a version sits in a `.pending/` folder
+beside it, `<prefix><folder>/.pending/<name>.json@<ETAG>`, so the grant that lets the function write
+the answers (oss:PutObject on <bucket>/<prefix><folder>/*) covers the markers too. Its eTag makes it
+one marker per version: a new upload is a new question, claimed afresh, and only the holder of its
+marker replaces the earlier version's answer file.
+
+The OSS endpoint and credentials are the function's own (`OssAccess`); the bucket an event names is
+used only when QWEN_OSS_BUCKETS lists it, so no event can send the function's credentials to a
+bucket the deployer did not choose.
 """
 
 from __future__ import annotations
 
+import logging
+import re
+import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from handler import redact
+from handler import logs, redact
+from handler.answer_oss import OssAnswerStore, record_body
+from handler.answers import COMPLETED, AnswerRecord
 from handler.config import Settings
 from handler.decode import decode_text
 from handler.errors import InvalidInput, ObjectNotFound, QwenError
 from handler.memory import AnsweredRecords
-from handler.once import not_stored, with_retries
+from handler.once import ASKED, Once, not_stored, with_retries
 from handler.question import OssObject, Question
 from handler.result import Result, dumps, loads
 from handler.retry import Backoff
 from handler.store import SOURCE_ETAG_META, ObjectStore, OssAccess
 
 Ask = Callable[[Question, dict[str, Any]], tuple[Result, int]]
+
+
+class _Superseded(Exception):
+    """The object was replaced since the event: the newer version's own event answers it."""
+
+
+class QuestionFileAnswers(OssAnswerStore):
+    """The answer store of one version (key + eTag) of a question file, for handler/once.py.
+
+    The answer file is shared by the file's successive versions, so for this version it counts as
+    absent unless its source eTag is this one, and storing this version's answer replaces it: only
+    the holder of this version's marker gets there (and, after a take-over, the attempt taken over,
+    which FC stops at the function timeout; at worst both write an answer to the same version)."""
+
+    def __init__(self, store: ObjectStore, bucket: str, prefix: str, key: str, etag: str):
+        super().__init__(store, bucket, prefix)
+        self.etag = etag
+        self.answer = f"{key}.json"
+        folder, _, name = self.answer.rpartition("/")
+        self.marker = f"{folder}/.pending/{name}@{etag}" if folder else f".pending/{name}@{etag}"
+
+    def get(self, key: str) -> AnswerRecord | None:
+        if key != self.answer:
+            return super().get(key)
+        try:
+            stored = self._store.read(self.bucket, self.prefix + key, max_bytes=None)
+        except ObjectNotFound:
+            return None
+        if _etag(stored.metadata.get(SOURCE_ETAG_META)) != self.etag:
+            return None  # the answer to another version of the file
+        result = loads(stored.data)
+        if result is None or result.status_code >= 500:
+            return None  # not an answer (our own failure, written so the uploader sees it): ask again
+        return AnswerRecord(COMPLETED, "", result=result)
+
+    def put_if_absent(self, key: str, record: AnswerRecord) -> bool:
+        if key != self.answer:
+            return super().put_if_absent(key, record)
+        self._store.write(self.bucket, self.prefix + key, record_body(record), metadata={SOURCE_ETAG_META: self.etag})
+        return True
 
 
 @dataclass
@@ -43,10 +103,14 @@ class OssQuestionFiles:
     remaining: Callable[[], float]
     sleep: Callable[[float], None]
     backoff: Backoff
+    wall: Callable[[], float] = time.time  # epoch seconds: markers are compared across instances
 
     def answer(
         self, obj: OssObject, fields: dict[str, Any], ask: Ask, skipped: Callable[[str], Result]
     ) -> tuple[Result, int]:
+        if obj.bucket not in self.settings.oss_buckets:
+            # Checked before any request: the bucket becomes the host the signed requests go to.
+            return Result.failure(_not_allowed(obj, self.settings), self.request_id), 0
         prefix = self.settings.oss_output_prefix
         if obj.key.startswith(prefix):
             # Our own answer file: answering it would write another answer, and so on for ever.
@@ -55,31 +119,71 @@ class OssQuestionFiles:
         fields["answer_key"] = answer_key
         store = self.access.store()
         etag = _etag(obj.etag)
+
+        def asked() -> tuple[Result, int]:
+            try:
+                question = self._read_question(store, obj, etag)
+            except InvalidInput as refusal:
+                return Result.failure(refusal, self.request_id), 0
+            return ask(question, fields)
+
+        if etag is None:
+            # Without a version there is no telling a redelivery from a new upload: answered each time.
+            result, attempts = asked()
+            problem = self._write(store, obj.bucket, answer_key, result, None)
+            return (result if problem is None else not_stored(result, problem, _where(obj, answer_key))), attempts
+        files = QuestionFileAnswers(store, obj.bucket, prefix, obj.key, etag)
+        once = self._once(files)
         memo = f"{obj.source}@{etag}"
-        attempts = 0
         remembered = self.memory.entry(memo)
         if remembered is not None:
             fields["remembered"] = True
-            result = remembered.result
             if remembered.stored:
-                return result, 0
-        else:
-            stored = self._stored_answer(store, obj.bucket, answer_key, etag)
-            if stored is not None:
-                fields["already_answered"] = True
-                return stored, 0
-            try:
-                question = self._read_question(store, obj)
-            except InvalidInput as refusal:
-                result = Result.failure(refusal, self.request_id)
-                self._write(store, obj.bucket, answer_key, result, etag)  # a refusal unwritten is only logged
-                return result, 0
-            result, attempts = ask(question, fields)
-        problem = self._write(store, obj.bucket, answer_key, result, etag)
-        self.memory.put(memo, result, stored=problem is None)
+                return remembered.result, 0
+            problem = once.store_again(files.answer, etag, remembered.result)
+            self.memory.put(memo, remembered.result, stored=problem is None)
+            if problem is not None:
+                return not_stored(remembered.result, problem, files.where(files.answer)), 0
+            return remembered.result, 0
+        try:
+            outcome = once.answer(files.answer, etag, asked, marker=files.marker)
+        except _Superseded as newer:
+            return skipped(str(newer)), 0
+        if outcome.how != ASKED:
+            fields["answered_by"] = outcome.how  # stored, waited or superseded: not asked here
+        result, problem = outcome.result, outcome.problem
+        if not outcome.claimed and problem is not None:
+            # Answered without exactly-once: say so, or a missing grant would only ever cost double asks.
+            logs.emit(
+                "answer_marker_unavailable",
+                level=logging.WARNING,
+                answer_key=files.where(files.marker),
+                code=problem.code,
+                message=problem.message,
+            )
+        if outcome.how == ASKED and (not outcome.claimed or result.status_code >= 500):
+            # No marker could be made (the store refused before we asked), or our own failure, which
+            # once.py does not keep: the answer file is still written so the uploader finds it.
+            problem = self._write(store, obj.bucket, answer_key, result, etag)
+            if result.status_code >= 500:
+                problem = None  # not a paid answer: a redelivery asks again, nothing to remember
+        if result.status_code < 500:
+            self.memory.put(memo, result, stored=problem is None)
         if problem is not None:
-            return not_stored(result, problem, f"oss://{obj.bucket}/{answer_key}"), attempts
-        return result, attempts
+            return not_stored(result, problem, files.where(files.answer)), outcome.attempts
+        return result, outcome.attempts
+
+    def _once(self, files: QuestionFileAnswers) -> Once:
+        return Once(
+            files,
+            owner=f"{re.sub(r'[^A-Za-z0-9._-]', '-', self.request_id)[:64]}.{uuid.uuid4().hex[:12]}",
+            request_id=self.request_id,
+            timeout=self.access.invocation.timeout,
+            remaining=self.remaining,
+            wall=self.wall,
+            sleep=self.sleep,
+            backoff=self.backoff,
+        )
 
     def _write(self, store: ObjectStore, bucket: str, key: str, result: Result, etag: str | None) -> QwenError | None:
         """Write the answer file, again after transient failures while the deadline allows; the problem if not."""
@@ -97,20 +201,7 @@ class OssQuestionFiles:
             return QwenError(f"cannot write oss://{bucket}/{key} ({type(error).__name__})", code="OssError")
         return None
 
-    def _stored_answer(self, store: ObjectStore, bucket: str, key: str, etag: str | None) -> Result | None:
-        """The answer already written for this version of the object, if any (a redelivered event)."""
-        if not etag:
-            return None
-        try:
-            stored = store.read(bucket, key, max_bytes=None)
-        except ObjectNotFound:
-            return None
-        if _etag(stored.metadata.get(SOURCE_ETAG_META)) != etag:
-            return None
-        result = loads(stored.data)
-        return result if result is not None and result.ok else None
-
-    def _read_question(self, store: ObjectStore, obj: OssObject) -> Question:
+    def _read_question(self, store: ObjectStore, obj: OssObject, etag: str | None) -> Question:
         cap = self.settings.oss_max_bytes
         too_large = InvalidInput(
             f"{obj.source} is larger than QWEN_OSS_MAX_BYTES ({cap} bytes)", code="ObjectTooLarge", status_code=413
@@ -118,6 +209,14 @@ class OssQuestionFiles:
         if obj.size is not None and obj.size > cap:
             raise too_large
         stored = store.read(obj.bucket, obj.key, max_bytes=cap)
+        current = _etag(stored.etag)
+        if etag and current and current != etag:
+            # Answering the newer text under this event's eTag would mislabel it, and could replace the
+            # answer the newer version's event writes.
+            raise _Superseded(
+                f"{obj.source} now has eTag {current}, not this event's {etag}: it was replaced since, and the new "
+                "upload's own event answers it; nothing asked or written"
+            )
         if stored.size > cap or len(stored.data) > cap:
             raise too_large
         try:
@@ -133,6 +232,23 @@ class OssQuestionFiles:
         if not isinstance(record, Question):
             raise InvalidInput(f"{obj.source} holds no question", code="InvalidEvent")
         return record
+
+
+def _not_allowed(obj: OssObject, settings: Settings) -> QwenError:
+    if settings.oss_buckets:
+        why = f"the bucket {obj.bucket} is not in QWEN_OSS_BUCKETS"
+    else:
+        why = "QWEN_OSS_BUCKETS is not set, so no bucket's question files are answered"
+    return QwenError(
+        f"{obj.source} not read: {why}. The function reads and writes only the buckets its configuration "
+        f"lists; add {obj.bucket} to QWEN_OSS_BUCKETS (comma-separated bucket names) to answer files uploaded there",
+        code="BucketNotAllowed",
+        status_code=403,
+    )
+
+
+def _where(obj: OssObject, answer_key: str) -> str:
+    return f"oss://{obj.bucket}/{answer_key}"
 
 
 def _etag(value: str | None) -> str | None:

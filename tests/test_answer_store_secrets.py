@@ -70,6 +70,7 @@ def runtime(standin, oss) -> Runtime:
         "DASHSCOPE_HTTP_BASE_URL": standin.url,
         "QWEN_OSS_ENDPOINT": oss.url,
         "QWEN_ANSWER_BUCKET": ANSWER_BUCKET,
+        "QWEN_OSS_BUCKETS": "qwen-bkt",
         "QWEN_LOG_CONTENT": "true",
         "QWEN_REQUEST_TIMEOUT": "2",
     }

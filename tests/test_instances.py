@@ -108,3 +108,31 @@ def test_an_abandoned_attempt_is_taken_over_and_a_live_one_is_waited_for(standin
     assert waited["raised"] == "TransientUpstreamError" and waited["code"] == "AnswerInProgress"
     assert "oss://qwen-answers/answers/mns/live-1.json" in waited["message"]
     assert len(standin.requests) == 1  # the live attempt's question was not asked a second time
+
+
+def test_one_question_file_delivered_to_two_instances_at_once_is_asked_once(standin, oss):
+    """The same OSS event reaches two instances at the same moment: one asks, the other waits for its answer file."""
+    standin.latency = 1.5  # the first instance is still asking when the second looks
+    bucket, key = "qwen-questions", "questions/dup.txt"
+    etag = oss.put(bucket, key, "西红柿炖牛腩要炖多久?").etag
+    record = {
+        "eventName": "ObjectCreated:PutObject",
+        "eventSource": "acs:oss",
+        "region": "cn-hangzhou",
+        "oss": {"bucket": {"name": bucket}, "object": {"key": key, "eTag": etag, "size": 30}},
+    }
+    event = json.dumps({"events": [record]})
+    env = instance_env(standin, oss, QWEN_OSS_BUCKETS=bucket)
+    with Instance(env) as a, Instance(env) as b:
+        a.send(event)
+        b.send(event)
+        one, two = a.receive(), b.receive()
+    assert len(standin.requests) == 1
+    assert one["returned"] == two["returned"] and one["returned"][0]["status_code"] == 200
+    assert oss.writes[(bucket, "answers/questions/dup.txt.json")] == 1
+    answer = oss.get(bucket, "answers/questions/dup.txt.json")
+    assert json.loads(answer.data) == one["returned"][0] and answer.metadata == {"source-etag": etag}
+    ways = sorted(
+        line.get("answered_by", "asked") for out in (one, two) for line in out["logs"] if line["event"] == "question"
+    )
+    assert ways == ["asked", "waited"]

@@ -30,6 +30,15 @@ def oss_event(key="questions/q.txt", *, etag="ETAG1", size=12, name="ObjectCreat
     return json.dumps({"events": [record]}).encode()
 
 
+BUCKETS = "bkt,qwen-bkt"  # QWEN_OSS_BUCKETS: the buckets of these tests' events
+
+
+@pytest.fixture(autouse=True)
+def listed(env):
+    """The buckets these tests' events name are listed, as a deployer lists the trigger's bucket."""
+    env["QWEN_OSS_BUCKETS"] = BUCKETS
+
+
 @pytest.fixture
 def oss_context(context):
     context.credentials = CREDS
@@ -280,6 +289,7 @@ def test_with_the_real_oss2_client(oss, standin, oss_context, context):
         "DASHSCOPE_API_KEY": API_KEY,
         "DASHSCOPE_HTTP_BASE_URL": standin.url,
         "QWEN_OSS_ENDPOINT": oss.url,
+        "QWEN_OSS_BUCKETS": BUCKETS,
     }
     wire = Runtime(env=env, backoff=Backoff(base=0.02, cap=0.1), memory=AnsweredRecords())
     event = json.dumps(
@@ -305,14 +315,23 @@ def test_with_the_real_oss2_client(oss, standin, oss_context, context):
     fresh = Runtime(env=env, memory=AnsweredRecords())
     second = json.loads(handle(event, oss_context, fresh))
     assert second == first
-    assert [r.method for r in oss.requests].count("PUT") == 1
+    # One answer PUT, and the one in-progress marker of this version (x-oss-forbid-overwrite) beside it.
+    assert oss.writes == {
+        ("qwen-bkt", "answers/questions/q.txt.json"): 1,
+        ("qwen-bkt", f"answers/questions/.pending/q.txt.json@{etag}"): 1,
+    }
     assert len(standin.requests) == 1
     sts = [r.headers.get("x-oss-security-token") for r in oss.requests]
     assert sts and all(token == "sts-tok-01" for token in sts)
 
 
 def wire_runtime(standin, oss):
-    env = {"DASHSCOPE_API_KEY": API_KEY, "DASHSCOPE_HTTP_BASE_URL": standin.url, "QWEN_OSS_ENDPOINT": oss.url}
+    env = {
+        "DASHSCOPE_API_KEY": API_KEY,
+        "DASHSCOPE_HTTP_BASE_URL": standin.url,
+        "QWEN_OSS_ENDPOINT": oss.url,
+        "QWEN_OSS_BUCKETS": BUCKETS,
+    }
     return Runtime(env=env, backoff=Backoff(base=0.02, cap=0.1), memory=AnsweredRecords())
 
 
@@ -328,11 +347,12 @@ def wire_event(etag: str) -> bytes:
 def test_oss2_write_faults_are_retried_against_the_standin(oss, standin, oss_context):
     """Through oss2: two 503s on the answer PUT, then it lands; DashScope asked once."""
     etag = oss.put("qwen-bkt", "questions/q.txt", "牛腩炖多久?").etag
-    oss.fail_next(503, 503, method="PUT")
+    oss.fail_next(503, 503, method="PUT", prefix="answers/questions/q.txt.json")
     result = json.loads(handle(wire_event(etag), oss_context, wire_runtime(standin, oss)))[0]
     assert result["status_code"] == 200 and result["code"] == ""
     assert json.loads(oss.get("qwen-bkt", "answers/questions/q.txt.json").data) == result
-    assert [r.method for r in oss.requests].count("PUT") == 3 and len(standin.requests) == 1
+    answer_puts = [r for r in oss.requests if r.method == "PUT" and r.key == "answers/questions/q.txt.json"]
+    assert len(answer_puts) == 3 and len(standin.requests) == 1
 
 
 def test_oss2_denied_write_names_where_and_the_permission(oss, standin, oss_context):
@@ -364,3 +384,18 @@ def test_an_unexpected_write_error_still_returns_the_answer(runtime, oss_context
     store.write.side_effect = ValueError("Invalid header value")
     result = json.loads(handle(oss_event(), oss_context, runtime))[0]
     assert result["status_code"] == 200 and result["output"] is not None and result["code"] == "AnswerNotStored"
+
+
+def test_a_denied_marker_still_writes_the_answer_and_warns(runtime, oss_context, store, transport, logs):
+    """No grant for the in-progress marker: the file is still answered and written, and a WARNING names why."""
+    reads(store)
+    store.create.side_effect = ObjectAccessDenied(
+        "cannot write oss://bkt/answers/questions/.pending/q.txt.json@ETAG1: access denied (AccessDenied)"
+    )
+    result = json.loads(handle(oss_event(), oss_context, runtime))[0]
+    assert result["status_code"] == 200 and result["code"] == ""
+    (write,) = store.write.call_args_list
+    assert write.args[1] == "answers/questions/q.txt.json" and json.loads(write.args[2]) == result
+    (warning,) = logs.events("answer_marker_unavailable")
+    assert warning["answer_key"] == "oss://bkt/answers/questions/.pending/q.txt.json@ETAG1"
+    assert warning["code"] == "OssAccessDenied" and transport.call_count == 1

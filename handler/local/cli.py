@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 from handler.fc_context import Credentials
 
 OFFLINE_KEY = "sk-offline-standin-0000"
+OFFLINE_BUCKETS = "qwen-questions,testbucket"  # the buckets of events/oss-question.json and events/oss.json
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,10 @@ def main(argv: Sequence[str] | None = None, *, stdin: Any = None, out: TextIO | 
             DASHSCOPE_HTTP_BASE_URL=standins[0].url,
             QWEN_OSS_ENDPOINT=standins[1].url,
         )
+        # The sample events' buckets (events/oss*.json), so the samples are answered offline as a
+        # deployment listing them would; a QWEN_OSS_BUCKETS of your own is kept, to try it offline.
+        if not os.environ.get("QWEN_OSS_BUCKETS", "").strip():
+            os.environ["QWEN_OSS_BUCKETS"] = OFFLINE_BUCKETS
         context = replace(context, credentials=Credentials("offline-access-key", "offline-secret-0000"))
     elif not os.environ.get("DASHSCOPE_API_KEY", "").strip():
         print(

@@ -173,7 +173,9 @@ class _Handler(BaseHTTPRequestHandler):
         if fault:
             return self._fault(fault)
         stored = standin.get(bucket, key)
+        etag = stored is not None
         if stored is None and standin.emulate_missing:
+            # Served without an ETag: an emulated object cannot be the version a sample event names.
             stored = emulated(key)
         if stored is None:
             return self._error(404, "NoSuchKey")
@@ -186,7 +188,8 @@ class _Handler(BaseHTTPRequestHandler):
                 data, status = stored.data[start : end + 1], 206
                 headers["Content-Range"] = f"bytes {start}-{end}/{len(stored.data)}"
         headers.update({f"x-oss-meta-{k}": v for k, v in stored.metadata.items()})
-        headers["ETag"] = f'"{stored.etag}"'
+        if etag:
+            headers["ETag"] = f'"{stored.etag}"'
         headers["Content-Type"] = stored.content_type
         self._send(status, data, headers)
 

@@ -146,6 +146,18 @@ class MemoryStore:
             self.objects[(bucket, key)] = (data, dict(metadata))
             self.writes.append((bucket, key, data, metadata))
 
+    def create(self, bucket: str, key: str, data: bytes, *, metadata: Mapping[str, str]) -> bool:
+        with self._lock:
+            if (bucket, key) in self.objects:
+                return False
+            self.objects[(bucket, key)] = (data, dict(metadata))
+            self.writes.append((bucket, key, data, metadata))
+            return True
+
+    def delete(self, bucket: str, key: str) -> None:
+        with self._lock:
+            self.objects.pop((bucket, key), None)
+
 
 class CountingEcho:
     """A Generation.call that answers every question with its own text, and counts the calls."""

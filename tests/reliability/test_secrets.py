@@ -36,6 +36,7 @@ def wire(standin, oss):
         "DASHSCOPE_API_KEY": API_KEY,
         "DASHSCOPE_HTTP_BASE_URL": standin.url,
         "QWEN_OSS_ENDPOINT": oss.url,
+        "QWEN_OSS_BUCKETS": "qwen-bkt",
         "QWEN_REQUEST_TIMEOUT": "1",
         "QWEN_LOG_CONTENT": "true",
     }
@@ -69,7 +70,7 @@ def test_no_secret_in_any_upstream_scenario(standin, wire, debug_logs, script):
 
 def test_no_secret_in_the_oss_flow(standin, oss, wire, debug_logs):
     """oss2's DEBUG lines print request headers (the STS token among them): masked; objects clean."""
-    oss.put("qwen-bkt", "questions/q.txt", "什么是STS?")
+    etag = oss.put("qwen-bkt", "questions/q.txt", "什么是STS?").etag
     event = json.dumps(
         {
             "events": [
@@ -77,17 +78,18 @@ def test_no_secret_in_the_oss_flow(standin, oss, wire, debug_logs):
                     "eventName": "ObjectCreated:PutObject",
                     "eventSource": "acs:oss",
                     "region": "cn-hangzhou",
-                    "oss": {"bucket": {"name": "qwen-bkt"}, "object": {"key": "questions/q.txt", "eTag": "X"}},
+                    "oss": {"bucket": {"name": "qwen-bkt"}, "object": {"key": "questions/q.txt", "eTag": etag}},
                 }
             ]
         }
     ).encode()
     scan(handle(event, context(), wire), "a result")
+    assert oss.get("qwen-bkt", "answers/questions/q.txt.json") is not None  # answered, so its writes were scanned
     # oss2 did log its request headers, the STS token's among them, and the scan saw those lines (masked).
     assert any("x-oss-security-token" in r.getMessage() for r in debug_logs if r.name.startswith("oss2"))
     oss.fail_next(503, 503, 503, 503, 503, 503)
     with pytest.raises(TransientUpstreamError) as raised:
-        handle(event.replace(b'"X"', b'"Y"'), context(), Runtime(env=wire.env, memory=AnsweredRecords()))
+        handle(event.replace(etag.encode(), b"Y"), context(), Runtime(env=wire.env, memory=AnsweredRecords()))
     scan(observed_exceptions(raised.value), "an exception")
     for stored in oss.objects.values():
         scan(stored.data.decode(errors="replace") + json.dumps(stored.metadata), "an OSS object")
