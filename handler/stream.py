@@ -118,6 +118,8 @@ class _Answer:
             return None
         if self.mode == "prompt":
             output = {**self.output, "text": "".join(self.texts)}
+            if output.get("finish_reason") == "null":
+                output["finish_reason"] = None  # DashScope's "still going", as JSON null (a PartialAnswer)
             if self.reasoning:
                 output["reasoning_content"] = "".join(self.reasoning)
             return output
@@ -131,6 +133,8 @@ class _Answer:
             else:
                 message.pop("reasoning_content", None)
             choice = {**mine.last, "message": message}
+            if choice.get("finish_reason") == "null":
+                choice["finish_reason"] = None  # DashScope's "still going", as JSON null (a PartialAnswer)
             if mine.logprobs:
                 choice["logprobs"] = {**choice.get("logprobs", {}), "content": mine.logprobs}
             choices.append(choice)
@@ -174,6 +178,11 @@ def read(
                 return _partial(answer, Partial("deadline", ""), function_timeout, silence)
     except Exception as error:  # classified below; anything unknown is re-raised
         if not answer.began:
+            if _is_read_timeout(error):
+                # requests wraps a read timeout in a ConnectionError: silence is not a failed connection.
+                return Reading(
+                    Transient("RequestTimeout", f"DashScope sent nothing for {silence:g} s before the answer")
+                )
             raise
         if classify_exception(error) is None:
             raise

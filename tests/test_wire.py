@@ -347,3 +347,25 @@ def test_the_standin_streams_dashscope_frames(standin):
     first = frames[0].split("\n")
     assert first[:3] == ["id:1", "event:result", ":HTTP_STATUS/200"] and first[3].startswith("data:{")
     assert [json.loads(f.split("data:", 1)[1])["output"]["text"] for f in frames] == ["ab", "cd", "ef"]
+
+
+def test_silence_before_the_first_chunk_is_a_request_timeout(standin, wire, wire_env, context, logs):
+    """A stream that never begins, every attempt, is RequestTimeout (silence), not a failed connection."""
+    wire_env["QWEN_REQUEST_TIMEOUT"] = "1"
+    standin.script(*[stream(LONG, chunks=10, stall_after=0, stall=30)] * 3)
+    with pytest.raises(TransientUpstreamError) as raised:
+        ask(b"hi", context, wire)
+    assert raised.value.code == "RequestTimeout" and raised.value.attempts == 3
+    assert "sent nothing for 1 s" in raised.value.message
+
+
+@pytest.mark.parametrize("mode", ["messages", "prompt"])
+def test_a_partial_answers_finish_reason_is_null(standin, wire, wire_env, context, mode):
+    """DashScope's "null" string (still going) becomes JSON null in a PartialAnswer, in both modes."""
+    wire_env["QWEN_MODE"] = mode
+    standin.script(stream(LONG, chunks=10, break_after=4))
+    result = ask(b"hi", context, wire)
+    assert result["code"] == "PartialAnswer"
+    output = result["output"]
+    finish = output["choices"][0]["finish_reason"] if mode == "messages" else output["finish_reason"]
+    assert finish is None

@@ -66,7 +66,7 @@ EXAMPLES = (
     "echo 你好 | python -m handler --offline -",
     "python -m handler tokens --help",
 )
-NETWORK_CODES = frozenset({"ConnectionError", "RequestTimeout"})
+NETWORK_CODES = frozenset({"ConnectionError", "ConnectTimeout"})
 
 
 class UsageError(Exception):
@@ -190,6 +190,12 @@ def _failure(error: Exception) -> str:
         return (
             f"DashScope could not be reached at {_endpoint()} ({error.code} after {error.attempts} attempts): "
             "check the network and DASHSCOPE_HTTP_BASE_URL, or add --offline to answer from the local stand-in"
+        )
+    if isinstance(error, TransientUpstreamError) and error.code == "RequestTimeout":
+        return (
+            f"DashScope at {_endpoint()} began no answer in time ({error.attempts} attempts): it accepted the "
+            "request and then sent nothing for QWEN_REQUEST_TIMEOUT seconds; try again later, or raise "
+            "QWEN_REQUEST_TIMEOUT or --timeout"
         )
     return f"the invocation failed ({type(error).__name__}): {error}"
 

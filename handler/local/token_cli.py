@@ -36,7 +36,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--file", metavar="PATH", help="read the question from this UTF-8 file instead")
     p.add_argument("--model", default=None, help="the model to check against (default: QWEN_MODEL or qwen-turbo)")
     p.add_argument(
-        "--max-tokens", type=int, default=None, help="tokens to keep for the answer (default: QWEN_PARAMETERS')"
+        "--max-tokens",
+        type=int,
+        default=None,
+        help="tokens to keep for the answer (default: max_tokens in QWEN_PARAMETERS, else 0)",
     )
     return p
 

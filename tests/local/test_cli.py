@@ -162,3 +162,22 @@ def test_the_unreachable_line_never_shows_a_password_in_the_endpoint():
     done = run("--quiet", "你好", env=env)
     assert done.returncode == 1 and b"could not be reached at http://127.0.0.1:" in done.stderr
     assert b"pw-SECRET-1" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("ConnectionError", "DashScope could not be reached at"),
+        ("ConnectTimeout", "DashScope could not be reached at"),
+        ("RequestTimeout", "began no answer in time"),
+    ],
+)
+def test_each_network_failure_gets_its_own_clear_line(code, expected, monkeypatch):
+    """Unreachable (refused or a connect that hangs) and silent-after-connecting are told apart, in one line."""
+    from handler.errors import TransientUpstreamError
+    from handler.local.cli import _failure
+
+    monkeypatch.setenv("DASHSCOPE_HTTP_BASE_URL", "http://127.0.0.1:9/api/v1")
+    line = _failure(TransientUpstreamError("x", code=code, request_id="", attempts=3))
+    assert line.startswith(expected) or expected in line
+    assert "\n" not in line and "the invocation failed" not in line
