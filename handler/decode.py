@@ -9,10 +9,11 @@ Rules, in order:
   other JSON object or array        -> 400 InvalidEvent (a mis-wired trigger, not a question)
   JSON string                       -> its content is the question
   JSON number or boolean            -> the text as written is the question; null is empty
-  text that is not JSON             -> the question ("[紧急] 牛腩要炖多久?", "{draft} ..."), unless it is
-                                       clearly a broken JSON document: 400 InvalidEvent when it is wrapped
-                                       in {...} or [...], or opens like an object or a batch cut short
-                                       ('{"prompt": ...', '[{"specversion": ...')
+  text that is not JSON             -> the question ("[紧急] 牛腩要炖多久?", "{draft} ...", "[求助] ... [急]"),
+                                       unless it is clearly a broken JSON document: 400 InvalidEvent when
+                                       the whole text is one bracketed group ({...} or [...], its opening
+                                       bracket closing at the end), or it opens like an object or a batch
+                                       cut short ('{"prompt": ...', '[{"specversion": ...')
 
 An empty payload inside an envelope (a message body, a question file, a timer payload) is EmptyEvent
 too, without the top-level event's `s invoke -e` hint: the sender of a message cannot use it.
@@ -239,13 +240,35 @@ def _decode_parsed(stripped: str, value: Any, *, empty: str) -> Record:
 def broken_json(stripped: str) -> bool:
     """Whether text that did not parse is clearly a JSON document gone wrong rather than a question.
 
-    Questions often start with a bracketed tag ("[紧急] ...", "{draft} ..."), so a leading bracket
-    alone proves nothing; a document wrapped in brackets, or an object or batch cut short, does."""
-    first, last = stripped[0], stripped[-1]
-    if (first == "{" and last == "}") or (first == "[" and last == "]"):
-        return True
+    Questions often carry bracketed tags ("[紧急] ...", "{draft} ...", "[求助] ... [急]"), so brackets
+    alone prove nothing. A document does: the whole text is one bracketed group (its opening bracket
+    closes at its last character), or it opens like an object or a batch ('{"', '[{')."""
     after = stripped[1:].lstrip()[:1]
-    return (first == "{" and after == '"') or (first == "[" and after == "{")
+    if (stripped[0] == "{" and after == '"') or (stripped[0] == "[" and after == "{"):
+        return True
+    return _one_group(stripped)
+
+
+def _one_group(text: str) -> bool:
+    """Whether the bracket `text` opens with closes at its last character (brackets in strings skipped)."""
+    depth, in_string, escaped = 0, False, False
+    for position, char in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+            if depth == 0:
+                return position == len(text) - 1
+    return False  # never closed: a tag or a question, not a wrapped document
 
 
 def decode_value(value: Any, *, raw: str | None = None) -> Record:

@@ -173,6 +173,7 @@ def test_unknown_objects_and_arrays_are_a_miswired_trigger(event):
         b'[{"specversion": "1.0"',
         b"[ {",
         "[紧急]".encode(),
+        b"{[1], [2]}",
     ],
 )
 def test_broken_json_is_invalid_event(event):
@@ -191,6 +192,9 @@ def test_broken_json_is_invalid_event(event):
         "[1] 什么是函数计算?",
         "[1, 2",
         "{ draft }?",
+        "[求助] 牛腩要炖多久? [急]",
+        "{草稿} 牛腩要炖多久 {v2}",
+        "[1] 第一步 [2] 第二步",
     ],
 )
 def test_a_question_starting_with_a_bracketed_tag_is_a_question(text):

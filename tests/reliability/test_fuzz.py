@@ -181,11 +181,14 @@ _QUESTION_TEXT = st.text(
 
 
 @FUZZ
-@given(st.sampled_from(["[]", "{}"]), _TAG_TEXT, _QUESTION_TEXT)
-def test_a_bracketed_tag_before_a_question_keeps_it_a_question(brackets, tag, question):
-    """'[tag] question' and '{tag} question' are questions, as an event, a message body or a question file."""
+@given(st.sampled_from(["[]", "{}"]), _TAG_TEXT, _QUESTION_TEXT, st.none() | _TAG_TEXT)
+def test_a_bracketed_tag_before_a_question_keeps_it_a_question(brackets, tag, question, last):
+    """'[tag] question' and '{tag} question' (and '[tag] question [tag]') are questions, as an event, a
+    message body or a question file."""
     CASES["decode: bracketed questions"] += 1
     text = f"{brackets[0]}{tag}{brackets[1]} {question}"
+    if last is not None:
+        text += f" {brackets[0]}{last}{brackets[1]}"
     expected = text.strip()
     assert decode(text.encode()).records[0] == Question(text=expected)
     message = decode(json.dumps({"TopicName": "t", "MessageId": "m", "Message": text}).encode()).records[0]
