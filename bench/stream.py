@@ -205,7 +205,13 @@ def short_answer_profile(count: int = 300) -> list[tuple[str, float]]:
     return top
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    # Parsed only for --help: the run takes no options, and a mistyped one should not start it.
+    argparse.ArgumentParser(
+        prog="python -m bench.stream", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args(argv)
     # FC sets no proxy: without this, a proxy variable on the benchmarking machine would make the
     # in-process parts pay requests' environment scan on every call (the probes get FC's environment).
     for name in list(os.environ):
