@@ -1,13 +1,14 @@
 """What each model can take and what it costs: context window, longest answer, CNY per 1,000 tokens.
 
-The first four rows are the reference's table, with the reference's values. The others were read
-from published pages on the date given beside each; a figure that could not be found is None and
-said so (None: no guard for that limit, no cost when a price is missing). Prices and limits
+The first four rows keep the reference's context windows and prices. Every other figure comes from
+Alibaba Cloud's own documentation (help.aliyun.com, alibabacloud.com/help), cited beside its row
+with the date it was read; a figure no official page gave is None and said so, never taken from a
+third-party copy (None: no guard for that limit, no cost when a price is missing). Prices and limits
 change, so QWEN_MODEL_TABLE (a JSON object of the same schema) overrides or extends the table
-without a code change:
+without a code change, e.g. with the figures of the Model Studio console (illustrative values):
 
-    QWEN_MODEL_TABLE='{"qwen-max": {"input_price": 0.0024}, "qwen3-32b": {"context_window": 131072,
-                       "max_output": 16384, "input_price": 0.002, "output_price": 0.008}}'
+    QWEN_MODEL_TABLE='{"qwen-max": {"input_price": 0.0024}, "my-model": {"context_window": 100000,
+                       "max_output": 8000, "input_price": 0.001, "output_price": 0.002}}'
 
 Several models are billed by the length of the call's input: `tiers` lists the prices that apply
 above a number of input tokens, e.g. [{"above": 131072, "input_price": 0.0006, "output_price": 0.006}];
@@ -23,8 +24,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from handler.errors import InvalidConfig
-
-K = 1024  # DashScope's pages write limits and tiers in K of 1,024 tokens
 
 
 @dataclass(frozen=True)
@@ -60,43 +59,51 @@ class ModelInfo:
         return round(input_tokens * input_price / 1000 + output_tokens * output_price / 1000, 8)
 
 
+# The stored copies of the pages below were read on 2026-11-27 through the project's search tool; a
+# copy is not the live page, and its own date is given where the copy shows one.
+_NOT_FOUND = ModelInfo(None, None, None)
+
 DEFAULT_MODELS: Mapping[str, ModelInfo] = {
-    # The reference's four rows, as the reference has them (its values, not today's price list).
-    "qwen-max": ModelInfo(32_768, 0.02, 0.06),
+    # Context windows and prices: the reference's, unchanged. max_output of qwen-max read 2026-11-27
+    # from Model Studio's model list (Chinese), stored as
+    # https://help.aliyun.com/zh/model-studio/developer-reference/billing-for-applied-computer-vision
+    # (no page date in the copy; its qwen-max row reads "currently equal to qwen-max-2024-09-19"):
+    # qwen-max stable, context 32,768, max input 30,720, max output 8,192, 0.02 / 0.06 CNY per 1K.
+    "qwen-max": ModelInfo(32_768, 0.02, 0.06, max_output=8_192),
+    # The same page's flagship summary gives qwen-plus 131,072 and 0.0008 / 0.002 CNY per 1K (as the
+    # reference); its qwen-plus row with the max output was not in the readable copy, so None.
     "qwen-plus": ModelInfo(131_072, 0.0008, 0.002),
-    "qwen-turbo": ModelInfo(131_072, 0.0003, 0.0006),
+    # max_output read 2026-11-27 from https://help.aliyun.com/en/model-studio/qwen-turbo and
+    # https://www.alibabacloud.com/help/en/model-studio/qwen-turbo (no page date in the copies; the
+    # page says qwen-turbo equals the snapshot qwen-turbo-2025-04-28): Context Window 131072, Max
+    # Input Length 98304, Max Output Length 16384. (The older model list above gave qwen-turbo a
+    # 1,000,000 context; the reference's 131,072, which the per-model page also gives, is kept.)
+    "qwen-turbo": ModelInfo(131_072, 0.0003, 0.0006, max_output=16_384),
+    # 10,000,000 context confirmed 2026-11-27 by
+    # https://help.aliyun.com/zh/model-studio/developer-reference/qwen-long-api and
+    # https://www.alibabacloud.com/help/tc/model-studio/long-context-qwen-long (copy "updated Jan 01,
+    # 2026"); the max output was not in the readable copies, so None. Third-party copies of that
+    # page disagree (8,192 on lryc.cn, 6,000 on aws.yunbaozi.com): not used.
     "qwen-long": ModelInfo(10_000_000, 0.0005, 0.002),
-    # Read 2026-11-27 from a copy of Model Studio's qwen-flash page (China/Beijing prices):
-    # http://47.109.151.80:15030/Maas2-group/Maas-Model-platform/raw/master/backend/parsed_json/qwen-flash.json
-    # context "1M" (written 1,000,000 here), max output 32K, tiers <=128K, 128K-256K, 256K-1M.
-    "qwen-flash": ModelInfo(
-        1_000_000,
-        0.00015,
-        0.0015,
-        max_output=32 * K,
-        tiers=(PriceTier(128 * K, 0.0006, 0.006), PriceTier(256 * K, 0.0012, 0.012)),
-    ),
-    # Read 2026-11-27 from a copy of Model Studio's qwen3-max page (China/Beijing prices):
-    # http://47.109.151.80:15030/Maas2-group/Maas-Model-platform/raw/master/backend/parsed_json/qwen3-max.json
-    # context 256K, max input 252K, max output 64K, tiers <=32K, 32K-128K, 128K-256K.
-    "qwen3-max": ModelInfo(
-        256 * K,
-        0.0025,
-        0.01,
-        max_output=64 * K,
-        tiers=(PriceTier(32 * K, 0.004, 0.016), PriceTier(128 * K, 0.007, 0.028)),
-    ),
-    # qwq-plus: Model Studio's page https://www.alibabacloud.com/help/en/model-studio/qwq-plus.md
-    # (searched 2026-11-27) shows its capabilities, but its limits and prices were not in the text
-    # that could be read: no figure is given here rather than a guessed one. Set them with
-    # QWEN_MODEL_TABLE. Stream-only: always answered by streaming (handler/invokers.py).
-    "qwq-plus": ModelInfo(None, None, None),
-    # Open Qwen3 sizes (think unless enable_thinking is false). Searched 2026-11-27: a tutorial,
-    # https://www.nodebyt.com/news/qwen-3-32b-api-curl-python-node-js-260424-en, gives qwen3-32b a
-    # 128K context; no official page with their limits or prices could be read, so prices and max
-    # output are not given. Other sizes (qwen3-235b-a22b, qwen3-30b-a3b, qwen3-14b, qwen3-8b, ...)
-    # are added the same way through QWEN_MODEL_TABLE.
-    "qwen3-32b": ModelInfo(128 * K, None, None),
+    # qwen-flash: Alibaba's OpenAI-compatible page lists it (qwen-flash, qwen-flash-2025-07-28;
+    # https://www.alibabacloud.com/help/ja/model-studio/compatibility-of-openai-with-dashscope, copy
+    # "updated Jan 06, 2026"), but no official page with its limits or prices could be read on
+    # 2026-11-27: every figure is None. Corroboration only, not used: a third-party copy of its
+    # model page (bare-IP GitLab, 47.109.151.80) reads 1M context, 32K max output, tiers by input.
+    "qwen-flash": _NOT_FOUND,
+    # qwen3-max: listed on the same OpenAI-compatible page; no official page with its limits or
+    # prices could be read on 2026-11-27: every figure is None. Corroboration only, not used: the
+    # same GitLab copy and vercel.com/ai-gateway read 256K (262,144) context and 64K (65,536) output.
+    "qwen3-max": _NOT_FOUND,
+    # qwq-plus: its official page https://www.alibabacloud.com/help/en/model-studio/qwq-plus.md was
+    # found on 2026-11-27, but the readable copy ends before its limits and prices: every figure
+    # is None. Stream-only: always answered by streaming (handler/invokers.py).
+    "qwq-plus": _NOT_FOUND,
+    # Open Qwen3 sizes (think unless enable_thinking is false): no official Model Studio page with
+    # their limits or prices could be read on 2026-11-27, for qwen3-32b nor for qwen3-235b-a22b,
+    # qwen3-30b-a3b, qwen3-14b or qwen3-8b: qwen3-32b is listed with every figure None and the
+    # others are left to QWEN_MODEL_TABLE. (A news site's 128K for qwen3-32b is not used.)
+    "qwen3-32b": _NOT_FOUND,
 }
 
 _NUMBERS = {"context_window": int, "max_output": int, "input_price": float, "output_price": float}

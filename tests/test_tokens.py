@@ -24,11 +24,28 @@ def prompt_call(text: str, **parameters) -> Call:
 
 
 def test_the_reference_table():
-    """Context windows and prices are the reference's."""
-    assert DEFAULT_MODELS["qwen-max"] == ModelInfo(32_768, 0.02, 0.06)
-    assert DEFAULT_MODELS["qwen-plus"] == ModelInfo(131_072, 0.0008, 0.002)
-    assert DEFAULT_MODELS["qwen-turbo"] == ModelInfo(131_072, 0.0003, 0.0006)
-    assert DEFAULT_MODELS["qwen-long"] == ModelInfo(10_000_000, 0.0005, 0.002)
+    """Context windows and prices are the reference's, untiered."""
+    reference = {
+        "qwen-max": (32_768, 0.02, 0.06),
+        "qwen-plus": (131_072, 0.0008, 0.002),
+        "qwen-turbo": (131_072, 0.0003, 0.0006),
+        "qwen-long": (10_000_000, 0.0005, 0.002),
+    }
+    for name, figures in reference.items():
+        info = DEFAULT_MODELS[name]
+        assert (info.context_window, info.input_price, info.output_price, info.tiers) == (*figures, ())
+
+
+def test_output_limits_are_the_documented_ones():
+    """max_output is set only where Alibaba's pages give it: qwen-max 8,192, qwen-turbo 16,384."""
+    limits = {name: DEFAULT_MODELS[name].max_output for name in ("qwen-max", "qwen-plus", "qwen-turbo", "qwen-long")}
+    assert limits == {"qwen-max": 8_192, "qwen-plus": None, "qwen-turbo": 16_384, "qwen-long": None}
+
+
+@pytest.mark.parametrize("name", ["qwen-flash", "qwen3-max", "qwq-plus", "qwen3-32b"])
+def test_rows_without_an_official_source_guess_nothing(name):
+    """A model whose figures no official page gave is in the table with every figure unknown."""
+    assert DEFAULT_MODELS[name] == ModelInfo(None, None, None)
 
 
 def test_cost_matches_hand_computed_figures():
@@ -44,7 +61,7 @@ def test_the_table_can_be_overridden_and_extended():
         '{"qwen-max": {"input_price": 0.0024}, "qwen3-x": {"context_window": 1000, '
         '"input_price": 0.1, "output_price": 0.2}}'
     )
-    assert table["qwen-max"] == ModelInfo(32_768, 0.0024, 0.06)
+    assert table["qwen-max"] == ModelInfo(32_768, 0.0024, 0.06, max_output=8_192)
     assert table["qwen3-x"] == ModelInfo(1000, 0.1, 0.2)
 
 
@@ -208,21 +225,28 @@ def test_a_short_question_never_loads_the_tokenizer():
     assert json.loads(done.stdout) == [200, False, False]
 
 
+TIERED = ModelInfo(1_000_000, 0.001, 0.002, tiers=(PriceTier(131_072, 0.004, 0.008), PriceTier(262_144, 0.01, 0.02)))
+TIERED_TABLE = (
+    '{"qwen-flash": {"context_window": 1000000, "input_price": 0.001, "output_price": 0.002, "tiers": ['
+    '{"above": 131072, "input_price": 0.004, "output_price": 0.008},'
+    ' {"above": 262144, "input_price": 0.01, "output_price": 0.02}]}}'
+)
+
+
 def test_cost_uses_the_tier_of_the_calls_input():
-    """Tiered models are priced by the input's length: qwen-flash's first tier, then its 128K-256K one."""
-    flash = DEFAULT_MODELS["qwen-flash"]
-    assert flash.cost(1000, 1000) == pytest.approx(0.00015 + 0.0015)
-    assert flash.cost(131_072, 1000) == pytest.approx(131.072 * 0.00015 + 0.0015)  # the edge is still tier 1
-    assert flash.cost(200_000, 1000) == pytest.approx(200 * 0.0006 + 0.006)
-    assert flash.cost(300_000, 0) == pytest.approx(300 * 0.0012)
+    """A tiered model is priced by the input's length: first tier up to and at the edge, then the next."""
+    assert TIERED.cost(1000, 1000) == pytest.approx(0.001 + 0.002)
+    assert TIERED.cost(131_072, 1000) == pytest.approx(131.072 * 0.001 + 0.002)  # the edge is still tier 1
+    assert TIERED.cost(200_000, 1000) == pytest.approx(200 * 0.004 + 0.008)
+    assert TIERED.cost(300_000, 0) == pytest.approx(300 * 0.01)
 
 
 def test_a_tiered_cost_reaches_the_log_line(runtime, context, transport, env, logs):
-    """The log line's cost_cny is the tier of the input DashScope reported."""
-    env.update(QWEN_MODEL="qwen3-max")
-    transport.return_value = response(usage={"input_tokens": 40_000, "output_tokens": 1000, "total_tokens": 41_000})
+    """The log line's cost_cny is the tier of the input DashScope reported, tiers set by QWEN_MODEL_TABLE."""
+    env.update(QWEN_MODEL="qwen-flash", QWEN_MODEL_TABLE=TIERED_TABLE)
+    transport.return_value = response(usage={"input_tokens": 200_000, "output_tokens": 1000, "total_tokens": 201_000})
     handle(b"hi", context, runtime)
-    assert logs.events("question")[0]["cost_cny"] == pytest.approx(40 * 0.004 + 0.016)
+    assert logs.events("question")[0]["cost_cny"] == pytest.approx(200 * 0.004 + 0.008)
 
 
 def test_the_table_takes_max_output_and_tiers():
@@ -255,18 +279,19 @@ def test_bad_tiers_and_limits_are_refused(value):
 
 
 def test_max_tokens_above_the_models_output_limit_is_refused(runtime, context, transport, env):
-    """The guard refuses max_tokens beyond what the model can answer, before any call."""
-    env.update(QWEN_MODEL="qwen-flash")
-    result = json.loads(handle(b'{"prompt": "hi", "parameters": {"max_tokens": 40000}}', context, runtime))
+    """The guard refuses max_tokens beyond qwen-turbo's documented 16,384, before any call; 16,384 is sent."""
+    env.update(QWEN_MODEL="qwen-turbo")
+    result = json.loads(handle(b'{"prompt": "hi", "parameters": {"max_tokens": 16385}}', context, runtime))
     assert result["status_code"] == 400 and result["code"] == "InvalidParameter"
-    assert "32768" in result["message"] and transport.call_count == 0
-    json.loads(handle(b'{"prompt": "hi", "parameters": {"max_tokens": 32768}}', context, runtime))
+    assert "16384" in result["message"] and transport.call_count == 0
+    json.loads(handle(b'{"prompt": "hi", "parameters": {"max_tokens": 16384}}', context, runtime))
     assert transport.call_count == 1
 
 
-def test_a_model_without_known_prices_logs_no_cost(runtime, context, transport, env, logs):
-    """qwq-plus is in the table with its figures unknown: answered, no cost guessed, not 'unknown model'."""
-    env.update(QWEN_MODEL="qwq-plus")
+@pytest.mark.parametrize("model", ["qwq-plus", "qwen-flash", "qwen3-max", "qwen3-32b"])
+def test_a_model_without_known_prices_logs_no_cost(model, runtime, context, transport, env, logs):
+    """A model in the table with its figures unknown is answered, no cost guessed, not 'unknown model'."""
+    env.update(QWEN_MODEL=model)
     handle(b"hi", context, runtime)
     line = logs.events("question")[0]
     assert "cost_cny" not in line and "model_known" not in line and transport.call_count == 1

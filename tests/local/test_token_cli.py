@@ -122,5 +122,5 @@ def test_the_token_calculator_says_when_it_does_not_fit(tmp_path):
     """With --file and --max-tokens the verdict can be 'too long', exit 1 (moved from tests/test_tokens.py)."""
     path = tmp_path / "doc.txt"
     path.write_text("hello " * 100)
-    status, output = tokens("--file", str(path), "--model", "qwen-max", "--max-tokens", "32700")
+    status, output = tokens("--file", str(path), "--model", "qwen-plus", "--max-tokens", "131000")
     assert status == 1 and "too long by" in output
