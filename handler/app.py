@@ -150,7 +150,9 @@ class _Job:
     _files: OssQuestionFiles = field(init=False)
 
     def __post_init__(self) -> None:
-        self._access = OssAccess(self.runtime.store, self.invocation, self.settings.oss_endpoint)
+        self._access = OssAccess(
+            self.runtime.store, self.invocation, self.settings.oss_endpoint, remaining=self.deadline.remaining
+        )
         self._files = OssQuestionFiles(
             self.settings,
             self._access,

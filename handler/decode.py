@@ -31,6 +31,7 @@ from typing import Any
 from handler import parameters
 from handler.errors import InvalidInput
 from handler.question import ROLES, Message, OssObject, Question, Skipped
+from handler.store import shown_object
 from handler.triggers.cloudevents import CloudEvent
 from handler.triggers.mns_topic import MnsTopicMessage, MnsTopicStreamMessage
 from handler.triggers.oss import OssEvent, OssRecord
@@ -164,6 +165,9 @@ def _named(kind: str, value: Any) -> str | None:
     return f"{kind}:{text}"
 
 
+_MAX_KEY_BYTES = 1023  # OSS's limit on an object key, in UTF-8 bytes
+
+
 def _oss_record(record: OssRecord, index: int) -> Record:
     bucket, key = record.bucket_name, record.object_key
     if record.event_source != "acs:oss" or not isinstance(bucket, str) or not bucket or not isinstance(key, str):
@@ -171,9 +175,19 @@ def _oss_record(record: OssRecord, index: int) -> Record:
             f"OSS record {index} lacks eventSource acs:oss, oss.bucket.name or oss.object.key",
             code="InvalidEvent",
         )
-    source = f"oss://{bucket}/{key}"
+    # Escaped and bounded: the source travels into messages FC logs as plain text.
+    source = shown_object(bucket, key)
     if not record.is_object_created:
-        return Skipped(f"{record.event_name} does not create an object to answer", source=source)
+        return Skipped(f"{_shown(record.event_name)} does not create an object to answer", source=source)
+    if len(key.encode("utf-8", "surrogatepass")) > _MAX_KEY_BYTES:
+        return InvalidInput(
+            f"the object key is longer than OSS's {_MAX_KEY_BYTES}-byte limit", code="InvalidObjectKey", source=source
+        )
+    if any(not ch.isprintable() and ch != " " for ch in key):
+        # A line break or other control character would forge lines in FC's plain-text error log.
+        return InvalidInput(
+            "the object key holds a control or non-printable character", code="InvalidObjectKey", source=source
+        )
     if not key or key.startswith("/") or "\\" in key or ".." in key.split("/") or not _printable(key):
         return InvalidInput("the object key is not a plain OSS key", code="InvalidObjectKey", source=source)
     if not _BUCKET.fullmatch(bucket):
