@@ -118,3 +118,9 @@ def payload_hash(question: Question) -> str:
     }
     canonical = json.dumps(asked, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def refusal_hash(refusal: Result) -> str:
+    """The payload hash of a stored refusal (a malformed record, nothing asked): never equal to a question's."""
+    canonical = json.dumps({"refused": refusal.code, "message": refusal.message}, sort_keys=True, ensure_ascii=False)
+    return "refused-" + hashlib.sha256(canonical.encode()).hexdigest()

@@ -83,7 +83,7 @@ class QuestionFileAnswers(OssAnswerStore):
         result = loads(stored.data)
         if result is None or result.status_code >= 500:
             return None  # not an answer (our own failure, written so the uploader sees it): ask again
-        return AnswerRecord(COMPLETED, "", result=result)
+        return AnswerRecord(COMPLETED, self.etag, result=result)  # this version's: its eTag is its payload hash
 
     def put_if_absent(self, key: str, record: AnswerRecord) -> bool:
         if key != self.answer:
