@@ -44,6 +44,7 @@ def test_a_stored_refusal_is_not_served_to_a_real_question_under_the_same_id(run
     """An empty message's 400 is stored under its id; a real question reusing that id gets 409, not the 400."""
     refusal = run(topic_message("refused-1", "   "), fc)
     assert refusal["status_code"] == 400 and stored(oss, "answers/mns/refused-1.json") == refusal
+    assert oss.get(ANSWER_BUCKET, "answers/mns/refused-1.json").metadata["payload-hash"].startswith("refused-")
     reused = run(topic_message("refused-1", "2+2=?"), fc)
     assert reused["status_code"] == 409 and reused["code"] == "AnswerConflict", reused
     assert transport.call_count == 0
