@@ -57,3 +57,25 @@ def test_an_old_refusal_without_a_payload_hash_is_not_served_to_a_question(run, 
     reused = run(topic_message("old-1", "2+2=?"), fc)
     assert reused["status_code"] == 409 and reused["code"] == "AnswerConflict", reused
     assert transport.call_count == 0
+
+
+def test_the_answer_bucket_cannot_also_be_a_question_bucket(run, oss, fc, transport):  # noqa: F811
+    """A question file mns/X in the answer bucket would write the store's key of MNS message X: refused as config."""
+    event = json.dumps(
+        {
+            "events": [
+                {
+                    "eventName": "ObjectCreated:PutObject",
+                    "eventSource": "acs:oss",
+                    "oss": {"bucket": {"name": ANSWER_BUCKET}, "object": {"key": "mns/BBBB", "eTag": "E1", "size": 9}},
+                }
+            ]
+        }
+    )
+    oss.put(ANSWER_BUCKET, "mns/BBBB", "问题在这里")
+    result = run(event, fc, QWEN_OSS_BUCKETS=f"team-inbox, {ANSWER_BUCKET}")
+    assert isinstance(result, dict), result  # one configuration error, not a batch of answers
+    assert result["status_code"] == 500 and result["code"] == "InvalidConfig"
+    assert "QWEN_ANSWER_BUCKET" in result["message"] and "QWEN_OSS_BUCKETS" in result["message"]
+    assert oss.requests == [] and transport.call_count == 0
+    assert run(topic_message("BBBB", "2+2=?"), fc, QWEN_OSS_BUCKETS="team-inbox")["status_code"] == 200
