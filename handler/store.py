@@ -212,7 +212,8 @@ def shown_object(bucket: str, key: str) -> str:
 
 def shown_key(key: str) -> str:
     """A key (or key prefix) for a message: one line, at most _MAX_SHOWN_KEY characters plus a hash."""
-    text = json.dumps(key)[1:-1]
+    # Printable characters (Chinese names too) as they are; a line break or other control character escaped.
+    text = "".join(ch if ch.isprintable() else json.dumps(ch)[1:-1] for ch in key)
     if len(text) > _MAX_SHOWN_KEY:
         digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
         text = f"{text[:_MAX_SHOWN_KEY]}...{digest}"
