@@ -4,6 +4,7 @@ The protocol for a record whose answer belongs under `key` (its marker under `pe
 
     answer stored              -> that answer (same payload hash), or a 409 AnswerConflict (another one)
     create the marker          -> ours: ask, then create the answer (never overwriting one)
+    marker exists, ours        -> our create's reply was lost (stored, then the connection dropped): ours
     marker exists, fresh       -> another instance is asking: wait for its answer within our deadline,
                                   else raise AnswerInProgress so the delivery comes again later
     marker exists, abandoned   -> older than the function timeout: take it over under a lock only one

@@ -1,5 +1,6 @@
 """The OSS seam: read a question object, read, write, create-if-absent and delete answer objects.
-`oss2` is imported only here, and only when OSS is first needed."""
+`oss2` is imported only here, and only when OSS is first needed. Every request an invocation makes
+goes through `Bounded`, which fits it in the invocation's time left."""
 
 from __future__ import annotations
 
