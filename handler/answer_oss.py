@@ -15,7 +15,7 @@ from handler import redact
 from handler.answers import COMPLETED, IN_PROGRESS, AnswerRecord
 from handler.errors import ObjectNotFound
 from handler.result import Result, dumps, loads
-from handler.store import ObjectStore
+from handler.store import ObjectStore, shown_object
 
 
 class OssAnswerStore:
@@ -25,7 +25,7 @@ class OssAnswerStore:
         self.prefix = prefix
 
     def where(self, key: str) -> str:
-        return f"oss://{self.bucket}/{self.prefix}{key}"
+        return shown_object(self.bucket, self.prefix + key)  # escaped and bounded: it goes into messages
 
     def get(self, key: str) -> AnswerRecord | None:
         try:

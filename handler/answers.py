@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -72,18 +73,35 @@ class AnswerStore(Protocol):
 
 
 def segment(text: str) -> str:
-    """One key segment from event text: letters, digits and -_.: kept, every other byte %XX-encoded.
+    """One key segment from event text: letters, digits and -_.: kept, every other byte of its UTF-8
+    %XX-encoded (`.` and `..` entirely).
 
     So no `/` (no extra folders), no `..` or `.` segment, no control character and no leading `/`
     can come from an event; the encoding is one-to-one, so two different ids never share a key.
-    Very long ids are cut and end in a hash of the whole id."""
-    encoded = "".join(ch if ch in _SAFE else "".join(f"%{b:02X}" for b in ch.encode()) for ch in text)
-    if encoded in ("", ".", ".."):
-        encoded = "".join(f"%{b:02X}" for b in text.encode()) or "%00"
+    An encoding over 200 characters is cut to its first 183 and ends in `~` and the first 16 hex
+    digits of the SHA-256 of the id's UTF-8 (no uncut segment holds a `~`)."""
+    raw = text.encode("utf-8", "surrogatepass")  # a lone surrogate from a JSON \ud800 escape is a byte sequence too
+    if text in ("", ".", ".."):
+        return "".join(f"%{b:02X}" for b in raw) or "%00"
+    encoded = "".join(ch if ch in _SAFE else "".join(f"%{b:02X}" for b in _utf8(ch)) for ch in text)
     if len(encoded) > _MAX_SEGMENT:
-        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+        digest = hashlib.sha256(raw).hexdigest()[:16]
         encoded = f"{encoded[: _MAX_SEGMENT - 17]}~{digest}"
     return encoded
+
+
+def _utf8(ch: str) -> bytes:
+    return ch.encode("utf-8", "surrogatepass")
+
+
+# A segment as `segment` writes it (a record's source carries its id so): used as it is.
+_ENCODED = re.compile(r"(?:[A-Za-z0-9_.:~-]|%[0-9A-F]{2})+")
+
+
+def _encoded(text: str) -> str:
+    if _ENCODED.fullmatch(text) and text not in (".", "..") and len(text) <= _MAX_SEGMENT:
+        return text
+    return segment(text)  # not from the decoder (a caller's own text): made safe here
 
 
 def timer_source(trigger_name: str, trigger_time: str) -> str:
@@ -96,7 +114,9 @@ def answer_key(source: str | None) -> str | None:
     if not source:
         return None
     if source.startswith("mns:") and len(source) > 4:
-        return f"mns/{segment(source[4:])}.json"
+        # The decoder names an MNS record `mns:<segment(id)>` (handler/decode.py `_named`): the key is
+        # the id exactly as the log line's source shows it.
+        return f"mns/{_encoded(source[4:])}.json"
     if source.startswith("timer:") and len(source) > 6:
         # Built by timer_source from segments already made safe.
         return f"timer/{source[6:]}.json"
@@ -118,3 +138,9 @@ def payload_hash(question: Question) -> str:
     }
     canonical = json.dumps(asked, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def refusal_hash(refusal: Result) -> str:
+    """The payload hash of a stored refusal (a malformed record, nothing asked): never equal to a question's."""
+    canonical = json.dumps({"refused": refusal.code, "message": refusal.message}, sort_keys=True, ensure_ascii=False)
+    return "refused-" + hashlib.sha256(canonical.encode()).hexdigest()

@@ -15,7 +15,7 @@ from typing import Any
 
 from handler import guard, logs, redact
 from handler.answer_oss import OssAnswerStore
-from handler.answers import COMPLETED, AnswerRecord, AnswerStore, answer_key, payload_hash
+from handler.answers import COMPLETED, AnswerRecord, AnswerStore, answer_key, payload_hash, refusal_hash
 from handler.attempts import call_with_retries
 from handler.batch import answer_all
 from handler.config import Settings, settings_for
@@ -150,7 +150,9 @@ class _Job:
     _files: OssQuestionFiles = field(init=False)
 
     def __post_init__(self) -> None:
-        self._access = OssAccess(self.runtime.store, self.invocation, self.settings.oss_endpoint)
+        self._access = OssAccess(
+            self.runtime.store, self.invocation, self.settings.oss_endpoint, remaining=self.deadline.remaining
+        )
         self._files = OssQuestionFiles(
             self.settings,
             self._access,
@@ -190,11 +192,13 @@ class _Job:
     def _answer_question(self, question: Question, fields: dict[str, Any]) -> tuple[Result, int]:
         # A delivery id (MNS message id, timer name and time) makes a record redeliverable: answered
         # once, from this instance's memory, else from the answer store, else asked.
-        memo = question.source if answer_key(question.source) else None
-        if memo is None:
+        key = answer_key(question.source)
+        if key is None:
             return self._ask(question, fields)
-        key = answer_key(memo)
-        assert key is not None
+        digest = payload_hash(question)
+        # Remembered per delivery id AND question: another question reusing the id is not served the
+        # first one's answer (with a store it gets the 409 AnswerConflict a fresh instance gives).
+        memo = f"{question.source}#{digest}"
         answers, unusable = self._answer_store()
         if answers is not None:
             fields["answer_key"] = answers.where(key)
@@ -203,7 +207,7 @@ class _Job:
             fields["remembered"] = True
             if remembered.stored or answers is None:
                 return remembered.result, 0
-            problem = self._once(answers).store_again(key, payload_hash(question), remembered.result)
+            problem = self._once(answers).store_again(key, digest, remembered.result)
             self.runtime.memory.put(memo, remembered.result, stored=problem is None)
             kept = remembered.result if problem is None else not_stored(remembered.result, problem, answers.where(key))
             return kept, 0
@@ -216,7 +220,7 @@ class _Job:
             result, attempts = self._ask(question, fields)
             self.runtime.memory.put(memo, result)
             return result, attempts
-        outcome = self._once(answers).answer(key, payload_hash(question), lambda: self._ask(question, fields))
+        outcome = self._once(answers).answer(key, digest, lambda: self._ask(question, fields))
         if outcome.how != ASKED:
             fields["answered_by"] = outcome.how  # stored, waited, superseded or conflict: not asked here
         result = outcome.result
@@ -235,7 +239,8 @@ class _Job:
         if answers is None or key is None:
             return
         fields["answer_key"] = answers.where(key)
-        record = AnswerRecord(COMPLETED, "", "", self.runtime.wall(), 1, refusal)
+        # Its own payload hash (no question's hash is ever one): a question reusing the id gets 409.
+        record = AnswerRecord(COMPLETED, refusal_hash(refusal), "", self.runtime.wall(), 1, refusal)
         try:
             answers.put_if_absent(key, record)  # nothing was paid: a failure is only logged
         except QwenError as error:

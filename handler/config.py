@@ -65,6 +65,18 @@ class Settings:
         if model not in allowed:
             raise InvalidConfig("QWEN_ALLOWED_MODELS", f"must include QWEN_MODEL ({model})")
 
+        answer_bucket = _bucket(env.get("QWEN_ANSWER_BUCKET", ""))
+        oss_buckets = _buckets(env.get("QWEN_OSS_BUCKETS", ""))
+        if answer_bucket is not None and answer_bucket in oss_buckets:
+            # A question file `mns/X` there would be answered at <prefix>mns/X.json, the answer store's
+            # key of MNS message X: each could overwrite or be served as the other. One bucket each.
+            raise InvalidConfig(
+                "QWEN_ANSWER_BUCKET",
+                f"({answer_bucket}) is also listed in QWEN_OSS_BUCKETS: the answer store needs a bucket of its own, "
+                "where no question files are answered (their answer files could collide with stored answers); "
+                "use another bucket for one of the two",
+            )
+
         return cls(
             api_key=api_key,
             mode=mode,  # type: ignore[arg-type]  # checked above
@@ -86,8 +98,8 @@ class Settings:
             max_event_bytes=int(
                 _number(env, "QWEN_MAX_EVENT_BYTES", 8 * 1024**2, low=1024, high=32 * 1024**2, integer=True)
             ),
-            answer_bucket=_bucket(env.get("QWEN_ANSWER_BUCKET", "")),
-            oss_buckets=_buckets(env.get("QWEN_OSS_BUCKETS", "")),
+            answer_bucket=answer_bucket,
+            oss_buckets=oss_buckets,
             fc_destination=_flag(env, "QWEN_FC_DESTINATION"),
         )
 

@@ -22,7 +22,6 @@ too, without the top-level event's `s invoke -e` hint: the sender of a message c
 from __future__ import annotations
 
 import codecs
-import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -30,8 +29,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from handler import parameters
+from handler.answers import segment
 from handler.errors import InvalidInput
 from handler.question import ROLES, Message, OssObject, Question, Skipped
+from handler.store import shown_object
 from handler.triggers.cloudevents import CloudEvent
 from handler.triggers.mns_topic import MnsTopicMessage, MnsTopicStreamMessage
 from handler.triggers.oss import OssEvent, OssRecord
@@ -145,9 +146,6 @@ def _cloud_event(value: Any) -> Record:
     return _payload(message.message_body, source=_mns_source(message.message_id or event.id))
 
 
-_MAX_ID = 128
-
-
 def _mns_source(message_id: Any) -> str | None:
     """The record's name, which is also its key in the memory of answered messages: None when the
     message has no usable id, so that messages without one are never given each other's answer."""
@@ -155,14 +153,15 @@ def _mns_source(message_id: Any) -> str | None:
 
 
 def _named(kind: str, value: Any) -> str | None:
-    """`kind:value` as it may appear in a log line or an exception message (FC logs those as plain
-    text): one line, bounded, and still distinct for distinct values."""
+    """`kind:<id>` with the id percent-encoded as in its answer-store key (handler/answers.py `segment`):
+    one line and bounded where it appears in a log line or an exception message (FC logs those as plain
+    text), distinct for distinct ids, and the answer key is `<kind>/<id as shown>.json`."""
     if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
         return None
-    text = json.dumps(str(value))[1:-1]  # escapes line breaks, control and non-ASCII characters
-    if len(text) > _MAX_ID:
-        text = f"{text[:_MAX_ID]}...{hashlib.sha256(text.encode()).hexdigest()[:16]}"
-    return f"{kind}:{text}"
+    return f"{kind}:{segment(str(value))}"
+
+
+_MAX_KEY_BYTES = 1023  # OSS's limit on an object key, in UTF-8 bytes
 
 
 def _oss_record(record: OssRecord, index: int) -> Record:
@@ -172,9 +171,19 @@ def _oss_record(record: OssRecord, index: int) -> Record:
             f"OSS record {index} lacks eventSource acs:oss, oss.bucket.name or oss.object.key",
             code="InvalidEvent",
         )
-    source = f"oss://{bucket}/{key}"
+    # Escaped and bounded: the source travels into messages FC logs as plain text.
+    source = shown_object(bucket, key)
     if not record.is_object_created:
-        return Skipped(f"{record.event_name} does not create an object to answer", source=source)
+        return Skipped(f"{_shown(record.event_name)} does not create an object to answer", source=source)
+    if len(key.encode("utf-8", "surrogatepass")) > _MAX_KEY_BYTES:
+        return InvalidInput(
+            f"the object key is longer than OSS's {_MAX_KEY_BYTES}-byte limit", code="InvalidObjectKey", source=source
+        )
+    if any(not ch.isprintable() and ch != " " for ch in key):
+        # A line break or other control character would forge lines in FC's plain-text error log.
+        return InvalidInput(
+            "the object key holds a control or non-printable character", code="InvalidObjectKey", source=source
+        )
     if not key or key.startswith("/") or "\\" in key or ".." in key.split("/") or not _printable(key):
         return InvalidInput("the object key is not a plain OSS key", code="InvalidObjectKey", source=source)
     if not _BUCKET.fullmatch(bucket):

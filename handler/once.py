@@ -4,6 +4,7 @@ The protocol for a record whose answer belongs under `key` (its marker under `pe
 
     answer stored              -> that answer (same payload hash), or a 409 AnswerConflict (another one)
     create the marker          -> ours: ask, then create the answer (never overwriting one)
+    marker exists, ours        -> our create's reply was lost (stored, then the connection dropped): ours
     marker exists, fresh       -> another instance is asking: wait for its answer within our deadline,
                                   else raise AnswerInProgress so the delivery comes again later
     marker exists, abandoned   -> older than the function timeout: take it over under a lock only one
@@ -157,6 +158,10 @@ class Once:
             other = self._retrying(lambda: self.store.get(marker))
             if other is None:
                 continue  # released between our two calls: claim again
+            if other.owner == self.owner and not other.completed:
+                # Our own create, whose reply was lost (stored, then the connection dropped): the
+                # retry found it. Waiting for it would wait for ourselves.
+                return other
             if other.deadline > self.wall():
                 waited = self._wait(key, marker, other, digest)
                 if waited is not None:
@@ -175,7 +180,9 @@ class Once:
         lock = f"{marker}.takeover-{generation}"
         ours = replace(mine, generation=generation)
         if not self._retrying(lambda: self.store.put_if_absent(lock, ours)):
-            return None
+            held = self._retrying(lambda: self.store.get(lock))
+            if held is None or held.owner != self.owner:
+                return None  # another invocation took it over (a lock of ours whose reply was lost is ours)
         logs.emit(
             "answer_taken_over",
             level=logging.WARNING,
@@ -221,11 +228,14 @@ class Once:
             return Outcome(result, attempts, ASKED, problem=problem)
         if created:
             return Outcome(result, attempts, ASKED)
-        # Someone stored first: the invocation that took over our (slow) attempt. Its answer is the record.
+        # Someone stored first: the invocation that took over our (slow) attempt, whose answer is the
+        # record; or we did, and the reply to our create was lost.
         try:
             found = self._retrying(lambda: self.store.get(key))
         except QwenError:
             found = None
+        if found is not None and found.owner == self.owner:
+            return Outcome(result, attempts, ASKED)
         if found is not None and found.completed and found.result is not None:
             return Outcome(found.result, attempts, SUPERSEDED)
         return Outcome(result, attempts, ASKED)
@@ -247,7 +257,8 @@ class Once:
     # -- helpers --------------------------------------------------------------------------------
 
     def _answered(self, key: str, found: AnswerRecord, digest: str, how: str) -> Outcome:
-        if found.payload_hash and found.payload_hash != digest:
+        # An empty hash (a refusal stored by an earlier release) answers no question either.
+        if found.payload_hash != digest:
             where = self.store.where(key)
             logs.emit("answer_conflict", level=logging.WARNING, answer_key=where)
             conflict = QwenError(

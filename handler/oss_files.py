@@ -47,7 +47,7 @@ from handler.once import ASKED, Once, not_stored, with_retries
 from handler.question import OssObject, Question
 from handler.result import Result, dumps, loads
 from handler.retry import Backoff
-from handler.store import SOURCE_ETAG_META, ObjectStore, OssAccess
+from handler.store import SOURCE_ETAG_META, ObjectStore, OssAccess, shown_object
 
 Ask = Callable[[Question, dict[str, Any]], tuple[Result, int]]
 
@@ -83,7 +83,7 @@ class QuestionFileAnswers(OssAnswerStore):
         result = loads(stored.data)
         if result is None or result.status_code >= 500:
             return None  # not an answer (our own failure, written so the uploader sees it): ask again
-        return AnswerRecord(COMPLETED, "", result=result)
+        return AnswerRecord(COMPLETED, self.etag, result=result)  # this version's: its eTag is its payload hash
 
     def put_if_absent(self, key: str, record: AnswerRecord) -> bool:
         if key != self.answer:
@@ -198,13 +198,13 @@ class OssQuestionFiles:
         except QwenError as problem:
             return problem
         except Exception as error:  # noqa: BLE001  # whatever failed, the paid answer must still be returned
-            return QwenError(f"cannot write oss://{bucket}/{key} ({type(error).__name__})", code="OssError")
+            return QwenError(f"cannot write {shown_object(bucket, key)} ({type(error).__name__})", code="OssError")
         return None
 
     def _read_question(self, store: ObjectStore, obj: OssObject, etag: str | None) -> Question:
         cap = self.settings.oss_max_bytes
         too_large = InvalidInput(
-            f"{obj.source} is larger than QWEN_OSS_MAX_BYTES ({cap} bytes)", code="ObjectTooLarge", status_code=413
+            f"{_shown(obj)} is larger than QWEN_OSS_MAX_BYTES ({cap} bytes)", code="ObjectTooLarge", status_code=413
         )
         if obj.size is not None and obj.size > cap:
             raise too_large
@@ -214,7 +214,7 @@ class OssQuestionFiles:
             # Answering the newer text under this event's eTag would mislabel it, and could replace the
             # answer the newer version's event writes.
             raise _Superseded(
-                f"{obj.source} now has eTag {current}, not this event's {etag}: it was replaced since, and the new "
+                f"{_shown(obj)} now has eTag {current}, not this event's {etag}: it was replaced since, and the new "
                 "upload's own event answers it; nothing asked or written"
             )
         if stored.size > cap or len(stored.data) > cap:
@@ -224,13 +224,13 @@ class OssQuestionFiles:
         except UnicodeDecodeError:
             text = None
         if text is None or "\x00" in text:
-            raise InvalidInput(f"{obj.source} is not UTF-8 text", code="ObjectNotText", status_code=415)
+            raise InvalidInput(f"{_shown(obj)} is not UTF-8 text", code="ObjectNotText", status_code=415)
         record = decode_text(text)
         if isinstance(record, InvalidInput):
             record.source = obj.source
             raise record
         if not isinstance(record, Question):
-            raise InvalidInput(f"{obj.source} holds no question", code="InvalidEvent")
+            raise InvalidInput(f"{_shown(obj)} holds no question", code="InvalidEvent")
         return record
 
 
@@ -240,7 +240,7 @@ def _not_allowed(obj: OssObject, settings: Settings) -> QwenError:
     else:
         why = "QWEN_OSS_BUCKETS is not set, so no bucket's question files are answered"
     return QwenError(
-        f"{obj.source} not read: {why}. The function reads and writes only the buckets its configuration "
+        f"{_shown(obj)} not read: {why}. The function reads and writes only the buckets its configuration "
         f"lists; add {obj.bucket} to QWEN_OSS_BUCKETS (comma-separated bucket names) to answer files uploaded there",
         code="BucketNotAllowed",
         status_code=403,
@@ -248,8 +248,12 @@ def _not_allowed(obj: OssObject, settings: Settings) -> QwenError:
 
 
 def _where(obj: OssObject, answer_key: str) -> str:
-    return f"oss://{obj.bucket}/{answer_key}"
+    return shown_object(obj.bucket, answer_key)
 
 
 def _etag(value: str | None) -> str | None:
     return value.strip('"').upper() if value else None
+
+
+def _shown(obj: OssObject) -> str:
+    return shown_object(obj.bucket, obj.key)

@@ -1,11 +1,17 @@
 """The OSS seam: read a question object, read, write, create-if-absent and delete answer objects.
-`oss2` is imported only here, and only when OSS is first needed."""
+`oss2` is imported only here, and only when OSS is first needed. Every request an invocation makes
+goes through `Bounded`, which fits it in the invocation's time left."""
 
 from __future__ import annotations
 
+import contextvars
+import hashlib
+import json
+import math
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -14,6 +20,13 @@ from handler.errors import ObjectAccessDenied, ObjectNotFound, QwenError, Transi
 from handler.fc_context import Credentials, Invocation
 
 SOURCE_ETAG_META = "source-etag"  # x-oss-meta-source-etag on each answer object
+
+# The longest an OSS request may wait (connect, and each read); `Bounded` lowers it to the time left.
+REQUEST_TIMEOUT = 10.0
+# Below this much time left no OSS request is started: it could not finish before the deadline.
+MIN_REQUEST_SECONDS = 0.25
+# The per-request timeout `Bounded` set for the call running in this thread (None: REQUEST_TIMEOUT).
+_request_timeout: contextvars.ContextVar[float | None] = contextvars.ContextVar("oss_request_timeout", default=None)
 
 
 @dataclass(frozen=True)
@@ -65,14 +78,13 @@ class Oss2Store:
             auth = oss2.Auth(credentials.access_key_id, credentials.access_key_secret)
         self._auth = auth
         self._endpoint = endpoint
-        self._buckets: dict[str, Any] = {}
-        self._lock = threading.Lock()
+        self._session = oss2.Session()  # one connection pool for every bucket and call
 
     def _bucket(self, name: str) -> Any:
-        with self._lock:
-            if name not in self._buckets:
-                self._buckets[name] = self._oss2.Bucket(self._auth, self._endpoint, name, connect_timeout=10)
-            return self._buckets[name]
+        # A Bucket per call (cheap: the session holds the connections) so that each request gets the
+        # timeout of its own thread's time left; oss2 applies it to the connect and to each read.
+        timeout = _request_timeout.get() or REQUEST_TIMEOUT
+        return self._oss2.Bucket(self._auth, self._endpoint, name, connect_timeout=timeout, session=self._session)
 
     def read(self, bucket: str, key: str, *, max_bytes: int | None = None) -> StoredObject:
         byte_range = (0, max_bytes) if max_bytes is not None else None
@@ -118,7 +130,7 @@ class Oss2Store:
         status = getattr(error, "status", None) or 0
         code = getattr(error, "code", "") or ""
         request_id = getattr(error, "request_id", "") or ""
-        where = f"oss://{bucket}/{key}"
+        where = shown_object(bucket, key)
         if isinstance(error, self._oss2.exceptions.ClientError):
             # Refused by oss2 before sending: an invalid bucket name or key in the event.
             return QwenError(
@@ -130,19 +142,91 @@ class Oss2Store:
             action = _ACTIONS.get(verb, "oss:GetObject")
             return ObjectAccessDenied(
                 f"cannot {verb} {where}: access denied ({code or 'AccessDenied'}); the function's role needs "
-                f"{action} on acs:oss:*:*:{bucket}/{_folder(key)}*"
+                f"{action} on acs:oss:*:*:{_plain(bucket)}/{shown_key(_folder(key))}*"
             )
         if 400 <= status < 500 and status not in (408, 429):
             return QwenError(
                 f"cannot {verb} {where}: OSS answered {status} {code}", code="OssError", status_code=status
             )
         return TransientUpstreamError(
-            f"OssUnavailable: cannot {verb} {where} (status={status or 'network'}, code={code or 'none'}, "
-            f"request_id={request_id or 'none'})",
+            f"OssUnavailable: cannot {verb} {where} (status={_status(status)}, code={_plain(code) or 'none'}, "
+            f"request_id={_plain(request_id) or 'none'})",
             code="OssUnavailable",
             request_id=request_id,
             attempts=1,
         )
+
+
+class Bounded:
+    """An ObjectStore whose every request fits in the invocation's time left (`remaining`, the margin for
+    returning already taken off): none is started with less than MIN_REQUEST_SECONDS left, and each
+    one's timeout is capped by what is left, so a hung OSS endpoint cannot hold the invocation past its
+    deadline (FC would kill it, and a paid answer would be neither returned nor stored)."""
+
+    def __init__(self, store: ObjectStore, remaining: Callable[[], float]):
+        self._store = store
+        self._remaining = remaining
+
+    def read(self, bucket: str, key: str, *, max_bytes: int | None = None) -> StoredObject:
+        with self._budget("read", bucket, key):
+            return self._store.read(bucket, key, max_bytes=max_bytes)
+
+    def write(self, bucket: str, key: str, data: bytes, *, metadata: Mapping[str, str]) -> None:
+        with self._budget("write", bucket, key):
+            self._store.write(bucket, key, data, metadata=metadata)
+
+    def create(self, bucket: str, key: str, data: bytes, *, metadata: Mapping[str, str]) -> bool:
+        with self._budget("write", bucket, key):
+            return self._store.create(bucket, key, data, metadata=metadata)
+
+    def delete(self, bucket: str, key: str) -> None:
+        with self._budget("delete", bucket, key):
+            self._store.delete(bucket, key)
+
+    @contextmanager
+    def _budget(self, verb: str, bucket: str, key: str) -> Iterator[None]:
+        left = self._remaining()
+        if not left >= MIN_REQUEST_SECONDS:
+            raise TransientUpstreamError(
+                f"OssUnavailable: cannot {verb} {shown_object(bucket, key)}: no time left before the function's "
+                f"deadline ({max(left, 0.0):.2f} s)",
+                code="OssUnavailable",
+                request_id="",
+                attempts=0,
+            )
+        token = _request_timeout.set(min(REQUEST_TIMEOUT, left))
+        try:
+            yield
+        finally:
+            _request_timeout.reset(token)
+
+
+_MAX_SHOWN_KEY = 200
+
+
+def shown_object(bucket: str, key: str) -> str:
+    """oss://bucket/key as it may appear in a message or a log line (FC logs those as plain text): one
+    line (control and non-ASCII characters JSON-escaped) and bounded, a long key cut and ended with a
+    hash of the whole key so two keys stay distinguishable."""
+    return f"oss://{_plain(bucket)[:63]}/{shown_key(key)}"
+
+
+def shown_key(key: str) -> str:
+    """A key (or key prefix) for a message: one line, at most _MAX_SHOWN_KEY characters plus a hash."""
+    # Printable characters (Chinese names too) as they are; a line break or other control character escaped.
+    text = "".join(ch if ch.isprintable() else json.dumps(ch)[1:-1] for ch in key)
+    if len(text) > _MAX_SHOWN_KEY:
+        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        text = f"{text[:_MAX_SHOWN_KEY]}...{digest}"
+    return text
+
+
+def _plain(text: str) -> str:
+    return json.dumps(text)[1:-1][:200]
+
+
+def _status(status: int) -> str:
+    return str(status) if status > 0 else "network"
 
 
 # The permission each verb needs, named in the 403 message so the deployer knows what to grant.
@@ -190,6 +274,8 @@ class OssAccess:
     factory: Callable[[Credentials, str], ObjectStore]
     invocation: Invocation
     override: str | None
+    # Seconds left before the invocation's deadline (its margin taken off): bounds every OSS request.
+    remaining: Callable[[], float] = field(default=lambda: math.inf)
     _store: ObjectStore | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -213,4 +299,4 @@ class OssAccess:
                 "FC_REGION) is a region name such as cn-hangzhou",
                 code="OssNotConfigured",
             )
-        return self.factory(creds, endpoint)
+        return Bounded(self.factory(creds, endpoint), self.remaining)

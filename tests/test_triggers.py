@@ -97,7 +97,7 @@ def test_mns_queue_batch_sample_is_a_batch(event_file):
     """EventBridge's CloudEvents array gives one record per message and an array of results."""
     decoded = decode(event_file("mns-queue-batch.json"))
     assert decoded.batch
-    assert decoded.records == (Question(text="TEST", source="mns:C6DB60D1574661357FA227277445****"),)
+    assert decoded.records == (Question(text="TEST", source="mns:C6DB60D1574661357FA227277445%2A%2A%2A%2A"),)
 
 
 def test_mns_queue_single_event_sample(event_file):

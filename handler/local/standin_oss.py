@@ -9,6 +9,7 @@ sample events/oss.json, a .png, gets the 415 a deployed function gives it).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import socket
 import threading
@@ -69,6 +70,9 @@ class OssStandIn:
         self.emulate_missing = emulate_missing
         self._faults: deque[Fault] = deque()
         self._denied: list[tuple[str, str]] = []  # (method, key prefix) answered 403 AccessDenied
+        self._stalled: list[tuple[str | None, str]] = []  # (method or None, key prefix) never answered
+        self._released = threading.Event()
+        self._lost: deque[tuple[str, str]] = deque()  # (method, key prefix): done, but the reply is lost
         self.keep_requests = True
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
@@ -85,6 +89,7 @@ class OssStandIn:
         return self
 
     def stop(self) -> None:
+        self._released.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -128,8 +133,22 @@ class OssStandIn:
         with self._lock:
             self._denied.append((method, prefix))
 
-    def reset(self) -> None:
+    def stall(self, method: str | None = None, prefix: str = "") -> None:
+        """Accept every matching request and never answer it (until reset or stop): a hung OSS endpoint."""
         with self._lock:
+            self._stalled.append((method, prefix))
+            self._released.clear()
+
+    def lose_reply(self, method: str, prefix: str = "") -> None:
+        """Carry out the next matching request, then drop the connection before replying, as a lost response."""
+        with self._lock:
+            self._lost.append((method, prefix))
+
+    def reset(self) -> None:
+        self._released.set()
+        with self._lock:
+            self._stalled.clear()
+            self._lost.clear()
             self.objects.clear()
             self.requests.clear()
             self._faults.clear()
@@ -141,6 +160,8 @@ class OssStandIn:
         with self._lock:
             if self.keep_requests:
                 self.requests.append(request)
+            if any(m in (None, request.method) and request.key.startswith(p) for m, p in self._stalled):
+                return STALL
             if any(request.method == m and request.key.startswith(p) for m, p in self._denied):
                 return 403
             for fault in self._faults:
@@ -148,6 +169,17 @@ class OssStandIn:
                     self._faults.remove(fault)
                     return fault.status
             return None
+
+    def _reply_lost(self, method: str, key: str) -> bool:
+        with self._lock:
+            for lost in self._lost:
+                if lost[0] == method and key.startswith(lost[1]):
+                    self._lost.remove(lost)
+                    return True
+            return False
+
+
+STALL = -1  # _record's answer for a request that must never be answered
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -206,6 +238,8 @@ class _Handler(BaseHTTPRequestHandler):
         if_absent = (self.headers.get("x-oss-forbid-overwrite") or "").lower() == "true"
         if not standin.store(bucket, key, stored, if_absent=if_absent):
             return self._error(409, "FileAlreadyExists")
+        if standin._reply_lost("PUT", key):
+            return self._drop()
         self._send(200, b"", {"ETag": f'"{stored.etag}"'})
 
     def do_DELETE(self) -> None:
@@ -216,8 +250,16 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(204, b"", {})
 
     def _fault(self, status: int) -> None:
+        if status == STALL:
+            self.server.standin._released.wait(120)  # type: ignore[attr-defined]
+            return self._drop()
         code = {403: "AccessDenied", 404: "NoSuchKey", 409: "FileAlreadyExists"}.get(status)
         self._error(status, code or ("ServiceUnavailable" if status >= 500 else "Fault"))
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        with contextlib.suppress(OSError):  # the client may have given up first
+            self.connection.shutdown(socket.SHUT_RDWR)
 
     def _error(self, status: int, code: str) -> None:
         request_id = uuid.uuid4().hex.upper()[:24]
