@@ -5,26 +5,21 @@ from __future__ import annotations
 import gc
 import logging
 import os
-import re
-import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from handler import guard, logs, redact
-from handler.answer_oss import OssAnswerStore
-from handler.answers import COMPLETED, AnswerRecord, AnswerStore, answer_key, payload_hash, refusal_hash
 from handler.attempts import call_with_retries
 from handler.batch import answer_all
 from handler.config import Settings, settings_for
 from handler.decode import Record, decode
+from handler.deliveries import Deliveries
 from handler.errors import InvalidConfig, InvalidInput, QwenError, TransientUpstreamError
 from handler.fc_context import Credentials, Invocation
 from handler.invokers import INVOKERS
 from handler.memory import AnsweredRecords
-from handler.once import ASKED, CONFLICT, Once, not_stored
 from handler.oss_files import OssQuestionFiles
 from handler.plan import plan
 from handler.question import OssObject, Question, Skipped
@@ -111,33 +106,6 @@ def _source(record: Record) -> str | None:
     return getattr(record, "source", None)
 
 
-_warned_lock = threading.Lock()
-_warned = False
-
-
-def _warn_kept_nowhere(settings: Settings) -> None:
-    """Once per instance: a timer or MNS answer that neither the store, a destination nor the log keeps."""
-    global _warned
-    if settings.fc_destination or settings.log_content:
-        return
-    with _warned_lock:
-        if _warned:
-            return
-        _warned = True
-    logs.emit(
-        "answers_kept_nowhere",
-        level=logging.WARNING,
-        message="this timer or MNS answer is kept nowhere: FC discards an async invocation's return value. Set "
-        "QWEN_ANSWER_BUCKET to keep every answer in OSS, or configure asyncInvokeConfig.destinationConfig.onSuccess "
-        "in s.yaml and set QWEN_FC_DESTINATION=true (see README, Where answers go)",
-    )
-
-
-def _header_safe(text: str) -> str:
-    # The owner token travels as x-oss-meta-owner: only characters any HTTP header takes.
-    return re.sub(r"[^A-Za-z0-9._-]", "-", text)[:64]
-
-
 @dataclass
 class _Job:
     """One invocation's answering of its records; each record gets one Result and one log line."""
@@ -148,12 +116,13 @@ class _Job:
     invocation: Invocation
     _access: OssAccess = field(init=False)
     _files: OssQuestionFiles = field(init=False)
+    _deliveries: Deliveries = field(init=False)
 
     def __post_init__(self) -> None:
         self._access = OssAccess(
             self.runtime.store, self.invocation, self.settings.oss_endpoint, remaining=self.deadline.remaining
         )
-        self._files = OssQuestionFiles(
+        seams = (
             self.settings,
             self._access,
             self.runtime.memory,
@@ -163,6 +132,8 @@ class _Job:
             self.runtime.backoff,
             self.runtime.wall,
         )
+        self._files = OssQuestionFiles(*seams)
+        self._deliveries = Deliveries(*seams)
 
     def answer(self, record: Record) -> Result:
         began = self.runtime.clock()
@@ -171,13 +142,13 @@ class _Job:
         try:
             if isinstance(record, InvalidInput):
                 result = Result.failure(record, self.invocation.request_id)
-                self._keep_refusal(record.source, result, fields)
+                self._deliveries.keep_refusal(record.source, result, fields)
             elif isinstance(record, Skipped):
                 result = self._skipped(record.reason)
             elif isinstance(record, OssObject):
                 result, attempts = self._files.answer(record, fields, self._ask, self._skipped)
             else:
-                result, attempts = self._answer_question(record, fields)
+                result, attempts = self._deliveries.answer(record, fields, self._ask)
         except QwenError as error:
             if isinstance(error, TransientUpstreamError):
                 self._log(fields, began, error=error)
@@ -188,85 +159,6 @@ class _Job:
             result = Result.failure(QwenError(f"internal error ({type(error).__name__})"), self.invocation.request_id)
         self._log(fields, began, result=result, attempts=attempts)
         return result
-
-    def _answer_question(self, question: Question, fields: dict[str, Any]) -> tuple[Result, int]:
-        # A delivery id (MNS message id, timer name and time) makes a record redeliverable: answered
-        # once, from this instance's memory, else from the answer store, else asked.
-        key = answer_key(question.source)
-        if key is None:
-            return self._ask(question, fields)
-        digest = payload_hash(question)
-        # Remembered per delivery id AND question: another question reusing the id is not served the
-        # first one's answer (with a store it gets the 409 AnswerConflict a fresh instance gives).
-        memo = f"{question.source}#{digest}"
-        answers, unusable = self._answer_store()
-        if answers is not None:
-            fields["answer_key"] = answers.where(key)
-        remembered = self.runtime.memory.entry(memo)
-        if remembered is not None:
-            fields["remembered"] = True
-            if remembered.stored or answers is None:
-                return remembered.result, 0
-            problem = self._once(answers).store_again(key, digest, remembered.result)
-            self.runtime.memory.put(memo, remembered.result, stored=problem is None)
-            kept = remembered.result if problem is None else not_stored(remembered.result, problem, answers.where(key))
-            return kept, 0
-        if answers is None:
-            if unusable is not None:
-                result, attempts = self._ask(question, fields)
-                self.runtime.memory.put(memo, result, stored=False)
-                return not_stored(result, unusable, f"oss://{self.settings.answer_bucket}"), attempts
-            _warn_kept_nowhere(self.settings)
-            result, attempts = self._ask(question, fields)
-            self.runtime.memory.put(memo, result)
-            return result, attempts
-        outcome = self._once(answers).answer(key, digest, lambda: self._ask(question, fields))
-        if outcome.how != ASKED:
-            fields["answered_by"] = outcome.how  # stored, waited, superseded or conflict: not asked here
-        result = outcome.result
-        if outcome.how == CONFLICT:
-            return result, outcome.attempts  # not remembered: the stored answer stays the record
-        if result.status_code < 500:  # our own failure is not kept anywhere: a redelivery tries again
-            self.runtime.memory.put(memo, result, stored=outcome.problem is None)
-        if outcome.problem is not None:
-            result = not_stored(result, outcome.problem, answers.where(key))
-        return result, outcome.attempts
-
-    def _keep_refusal(self, source: str | None, refusal: Result, fields: dict[str, Any]) -> None:
-        """A malformed timer or MNS record's 4xx goes to the store too, so readers of it learn why; best effort."""
-        key = answer_key(source)
-        answers = self._answer_store()[0] if key else None
-        if answers is None or key is None:
-            return
-        fields["answer_key"] = answers.where(key)
-        # Its own payload hash (no question's hash is ever one): a question reusing the id gets 409.
-        record = AnswerRecord(COMPLETED, refusal_hash(refusal), "", self.runtime.wall(), 1, refusal)
-        try:
-            answers.put_if_absent(key, record)  # nothing was paid: a failure is only logged
-        except QwenError as error:
-            logs.emit("answer_not_stored", level=logging.WARNING, answer_key=fields["answer_key"], code=error.code)
-
-    def _answer_store(self) -> tuple[AnswerStore | None, QwenError | None]:
-        """The answer store (QWEN_ANSWER_BUCKET), or None; with the reason when one is set but unreachable."""
-        bucket = self.settings.answer_bucket
-        if bucket is None:
-            return None, None
-        try:
-            return OssAnswerStore(self._access.store(), bucket, self.settings.oss_output_prefix), None
-        except QwenError as error:
-            return None, error
-
-    def _once(self, answers: AnswerStore) -> Once:
-        return Once(
-            answers,
-            owner=f"{_header_safe(self.invocation.request_id)}.{uuid.uuid4().hex[:12]}",
-            request_id=self.invocation.request_id,
-            timeout=self.invocation.timeout,
-            remaining=self.deadline.remaining,
-            wall=self.runtime.wall,
-            sleep=self.runtime.sleep,
-            backoff=self.runtime.backoff,
-        )
 
     def _skipped(self, reason: str) -> Result:
         return Result(status_code=200, request_id=self.invocation.request_id, code="Skipped", message=reason)

@@ -31,6 +31,8 @@ conditional PUT is x-oss-forbid-overwrite.
 from __future__ import annotations
 
 import logging
+import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TypeVar
@@ -109,6 +111,22 @@ class Once:
     sleep: Callable[[float], None]
     backoff: Backoff
     poll: float = 0.25
+
+    @classmethod
+    def of(
+        cls,
+        store: AnswerStore,
+        *,
+        request_id: str,
+        timeout: float,
+        remaining: Callable[[], float],
+        wall: Callable[[], float],
+        sleep: Callable[[float], None],
+        backoff: Backoff,
+    ) -> Once:
+        """One record's Once: its owner is this invocation's request id (header-safe) and a random part."""
+        owner = f"{re.sub(r'[^A-Za-z0-9._-]', '-', request_id)[:64]}.{uuid.uuid4().hex[:12]}"
+        return cls(store, owner, request_id, timeout, remaining, wall, sleep, backoff)
 
     def answer(
         self, key: str, digest: str, ask: Callable[[], tuple[Result, int]], *, marker: str | None = None

@@ -29,9 +29,7 @@ bucket the deployer did not choose.
 from __future__ import annotations
 
 import logging
-import re
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -174,9 +172,8 @@ class OssQuestionFiles:
         return result, outcome.attempts
 
     def _once(self, files: QuestionFileAnswers) -> Once:
-        return Once(
+        return Once.of(
             files,
-            owner=f"{re.sub(r'[^A-Za-z0-9._-]', '-', self.request_id)[:64]}.{uuid.uuid4().hex[:12]}",
             request_id=self.request_id,
             timeout=self.access.invocation.timeout,
             remaining=self.remaining,

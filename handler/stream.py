@@ -74,15 +74,7 @@ class _Answer:
         self.output = output
         if self.mode == "prompt":
             self.finish_reason = output.get("finish_reason")
-            text = output.get("text")
-            if isinstance(text, str):
-                self.answered = True
-                if text:
-                    self.texts.append(text)
-                    self.began = True
-            if reasoning := output.get("reasoning_content"):
-                self.reasoning.append(reasoning)
-                self.began = True
+            self._take(output, "text", self.texts, self.reasoning)
             return
         for choice in output.get("choices") or ():
             if not isinstance(choice, dict):
@@ -95,18 +87,22 @@ class _Answer:
             self.finish_reason = choice.get("finish_reason")
             message = choice.get("message")
             if isinstance(message, dict):
-                text = message.get("content")
-                if isinstance(text, str):
-                    self.answered = True
-                    if text:
-                        mine.texts.append(text)
-                        self.began = True
-                if reasoning := message.get("reasoning_content"):
-                    mine.reasoning.append(reasoning)
-                    self.began = True
+                self._take(message, "content", mine.texts, mine.reasoning)
             logprobs = choice.get("logprobs")
             if isinstance(logprobs, dict) and isinstance(logprobs.get("content"), list):
                 mine.logprobs.extend(logprobs["content"])
+
+    def _take(self, source: Mapping[str, Any], key: str, texts: list[str], reasoning: list[str]) -> None:
+        """One chunk's piece of answer text (`key`) and of reasoning, appended to be joined once at the end."""
+        text = source.get(key)
+        if isinstance(text, str):
+            self.answered = True
+            if text:
+                texts.append(text)
+                self.began = True
+        if thought := source.get("reasoning_content"):
+            reasoning.append(thought)
+            self.began = True
 
     @property
     def finished(self) -> bool:

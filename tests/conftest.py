@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from handler.app import Runtime
+from handler.app import Runtime, handle
 from handler.local.standin import DashScopeStandIn
 from handler.local.standin_oss import OssStandIn
 from handler.memory import AnsweredRecords
@@ -198,3 +198,22 @@ def event_file() -> Callable[[str], bytes]:
         return (ROOT / "events" / name).read_bytes()
 
     return read
+
+
+def oss_invoker(oss: OssStandIn, transport: Any, clock: FakeClock, **base_env: str) -> Callable[..., Any]:
+    """handle() with the fake SDK (echoing each question), the real oss2 client against the OSS stand-in,
+    the fake clock, short backoff steps and a fresh instance memory unless one is given."""
+    transport.side_effect = echo
+
+    def invoke(event: bytes, context: Any, memory: AnsweredRecords | None = None, **env: str) -> Any:
+        runtime = Runtime(
+            transport=transport,
+            env={"DASHSCOPE_API_KEY": API_KEY, "QWEN_OSS_ENDPOINT": oss.url, **base_env, **env},
+            sleep=clock.sleep,
+            clock=clock,
+            backoff=Backoff(base=0.01, cap=0.02),
+            memory=memory if memory is not None else AnsweredRecords(),
+        )
+        return json.loads(handle(event, context, runtime))
+
+    return invoke

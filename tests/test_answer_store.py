@@ -9,10 +9,10 @@ from types import SimpleNamespace
 
 import pytest
 
-import handler.app as app
+import handler.deliveries as deliveries
 from handler.answer_oss import OssAnswerStore
 from handler.answers import COMPLETED, AnswerRecord
-from handler.app import Runtime, handle
+from handler.app import handle
 from handler.errors import TransientUpstreamError
 from handler.fc_context import Credentials
 from handler.memory import AnsweredRecords
@@ -20,7 +20,7 @@ from handler.once import ASKED, STORED, SUPERSEDED, Once
 from handler.result import Result
 from handler.retry import Backoff
 from handler.store import Oss2Store
-from tests.conftest import API_KEY, echo, response
+from tests.conftest import echo, oss_invoker, response
 from tests.instances import ANSWER_BUCKET, topic_message
 
 CREDS = SimpleNamespace(access_key_id="STS.AS0001", access_key_secret="as-secret-0001", security_token="as-token-01")
@@ -35,25 +35,8 @@ def fc(context):
 @pytest.fixture
 def run(oss, transport, clock):
     """handle() with the fake SDK, the real oss2 client against the stand-in, and a fresh instance memory."""
-    transport.side_effect = echo
-
-    def invoke(event: str, context, memory: AnsweredRecords | None = None, **env: str):
-        runtime = Runtime(
-            transport=transport,
-            env={
-                "DASHSCOPE_API_KEY": API_KEY,
-                "QWEN_OSS_ENDPOINT": oss.url,
-                "QWEN_ANSWER_BUCKET": ANSWER_BUCKET,
-                **env,
-            },
-            sleep=clock.sleep,
-            clock=clock,
-            backoff=Backoff(base=0.01, cap=0.02),
-            memory=memory if memory is not None else AnsweredRecords(),
-        )
-        return json.loads(handle(event.encode(), context, runtime))
-
-    return invoke
+    invoke = oss_invoker(oss, transport, clock, QWEN_ANSWER_BUCKET=ANSWER_BUCKET)
+    return lambda event, context, memory=None, **env: invoke(event.encode(), context, memory, **env)
 
 
 def stored(oss, key):
@@ -192,7 +175,7 @@ def test_a_slow_attempt_cannot_overwrite_the_answer_of_the_one_that_took_over(os
 
 @pytest.fixture
 def fresh_warning(monkeypatch):
-    monkeypatch.setattr(app, "_warned", False)
+    monkeypatch.setattr(deliveries, "_warned", False)
 
 
 def test_answers_kept_nowhere_log_one_warning(fresh_warning, runtime, context, logs):

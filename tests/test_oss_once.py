@@ -10,13 +10,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from handler.app import Runtime, handle
 from handler.config import Settings
 from handler.errors import InvalidConfig, TransientUpstreamError
 from handler.local.cli import OFFLINE_BUCKETS
 from handler.memory import AnsweredRecords
-from handler.retry import Backoff
-from tests.conftest import API_KEY, ROOT, echo
+from tests.conftest import API_KEY, ROOT, echo, oss_invoker
 from tests.test_deploy import commented_triggers, load
 
 BUCKET = "qwen-bkt"
@@ -34,20 +32,7 @@ def fc(context):
 @pytest.fixture
 def run(oss, transport, clock):
     """handle() with the fake SDK, oss2 against the stand-in, and a fresh instance memory unless one is given."""
-    transport.side_effect = echo
-
-    def invoke(event: bytes, context, memory: AnsweredRecords | None = None, **env: str):
-        runtime = Runtime(
-            transport=transport,
-            env={"DASHSCOPE_API_KEY": API_KEY, "QWEN_OSS_ENDPOINT": oss.url, "QWEN_OSS_BUCKETS": BUCKET, **env},
-            sleep=clock.sleep,
-            clock=clock,
-            backoff=Backoff(base=0.01, cap=0.02),
-            memory=memory if memory is not None else AnsweredRecords(),
-        )
-        return json.loads(handle(event, context, runtime))
-
-    return invoke
+    return oss_invoker(oss, transport, clock, QWEN_OSS_BUCKETS=BUCKET)
 
 
 def oss_event(*objects: tuple[str, str, str | None]) -> bytes:

@@ -1,0 +1,147 @@
+"""Timer and MNS deliveries: each record answered once, kept in the answer store when there is one.
+
+A record with a delivery id (an MNS message id, a timer's name and trigger time), in order:
+  remembered by this instance      -> that answer (written to the store again if it was not stored)
+  no answer store (QWEN_ANSWER_BUCKET unset) -> asked; the first such answer of an instance logs one
+                                      WARNING that it is kept nowhere
+  otherwise, exactly once across instances (handler/once.py) under its documented key
+A record without an id is simply asked. A malformed record's refusal is stored too, so readers of
+the store learn why. An answer that cannot be stored is returned with AnswerNotStored, never dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from handler import logs
+from handler.answer_oss import OssAnswerStore
+from handler.answers import COMPLETED, AnswerRecord, AnswerStore, answer_key, payload_hash, refusal_hash
+from handler.config import Settings
+from handler.errors import QwenError
+from handler.memory import AnsweredRecords
+from handler.once import ASKED, CONFLICT, Once, not_stored
+from handler.question import Question
+from handler.result import Result
+from handler.retry import Backoff
+from handler.store import OssAccess
+
+Ask = Callable[[Question, dict[str, Any]], tuple[Result, int]]
+
+_warned_lock = threading.Lock()
+_warned = False
+
+
+def _warn_kept_nowhere(settings: Settings) -> None:
+    """Once per instance: a timer or MNS answer that neither the store, a destination nor the log keeps."""
+    global _warned
+    if settings.fc_destination or settings.log_content:
+        return
+    with _warned_lock:
+        if _warned:
+            return
+        _warned = True
+    logs.emit(
+        "answers_kept_nowhere",
+        level=logging.WARNING,
+        message="this timer or MNS answer is kept nowhere: FC discards an async invocation's return value. Set "
+        "QWEN_ANSWER_BUCKET to keep every answer in OSS, or configure asyncInvokeConfig.destinationConfig.onSuccess "
+        "in s.yaml and set QWEN_FC_DESTINATION=true (see README, Where answers go)",
+    )
+
+
+@dataclass
+class Deliveries:
+    """One invocation's timer and MNS records; the answer store is shared by the records of a batch."""
+
+    settings: Settings
+    access: OssAccess
+    memory: AnsweredRecords
+    request_id: str
+    remaining: Callable[[], float]
+    sleep: Callable[[float], None]
+    backoff: Backoff
+    wall: Callable[[], float] = time.time  # epoch seconds: markers are compared across instances
+
+    def answer(self, question: Question, fields: dict[str, Any], ask: Ask) -> tuple[Result, int]:
+        """The answer to one timer or MNS record: remembered, stored, another instance's, or asked once."""
+        # A delivery id (MNS message id, timer name and time) makes a record redeliverable: answered
+        # once, from this instance's memory, else from the answer store, else asked.
+        key = answer_key(question.source)
+        if key is None:
+            return ask(question, fields)
+        digest = payload_hash(question)
+        # Remembered per delivery id AND question: another question reusing the id is not served the
+        # first one's answer (with a store it gets the 409 AnswerConflict a fresh instance gives).
+        memo = f"{question.source}#{digest}"
+        answers, unusable = self._answer_store()
+        if answers is not None:
+            fields["answer_key"] = answers.where(key)
+        remembered = self.memory.entry(memo)
+        if remembered is not None:
+            fields["remembered"] = True
+            if remembered.stored or answers is None:
+                return remembered.result, 0
+            problem = self._once(answers).store_again(key, digest, remembered.result)
+            self.memory.put(memo, remembered.result, stored=problem is None)
+            kept = remembered.result if problem is None else not_stored(remembered.result, problem, answers.where(key))
+            return kept, 0
+        if answers is None:
+            if unusable is not None:
+                result, attempts = ask(question, fields)
+                self.memory.put(memo, result, stored=False)
+                return not_stored(result, unusable, f"oss://{self.settings.answer_bucket}"), attempts
+            _warn_kept_nowhere(self.settings)
+            result, attempts = ask(question, fields)
+            self.memory.put(memo, result)
+            return result, attempts
+        outcome = self._once(answers).answer(key, digest, lambda: ask(question, fields))
+        if outcome.how != ASKED:
+            fields["answered_by"] = outcome.how  # stored, waited, superseded or conflict: not asked here
+        result = outcome.result
+        if outcome.how == CONFLICT:
+            return result, outcome.attempts  # not remembered: the stored answer stays the record
+        if result.status_code < 500:  # our own failure is not kept anywhere: a redelivery tries again
+            self.memory.put(memo, result, stored=outcome.problem is None)
+        if outcome.problem is not None:
+            result = not_stored(result, outcome.problem, answers.where(key))
+        return result, outcome.attempts
+
+    def keep_refusal(self, source: str | None, refusal: Result, fields: dict[str, Any]) -> None:
+        """A malformed timer or MNS record's 4xx goes to the store too, so readers of it learn why; best effort."""
+        key = answer_key(source)
+        answers = self._answer_store()[0] if key else None
+        if answers is None or key is None:
+            return
+        fields["answer_key"] = answers.where(key)
+        # Its own payload hash (no question's hash is ever one): a question reusing the id gets 409.
+        record = AnswerRecord(COMPLETED, refusal_hash(refusal), "", self.wall(), 1, refusal)
+        try:
+            answers.put_if_absent(key, record)  # nothing was paid: a failure is only logged
+        except QwenError as error:
+            logs.emit("answer_not_stored", level=logging.WARNING, answer_key=fields["answer_key"], code=error.code)
+
+    def _answer_store(self) -> tuple[AnswerStore | None, QwenError | None]:
+        """The answer store (QWEN_ANSWER_BUCKET), or None; with the reason when one is set but unreachable."""
+        bucket = self.settings.answer_bucket
+        if bucket is None:
+            return None, None
+        try:
+            return OssAnswerStore(self.access.store(), bucket, self.settings.oss_output_prefix), None
+        except QwenError as error:
+            return None, error
+
+    def _once(self, answers: AnswerStore) -> Once:
+        return Once.of(
+            answers,
+            request_id=self.request_id,
+            timeout=self.access.invocation.timeout,
+            remaining=self.remaining,
+            wall=self.wall,
+            sleep=self.sleep,
+            backoff=self.backoff,
+        )
