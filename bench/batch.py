@@ -14,8 +14,8 @@ import time
 from types import SimpleNamespace
 
 from handler.app import Runtime, handle
+from handler.deliver.memory import AnsweredRecords
 from handler.local.standin import DashScopeStandIn
-from handler.memory import AnsweredRecords
 
 LATENCY = 0.5
 KEY = "sk-bench-000000000000"

@@ -32,8 +32,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from bench import run
+from handler.ask.transport import PROXY_VARIABLES
 from handler.local.standin import DashScopeStandIn, Request, answer, stream
-from handler.transport import PROXY_VARIABLES
 
 ROOT = Path(__file__).resolve().parent.parent
 HANDLER = str(ROOT / "handler")
@@ -86,7 +86,7 @@ def pace() -> dict[str, dict[str, float]]:
 
 def project_runtime(standin: DashScopeStandIn) -> Any:
     from handler.app import Runtime
-    from handler.memory import AnsweredRecords
+    from handler.deliver.memory import AnsweredRecords
 
     env = {"DASHSCOPE_API_KEY": KEY, "DASHSCOPE_HTTP_BASE_URL": standin.url, "QWEN_MAX_ATTEMPTS": "1"}
     return Runtime(env=env, memory=AnsweredRecords())
@@ -103,7 +103,7 @@ def big_answer(rounds: int = 7) -> dict[str, float]:
     from dashscope import Generation
 
     from handler.app import handle
-    from handler.transport import dashscope_transport
+    from handler.ask.transport import dashscope_transport
 
     text = BIG_PIECE * BIG_CHUNKS
     walls: dict[str, list[float]] = {"handler": [], "sdk": []}
@@ -154,10 +154,10 @@ def sdk_chunks(count: int) -> list[Any]:
 def per_chunk_code(count: int) -> dict[str, float]:
     """The project's per-chunk code in isolation: the transport's bounded stream and the reader,
     over `count` chunk objects the SDK would have yielded (built beforehand, not timed)."""
-    from handler import stream as reading
-    from handler.invokers import INVOKERS
-    from handler.retry import Deadline
-    from handler.transport import Bounds, _BoundedStream
+    from handler.ask import stream as reading
+    from handler.ask.invokers import INVOKERS
+    from handler.ask.retry import Deadline
+    from handler.ask.transport import Bounds, _BoundedStream
 
     chunks = sdk_chunks(count)
     deadline = Deadline(at=time.monotonic() + 3600)

@@ -18,10 +18,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 PROBE = r"""
 import json, random, sys, time
-from handler import guard, tokens
-from handler.models import DEFAULT_MODELS
-from handler.plan import Call
-from handler.question import Message
+from handler.ask import guard, tokens
+from handler.ask.models import DEFAULT_MODELS
+from handler.ask.plan import Call
+from handler.events.question import Message
 
 size, model = int(sys.argv[1]), sys.argv[2]
 random.seed(7)

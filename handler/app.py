@@ -10,23 +10,25 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from handler import guard, logs, redact
-from handler.attempts import call_with_retries
-from handler.batch import answer_all
+from handler import logs, redact
+from handler.ask import guard
+from handler.ask.attempts import call_with_retries
+from handler.ask.invokers import INVOKERS
+from handler.ask.plan import plan
+from handler.ask.retry import Backoff, Deadline
+from handler.ask.transport import Transport, dashscope_transport
 from handler.config import Settings, settings_for
-from handler.decode import Record, decode
-from handler.deliveries import Deliveries
+from handler.deliver.batch import answer_all
+from handler.deliver.context import DeliveryContext
+from handler.deliver.deliveries import Deliveries
+from handler.deliver.memory import AnsweredRecords
+from handler.deliver.oss_files import OssQuestionFiles
+from handler.deliver.store import ObjectStore, Oss2Store, OssAccess
 from handler.errors import InvalidConfig, InvalidInput, QwenError, TransientUpstreamError
+from handler.events.decode import Record, decode
+from handler.events.question import OssObject, Question, Skipped
 from handler.fc_context import Credentials, Invocation
-from handler.invokers import INVOKERS
-from handler.memory import AnsweredRecords
-from handler.oss_files import OssQuestionFiles
-from handler.plan import plan
-from handler.question import OssObject, Question, Skipped
 from handler.result import Result, dumps
-from handler.retry import Backoff, Deadline
-from handler.store import ObjectStore, Oss2Store, OssAccess
-from handler.transport import Transport, dashscope_transport
 
 redact.install()
 
@@ -122,18 +124,18 @@ class _Job:
         self._access = OssAccess(
             self.runtime.store, self.invocation, self.settings.oss_endpoint, remaining=self.deadline.remaining
         )
-        seams = (
-            self.settings,
-            self._access,
-            self.runtime.memory,
-            self.invocation.request_id,
-            self.deadline.remaining,
-            self.runtime.sleep,
-            self.runtime.backoff,
-            self.runtime.wall,
+        ctx = DeliveryContext(
+            settings=self.settings,
+            access=self._access,
+            memory=self.runtime.memory,
+            request_id=self.invocation.request_id,
+            remaining=self.deadline.remaining,
+            sleep=self.runtime.sleep,
+            backoff=self.runtime.backoff,
+            wall=self.runtime.wall,
         )
-        self._files = OssQuestionFiles(*seams)
-        self._deliveries = Deliveries(*seams)
+        self._files = OssQuestionFiles(ctx)
+        self._deliveries = Deliveries(ctx)
 
     def answer(self, record: Record) -> Result:
         began = self.runtime.clock()

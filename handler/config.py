@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from handler import parameters
+from handler.ask.models import ModelInfo, parse_table
 from handler.errors import InvalidConfig
-from handler.models import ModelInfo, parse_table
+from handler.events import parameters
 
 Mode = Literal["messages", "prompt"]
 

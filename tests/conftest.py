@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from handler.app import Runtime, handle
+from handler.ask.retry import Backoff
+from handler.deliver.memory import AnsweredRecords
 from handler.local.standin import DashScopeStandIn
 from handler.local.standin_oss import OssStandIn
-from handler.memory import AnsweredRecords
-from handler.retry import Backoff
 
 API_KEY = "sk-test-4f1c9a2be7d0"
 ROOT = Path(__file__).resolve().parent.parent

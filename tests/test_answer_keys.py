@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from handler.answers import answer_key
-from handler.decode import decode
+from handler.deliver.answers import answer_key
+from handler.events.decode import decode
 
 
 def mns_key(message_id) -> tuple[str, str]:

@@ -9,17 +9,17 @@ from types import SimpleNamespace
 
 import pytest
 
-import handler.deliveries as deliveries
-from handler.answer_oss import OssAnswerStore
-from handler.answers import COMPLETED, AnswerRecord
+import handler.deliver.deliveries as deliveries
 from handler.app import handle
+from handler.ask.retry import Backoff
+from handler.deliver.answer_oss import OssAnswerStore
+from handler.deliver.answers import COMPLETED, AnswerRecord
+from handler.deliver.memory import AnsweredRecords
+from handler.deliver.once import ASKED, STORED, SUPERSEDED, Once
+from handler.deliver.store import Oss2Store
 from handler.errors import TransientUpstreamError
 from handler.fc_context import Credentials
-from handler.memory import AnsweredRecords
-from handler.once import ASKED, STORED, SUPERSEDED, Once
 from handler.result import Result
-from handler.retry import Backoff
-from handler.store import Oss2Store
 from tests.conftest import echo, oss_invoker, response
 from tests.instances import ANSWER_BUCKET, topic_message
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from handler.memory import AnsweredRecords
+from handler.deliver.memory import AnsweredRecords
 from tests.instances import ANSWER_BUCKET, topic_message
 from tests.test_answer_store import fc, run, stored  # noqa: F401  # fixtures and helper shared with that file
 

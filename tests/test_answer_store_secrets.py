@@ -13,10 +13,10 @@ from types import SimpleNamespace
 import pytest
 
 from handler.app import Runtime, handle
+from handler.ask.retry import Backoff
+from handler.deliver.memory import AnsweredRecords
 from handler.errors import TransientUpstreamError
 from handler.local.standin import error
-from handler.memory import AnsweredRecords
-from handler.retry import Backoff
 from tests.conftest import API_KEY  # the key the DashScope stand-in accepts
 from tests.instances import ANSWER_BUCKET, topic_message
 

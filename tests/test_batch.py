@@ -9,7 +9,7 @@ import time
 import pytest
 
 from handler.app import handle
-from handler.batch import BatchIncomplete
+from handler.deliver.batch import BatchIncomplete
 from handler.errors import TransientUpstreamError
 from tests.conftest import echo, response
 

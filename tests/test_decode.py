@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from handler.decode import decode, decode_text
 from handler.errors import InvalidInput
-from handler.question import Message, Question
+from handler.events.decode import decode, decode_text
+from handler.events.question import Message, Question
 
 
 def one(event: bytes | str | None):
@@ -255,7 +255,7 @@ def test_messages_without_ids_each_get_their_own_answer():
     from types import SimpleNamespace
 
     from handler.app import Runtime, handle
-    from handler.memory import AnsweredRecords
+    from handler.deliver.memory import AnsweredRecords
     from tests.conftest import echo
 
     runtime = Runtime(transport=echo, env={"DASHSCOPE_API_KEY": "sk-test-12345678"}, memory=AnsweredRecords())

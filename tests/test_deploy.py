@@ -84,8 +84,8 @@ def test_the_queue_trigger_keeps_what_fails():
 
 
 def test_the_batch_concurrency_comment_states_the_pool_size():
-    """The s.yaml comment on QWEN_BATCH_CONCURRENCY names the pool size handler/transport.py uses."""
-    from handler.transport import POOL_SIZE
+    """The s.yaml comment on QWEN_BATCH_CONCURRENCY names the pool size handler/ask/transport.py uses."""
+    from handler.ask.transport import POOL_SIZE
 
     text = (ROOT / "s.yaml").read_text()
     comment = text[: text.index("QWEN_BATCH_CONCURRENCY:")].rsplit("QWEN_REQUEST_TIMEOUT", 1)[1]
@@ -152,6 +152,6 @@ def test_the_documented_role_policy_is_least_privilege_for_the_oss_example():
     assert set(grants) == {"oss:GetObject", "oss:PutObject", "oss:DeleteObject", "log:PostLogStoreLogs"}
     answers = f"acs:oss:*:*:{bucket}/{output}{watched}*"
     assert grants["oss:PutObject"] == [answers]
-    # Only the in-progress markers beside the answers, which a failed attempt removes (handler/once.py).
+    # Only the in-progress markers beside the answers, which a failed attempt removes (handler/deliver/once.py).
     assert grants["oss:DeleteObject"] == [f"acs:oss:*:*:{bucket}/{output}{watched}.pending/*"]
     assert sorted(grants["oss:GetObject"]) == sorted([f"acs:oss:*:*:{bucket}/{watched}*", answers])

@@ -6,11 +6,11 @@ from dataclasses import replace
 
 import pytest
 
-from handler import guard
+from handler.ask import guard
+from handler.ask.models import ModelInfo
+from handler.ask.plan import Call
 from handler.errors import InvalidInput
-from handler.models import ModelInfo
-from handler.plan import Call
-from handler.question import Message
+from handler.events.question import Message
 
 SYSTEM = Message("system", "be brief")
 OLD_TURNS = 5

@@ -8,13 +8,13 @@ from types import SimpleNamespace
 import pytest
 
 from handler.app import Runtime, handle
+from handler.ask.retry import Backoff
+from handler.deliver.memory import AnsweredRecords
+from handler.deliver.store import StoredObject
+from handler.deliver.store import StoredObject as Stored
 from handler.errors import ObjectAccessDenied, ObjectNotFound, TransientUpstreamError
 from handler.fc_context import Credentials
-from handler.memory import AnsweredRecords
 from handler.result import Result, dumps
-from handler.retry import Backoff
-from handler.store import StoredObject
-from handler.store import StoredObject as Stored
 from tests.conftest import API_KEY, response
 
 CREDS = SimpleNamespace(access_key_id="STS.AKID0001", access_key_secret="sts-secret-0001", security_token="sts-tok-01")

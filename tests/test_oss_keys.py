@@ -9,11 +9,11 @@ import json
 import pytest
 
 from handler.app import Runtime, handle
-from handler.decode import decode
+from handler.ask.retry import Backoff
+from handler.deliver.memory import AnsweredRecords
 from handler.errors import InvalidInput, TransientUpstreamError
-from handler.memory import AnsweredRecords
-from handler.retry import Backoff
-from handler.store import shown_object
+from handler.events.decode import decode
+from handler.events.sources import shown_object
 from tests.conftest import API_KEY, echo
 from tests.test_oss_once import BUCKET, fc, oss_event  # noqa: F401  # the fixture is shared with that file
 

@@ -1,5 +1,5 @@
 """OSS question files inside one instance: only listed buckets, and each version (key + eTag) asked once
-through handler/once.py, with the real oss2 client against the local OSS stand-in (DashScope is the
+through handler/deliver/once.py, with the real oss2 client against the local OSS stand-in (DashScope is the
 fake SDK seam; tests/test_instances.py runs it across processes)."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from types import SimpleNamespace
 import pytest
 
 from handler.config import Settings
+from handler.deliver.memory import AnsweredRecords
 from handler.errors import InvalidConfig, TransientUpstreamError
 from handler.local.cli import OFFLINE_BUCKETS
-from handler.memory import AnsweredRecords
 from tests.conftest import API_KEY, ROOT, echo, oss_invoker
 from tests.test_deploy import commented_triggers, load
 

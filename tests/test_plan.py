@@ -6,10 +6,10 @@ import random
 
 import pytest
 
+from handler.ask.plan import plan
 from handler.config import Settings
 from handler.errors import InvalidInput
-from handler.plan import plan
-from handler.question import Message, Question
+from handler.events.question import Message, Question
 
 SYSTEM = Message("system", "You are a helpful assistant.")
 

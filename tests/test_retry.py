@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from handler.retry import Backoff
+from handler.ask.retry import Backoff
 
 SEEDS = range(200)
 

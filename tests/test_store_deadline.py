@@ -14,9 +14,9 @@ from types import SimpleNamespace
 import pytest
 
 from handler.app import Runtime, handle
+from handler.deliver.memory import AnsweredRecords
+from handler.deliver.store import REQUEST_TIMEOUT, Bounded, StoredObject, _request_timeout
 from handler.errors import TransientUpstreamError
-from handler.memory import AnsweredRecords
-from handler.store import REQUEST_TIMEOUT, Bounded, StoredObject, _request_timeout
 from tests.conftest import API_KEY, echo
 from tests.instances import ANSWER_BUCKET, topic_message
 

@@ -10,10 +10,10 @@ import pytest
 import requests
 
 from handler.app import handle
-from handler.invokers import INVOKERS
-from handler.retry import Deadline
-from handler.stream import PARTIAL, read
-from handler.transport import Transient
+from handler.ask.invokers import INVOKERS
+from handler.ask.retry import Deadline
+from handler.ask.stream import PARTIAL, read
+from handler.ask.transport import Transient
 from tests.conftest import FakeClock
 
 

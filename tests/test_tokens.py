@@ -8,12 +8,12 @@ import sys
 
 import pytest
 
-from handler import guard, tokens
 from handler.app import handle
+from handler.ask import guard, tokens
+from handler.ask.models import DEFAULT_MODELS, ModelInfo, PriceTier, parse_table
+from handler.ask.plan import Call
 from handler.errors import InvalidConfig, InvalidInput
-from handler.models import DEFAULT_MODELS, ModelInfo, PriceTier, parse_table
-from handler.plan import Call
-from handler.question import Message
+from handler.events.question import Message
 from tests.conftest import ROOT, response
 
 TINY = ModelInfo(context_window=40, input_price=0.001, output_price=0.002)
@@ -214,7 +214,7 @@ def test_a_short_question_never_loads_the_tokenizer():
     script = (
         "import json, sys, types\n"
         "from handler.app import Runtime, handle\n"
-        "from handler import tokens\n"
+        "from handler.ask import tokens\n"
         "from tests.conftest import response\n"
         "rt = Runtime(transport=lambda **kw: response(), env={'DASHSCOPE_API_KEY': 'sk-test-12345678'})\n"
         "out = json.loads(handle('如何做西红柿炖牛腩?'.encode(), types.SimpleNamespace(request_id='r'), rt))\n"

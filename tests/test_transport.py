@@ -10,10 +10,10 @@ import requests
 
 from handler import app
 from handler.app import Runtime, handle, initialize
+from handler.ask.transport import PROXY_VARIABLES, DashScopeTransport
 from handler.config import settings_for
+from handler.deliver.memory import AnsweredRecords
 from handler.errors import InvalidConfig
-from handler.memory import AnsweredRecords
-from handler.transport import PROXY_VARIABLES, DashScopeTransport
 from tests.conftest import API_KEY
 
 
@@ -121,7 +121,7 @@ def test_an_unusable_base_url_through_the_sdk_is_invalid_config(context, logs):
 
     Settings refuse such a value up front; this drives the real SDK past that check to pin the
     classification of requests' InvalidURL itself (the last line of defence)."""
-    from handler.transport import dashscope_transport
+    from handler.ask.transport import dashscope_transport
 
     def unusable(**kwargs):
         return dashscope_transport(**{**kwargs, "base_address": "http://127.0.0.1:99999/api/v1"})
@@ -137,8 +137,8 @@ def test_every_send_gets_the_bounds_timeouts(mocker):
     """The adapter replaces the SDK's scalar timeout with (connect, read), each capped by the time left."""
     from requests.adapters import HTTPAdapter
 
-    from handler.retry import Deadline
-    from handler.transport import Bounds, _attempt, _bounded_adapter
+    from handler.ask.retry import Deadline
+    from handler.ask.transport import Bounds, _attempt, _bounded_adapter
 
     sent = mocker.patch.object(HTTPAdapter, "send", return_value="response")
     adapter = _bounded_adapter()()

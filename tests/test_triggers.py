@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from handler.answers import answer_key
-from handler.decode import decode
+from handler.deliver.answers import answer_key
 from handler.errors import InvalidInput
-from handler.question import OssObject, Question, Skipped
-from handler.triggers.cloudevents import CloudEvent
-from handler.triggers.mns_topic import MnsTopicMessage
-from handler.triggers.oss import OssEvent
-from handler.triggers.timer import TimerEvent
+from handler.events.decode import decode
+from handler.events.question import OssObject, Question, Skipped
+from handler.events.triggers.cloudevents import CloudEvent
+from handler.events.triggers.mns_topic import MnsTopicMessage
+from handler.events.triggers.oss import OssEvent
+from handler.events.triggers.timer import TimerEvent
 
 
 def test_timer_sample_asks_its_payload(event_file):

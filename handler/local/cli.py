@@ -175,7 +175,7 @@ def _event(args: argparse.Namespace, stdin: Any) -> bytes:
 
 
 def _is_empty(event: bytes) -> bool:
-    from handler.decode import EMPTY_HINT, decode
+    from handler.events.decode import EMPTY_HINT, decode
 
     decoded = decode(event)
     record = decoded.records[0]

@@ -15,12 +15,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TextIO
 
-from handler import guard, tokens
+from handler.ask import guard, tokens
+from handler.ask.plan import Call, plan
 from handler.config import Settings
-from handler.decode import decode
 from handler.errors import InvalidConfig, InvalidInput
-from handler.plan import Call, plan
-from handler.question import Question
+from handler.events.decode import decode
+from handler.events.question import Question
 
 # The calculator never calls DashScope; the settings only need some key to be read.
 NO_KEY = "sk-unused-by-the-token-calculator"

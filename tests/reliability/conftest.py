@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from handler.app import Runtime, handle
+from handler.deliver.memory import AnsweredRecords
+from handler.deliver.store import StoredObject
 from handler.errors import ObjectNotFound
-from handler.memory import AnsweredRecords
-from handler.store import StoredObject
 from tests.conftest import echo
 
 API_KEY = "sk-RELIABILITY-apikey-7f3a9c1d"

@@ -15,10 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from handler.app import Runtime, handle
+from handler.ask.retry import Backoff
+from handler.deliver.memory import AnsweredRecords
 from handler.errors import TransientUpstreamError
 from handler.local.standin import answer, drop, error, gateway_page, hang, reset, stream, truncated
-from handler.memory import AnsweredRecords
-from handler.retry import Backoff
 from tests.conftest import API_KEY, FakeClock, response
 from tests.reliability.conftest import CASES
 

@@ -10,12 +10,12 @@ from typing import Any
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from handler.decode import REQUEST_KEYS, _shown, decode, decode_text
 from handler.errors import InvalidInput
-from handler.question import OssObject, Question, Skipped
-from handler.triggers.cloudevents import CloudEvent
-from handler.triggers.mns_topic import MnsTopicMessage
-from handler.triggers.timer import TimerEvent
+from handler.events.decode import REQUEST_KEYS, _shown, decode, decode_text
+from handler.events.question import OssObject, Question, Skipped
+from handler.events.triggers.cloudevents import CloudEvent
+from handler.events.triggers.mns_topic import MnsTopicMessage
+from handler.events.triggers.timer import TimerEvent
 from tests.reliability.conftest import CASES, assert_well_formed, run_offline
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -244,6 +244,6 @@ def test_unknown_top_level_fields_are_refused_by_name(case):
     assert_well_formed(results, returned, transport)
     [result] = results
     assert (result["status_code"], result["code"]) == (400, "InvalidRequest"), result
-    # Names are shown quoted, escaped and bounded (handler.decode._shown), never raw.
+    # Names are shown quoted, escaped and bounded (handler.events.decode._shown), never raw.
     assert any(_shown(name) in result["message"] for name in unknown), (unknown, result["message"])
     assert transport.calls == 0

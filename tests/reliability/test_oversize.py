@@ -7,7 +7,7 @@ import time
 import tracemalloc
 
 from handler.app import Runtime, handle
-from handler.memory import AnsweredRecords
+from handler.deliver.memory import AnsweredRecords
 from tests.conftest import response
 from tests.reliability.conftest import CASES, context, run_offline
 

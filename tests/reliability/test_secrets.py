@@ -13,10 +13,10 @@ import sys
 import pytest
 
 from handler.app import Runtime, handle
+from handler.ask.retry import Backoff
+from handler.deliver.memory import AnsweredRecords
 from handler.errors import TransientUpstreamError
 from handler.local.standin import drop, error, gateway_page, hang, truncated
-from handler.memory import AnsweredRecords
-from handler.retry import Backoff
 from tests.conftest import ROOT
 from tests.reliability.conftest import (
     API_KEY,

@@ -17,11 +17,11 @@ from types import SimpleNamespace
 import pytest
 
 from handler.app import Runtime, handle
-from handler.batch import BatchIncomplete
+from handler.ask.retry import Backoff
+from handler.deliver.batch import BatchIncomplete
+from handler.deliver.memory import AnsweredRecords
 from handler.errors import TransientUpstreamError
 from handler.local.standin import EMULATED, DashScopeStandIn, drop, error, gateway_page, truncated
-from handler.memory import AnsweredRecords
-from handler.retry import Backoff
 from tests.conftest import API_KEY, ROOT
 from tests.reliability.conftest import CASES
 

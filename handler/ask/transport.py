@@ -20,10 +20,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from handler.ask.invokers import Invoker
+from handler.ask.retry import Deadline
 from handler.errors import InvalidConfig
-from handler.invokers import Invoker
 from handler.result import Result
-from handler.retry import Deadline
 
 MAX_UPSTREAM_MESSAGE = 500  # a gateway's HTML page is not a useful error message
 TIMEOUT_FLOOR = 0.01  # a socket timeout of 0 would mean "non-blocking", not "no time"

@@ -28,15 +28,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from handler import parameters
-from handler.answers import segment
 from handler.errors import InvalidInput
-from handler.question import ROLES, Message, OssObject, Question, Skipped
-from handler.store import shown_object
-from handler.triggers.cloudevents import CloudEvent
-from handler.triggers.mns_topic import MnsTopicMessage, MnsTopicStreamMessage
-from handler.triggers.oss import OssEvent, OssRecord
-from handler.triggers.timer import TimerEvent
+from handler.events import parameters
+from handler.events.question import ROLES, Message, OssObject, Question, Skipped
+from handler.events.sources import segment, shown_object
+from handler.events.triggers.cloudevents import CloudEvent
+from handler.events.triggers.mns_topic import MnsTopicMessage, MnsTopicStreamMessage
+from handler.events.triggers.oss import OssEvent, OssRecord
+from handler.events.triggers.timer import TimerEvent
 
 Record = Question | OssObject | Skipped | InvalidInput
 
@@ -153,7 +152,7 @@ def _mns_source(message_id: Any) -> str | None:
 
 
 def _named(kind: str, value: Any) -> str | None:
-    """`kind:<id>` with the id percent-encoded as in its answer-store key (handler/answers.py `segment`):
+    """`kind:<id>` with the id percent-encoded as in its answer-store key (handler/deliver/answers.py `segment`):
     one line and bounded where it appears in a log line or an exception message (FC logs those as plain
     text), distinct for distinct ids, and the answer key is `<kind>/<id as shown>.json`."""
     if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
@@ -194,7 +193,7 @@ def _oss_record(record: OssRecord, index: int) -> Record:
     size = record.object_size
     size = size if isinstance(size, int) and not isinstance(size, bool) else None
     # The record's region is not read: the endpoint (the host that receives the function's
-    # credentials) comes only from configuration or the function's own region (handler/store.py).
+    # credentials) comes only from configuration or the function's own region (handler/deliver/store.py).
     return OssObject(bucket=bucket, key=key, etag=etag, size=size)
 
 

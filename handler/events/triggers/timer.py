@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from handler.answers import timer_source
-from handler.triggers._base import EventView
+from handler.events.sources import timer_source
+from handler.events.triggers._base import EventView
 
 
 class TimerEvent(EventView):

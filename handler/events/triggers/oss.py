@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from handler.triggers._base import EventView
+from handler.events.triggers._base import EventView
 
 
 class OssEvent(EventView):
@@ -33,7 +33,7 @@ class OssRecord(EventView):
 
     @property
     def region(self) -> str | None:
-        """Informational only: never used to reach OSS (the endpoint is the function's, handler/store.py)."""
+        """Informational only: never used to reach OSS (the endpoint is the function's, handler/deliver/store.py)."""
         return self._get("region")
 
     @property

@@ -5,8 +5,6 @@ goes through `Bounded`, which fits it in the invocation's time left."""
 from __future__ import annotations
 
 import contextvars
-import hashlib
-import json
 import math
 import re
 import threading
@@ -17,6 +15,7 @@ from typing import Any, Protocol
 
 from handler import redact
 from handler.errors import ObjectAccessDenied, ObjectNotFound, QwenError, TransientUpstreamError
+from handler.events.sources import plain, shown_key, shown_object
 from handler.fc_context import Credentials, Invocation
 
 SOURCE_ETAG_META = "source-etag"  # x-oss-meta-source-etag on each answer object
@@ -142,15 +141,15 @@ class Oss2Store:
             action = _ACTIONS.get(verb, "oss:GetObject")
             return ObjectAccessDenied(
                 f"cannot {verb} {where}: access denied ({code or 'AccessDenied'}); the function's role needs "
-                f"{action} on acs:oss:*:*:{_plain(bucket)}/{shown_key(_folder(key))}*"
+                f"{action} on acs:oss:*:*:{plain(bucket)}/{shown_key(_folder(key))}*"
             )
         if 400 <= status < 500 and status not in (408, 429):
             return QwenError(
                 f"cannot {verb} {where}: OSS answered {status} {code}", code="OssError", status_code=status
             )
         return TransientUpstreamError(
-            f"OssUnavailable: cannot {verb} {where} (status={_status(status)}, code={_plain(code) or 'none'}, "
-            f"request_id={_plain(request_id) or 'none'})",
+            f"OssUnavailable: cannot {verb} {where} (status={_status(status)}, code={plain(code) or 'none'}, "
+            f"request_id={plain(request_id) or 'none'})",
             code="OssUnavailable",
             request_id=request_id,
             attempts=1,
@@ -199,30 +198,6 @@ class Bounded:
             yield
         finally:
             _request_timeout.reset(token)
-
-
-_MAX_SHOWN_KEY = 200
-
-
-def shown_object(bucket: str, key: str) -> str:
-    """oss://bucket/key as it may appear in a message or a log line (FC logs those as plain text): one
-    line (control and non-ASCII characters JSON-escaped) and bounded, a long key cut and ended with a
-    hash of the whole key so two keys stay distinguishable."""
-    return f"oss://{_plain(bucket)[:63]}/{shown_key(key)}"
-
-
-def shown_key(key: str) -> str:
-    """A key (or key prefix) for a message: one line, at most _MAX_SHOWN_KEY characters plus a hash."""
-    # Printable characters (Chinese names too) as they are; a line break or other control character escaped.
-    text = "".join(ch if ch.isprintable() else json.dumps(ch)[1:-1] for ch in key)
-    if len(text) > _MAX_SHOWN_KEY:
-        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-        text = f"{text[:_MAX_SHOWN_KEY]}...{digest}"
-    return text
-
-
-def _plain(text: str) -> str:
-    return json.dumps(text)[1:-1][:200]
 
 
 def _status(status: int) -> str:

@@ -2,7 +2,7 @@
 
 A failure before any output is transient and retried (at most QWEN_MAX_ATTEMPTS, never past the
 deadline); a misconfiguration or a 4xx is final; an answer that stopped after output began is a
-final PartialAnswer (handler/stream.py), never asked for twice.
+final PartialAnswer (handler/ask/stream.py), never asked for twice.
 """
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from handler import stream
+from handler.ask import stream
+from handler.ask.invokers import Invoker
+from handler.ask.plan import Call
+from handler.ask.retry import MIN_ATTEMPT_SECONDS, Backoff, Deadline
+from handler.ask.transport import Bounds, Transient, Transport, classify_exception
 from handler.config import Settings
 from handler.errors import QwenError, TransientUpstreamError
-from handler.invokers import Invoker
-from handler.plan import Call
 from handler.result import Result
-from handler.retry import MIN_ATTEMPT_SECONDS, Backoff, Deadline
-from handler.transport import Bounds, Transient, Transport, classify_exception
 
 
 class Seams(Protocol):

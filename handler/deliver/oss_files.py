@@ -5,7 +5,7 @@ The flow for one `OssObject` record, in order:
   under the output prefix          -> Skipped (our own answer file: the loop guard), nothing written
   no eTag in the event             -> read, ask, write: no version to recognise a redelivery by
   answered by this instance        -> the remembered Result (written again only if it was not stored)
-  otherwise, exactly once across instances (handler/once.py), for this key and eTag:
+  otherwise, exactly once across instances (handler/deliver/once.py), for this key and eTag:
     answer file with the same eTag -> the stored Result (a redelivery on another instance)
     in-progress marker of another  -> wait for its answer, or raise AnswerInProgress (delivered again)
     marker created                 -> read (size and text checked), ask, write the answer file
@@ -29,23 +29,21 @@ bucket the deployer did not choose.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from handler import logs, redact
-from handler.answer_oss import OssAnswerStore, record_body
-from handler.answers import COMPLETED, AnswerRecord
 from handler.config import Settings
-from handler.decode import decode_text
+from handler.deliver.answer_oss import OssAnswerStore, record_body
+from handler.deliver.answers import COMPLETED, AnswerRecord
+from handler.deliver.context import DeliveryContext
+from handler.deliver.once import ASKED, Once, not_stored, with_retries
+from handler.deliver.store import SOURCE_ETAG_META, ObjectStore, shown_object
 from handler.errors import InvalidInput, ObjectNotFound, QwenError
-from handler.memory import AnsweredRecords
-from handler.once import ASKED, Once, not_stored, with_retries
-from handler.question import OssObject, Question
+from handler.events.decode import decode_text
+from handler.events.question import OssObject, Question
 from handler.result import Result, dumps, loads
-from handler.retry import Backoff
-from handler.store import SOURCE_ETAG_META, ObjectStore, OssAccess, shown_object
 
 Ask = Callable[[Question, dict[str, Any]], tuple[Result, int]]
 
@@ -55,7 +53,7 @@ class _Superseded(Exception):
 
 
 class QuestionFileAnswers(OssAnswerStore):
-    """The answer store of one version (key + eTag) of a question file, for handler/once.py.
+    """The answer store of one version (key + eTag) of a question file, for handler/deliver/once.py.
 
     The answer file is shared by the file's successive versions, so for this version it counts as
     absent unless its source eTag is this one, and storing this version's answer replaces it: only
@@ -94,35 +92,28 @@ class QuestionFileAnswers(OssAnswerStore):
 class OssQuestionFiles:
     """One invocation's OSS question files; the OSS client is shared by the records of a batch."""
 
-    settings: Settings
-    access: OssAccess
-    memory: AnsweredRecords
-    request_id: str
-    remaining: Callable[[], float]
-    sleep: Callable[[float], None]
-    backoff: Backoff
-    wall: Callable[[], float] = time.time  # epoch seconds: markers are compared across instances
+    ctx: DeliveryContext
 
     def answer(
         self, obj: OssObject, fields: dict[str, Any], ask: Ask, skipped: Callable[[str], Result]
     ) -> tuple[Result, int]:
-        if obj.bucket not in self.settings.oss_buckets:
+        if obj.bucket not in self.ctx.settings.oss_buckets:
             # Checked before any request: the bucket becomes the host the signed requests go to.
-            return Result.failure(_not_allowed(obj, self.settings), self.request_id), 0
-        prefix = self.settings.oss_output_prefix
+            return Result.failure(_not_allowed(obj, self.ctx.settings), self.ctx.request_id), 0
+        prefix = self.ctx.settings.oss_output_prefix
         if obj.key.startswith(prefix):
             # Our own answer file: answering it would write another answer, and so on for ever.
             return skipped(f"the object is under the output prefix {prefix} (loop guard)"), 0
         answer_key = f"{prefix}{obj.key}.json"
         fields["answer_key"] = answer_key
-        store = self.access.store()
+        store = self.ctx.access.store()
         etag = _etag(obj.etag)
 
         def asked() -> tuple[Result, int]:
             try:
                 question = self._read_question(store, obj, etag)
             except InvalidInput as refusal:
-                return Result.failure(refusal, self.request_id), 0
+                return Result.failure(refusal, self.ctx.request_id), 0
             return ask(question, fields)
 
         if etag is None:
@@ -133,13 +124,13 @@ class OssQuestionFiles:
         files = QuestionFileAnswers(store, obj.bucket, prefix, obj.key, etag)
         once = self._once(files)
         memo = f"{obj.source}@{etag}"
-        remembered = self.memory.entry(memo)
+        remembered = self.ctx.memory.entry(memo)
         if remembered is not None:
             fields["remembered"] = True
             if remembered.stored:
                 return remembered.result, 0
             problem = once.store_again(files.answer, etag, remembered.result)
-            self.memory.put(memo, remembered.result, stored=problem is None)
+            self.ctx.memory.put(memo, remembered.result, stored=problem is None)
             if problem is not None:
                 return not_stored(remembered.result, problem, files.where(files.answer)), 0
             return remembered.result, 0
@@ -166,7 +157,7 @@ class OssQuestionFiles:
             if result.status_code >= 500:
                 problem = None  # not a paid answer: a redelivery asks again, nothing to remember
         if result.status_code < 500:
-            self.memory.put(memo, result, stored=problem is None)
+            self.ctx.memory.put(memo, result, stored=problem is None)
         if problem is not None:
             return not_stored(result, problem, files.where(files.answer)), outcome.attempts
         return result, outcome.attempts
@@ -174,12 +165,12 @@ class OssQuestionFiles:
     def _once(self, files: QuestionFileAnswers) -> Once:
         return Once.of(
             files,
-            request_id=self.request_id,
-            timeout=self.access.invocation.timeout,
-            remaining=self.remaining,
-            wall=self.wall,
-            sleep=self.sleep,
-            backoff=self.backoff,
+            request_id=self.ctx.request_id,
+            timeout=self.ctx.access.invocation.timeout,
+            remaining=self.ctx.remaining,
+            wall=self.ctx.wall,
+            sleep=self.ctx.sleep,
+            backoff=self.ctx.backoff,
         )
 
     def _write(self, store: ObjectStore, bucket: str, key: str, result: Result, etag: str | None) -> QwenError | None:
@@ -188,9 +179,9 @@ class OssQuestionFiles:
         try:
             with_retries(
                 lambda: store.write(bucket, key, data, metadata={SOURCE_ETAG_META: etag or ""}),
-                remaining=self.remaining,
-                sleep=self.sleep,
-                backoff=self.backoff,
+                remaining=self.ctx.remaining,
+                sleep=self.ctx.sleep,
+                backoff=self.ctx.backoff,
             )
         except QwenError as problem:
             return problem
@@ -199,7 +190,7 @@ class OssQuestionFiles:
         return None
 
     def _read_question(self, store: ObjectStore, obj: OssObject, etag: str | None) -> Question:
-        cap = self.settings.oss_max_bytes
+        cap = self.ctx.settings.oss_max_bytes
         too_large = InvalidInput(
             f"{_shown(obj)} is larger than QWEN_OSS_MAX_BYTES ({cap} bytes)", code="ObjectTooLarge", status_code=413
         )

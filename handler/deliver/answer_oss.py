@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 
 from handler import redact
-from handler.answers import COMPLETED, IN_PROGRESS, AnswerRecord
+from handler.deliver.answers import COMPLETED, IN_PROGRESS, AnswerRecord
+from handler.deliver.store import ObjectStore, shown_object
 from handler.errors import ObjectNotFound
 from handler.result import Result, dumps, loads
-from handler.store import ObjectStore, shown_object
 
 
 class OssAnswerStore:

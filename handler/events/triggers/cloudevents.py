@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from handler.triggers._base import EventView
+from handler.events.triggers._base import EventView
 
 MNS_QUEUE_SEND = "mns:Queue:SendMessage"
 

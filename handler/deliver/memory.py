@@ -1,6 +1,6 @@
 """What this instance has already answered, so a redelivered batch is not charged twice.
 
-The fast path in front of the answer store (handler/once.py): a hit costs no request at all. It
+The fast path in front of the answer store (handler/deliver/once.py): a hit costs no request at all. It
 also keeps answers that could not be stored (`stored=False`), so a redelivery to this instance
 writes them again instead of asking again.
 

@@ -16,7 +16,7 @@ overwrite anything either: the answer is created, never replaced, and whichever 
 finishes second gets the stored answer back instead of its own. The only replacement, of an
 abandoned marker, is done by the single holder of that generation's take-over lock.
 
-OSS question files (handler/oss_files.py) run the same protocol with one marker per version of
+OSS question files (handler/deliver/oss_files.py) run the same protocol with one marker per version of
 the file (key + eTag, passed as `marker`) and an answer file shared by the versions: for them
 "create the answer" replaces an earlier version's answer, and only this version's marker holder
 does it.
@@ -24,7 +24,7 @@ does it.
 Markers of completed answers are left in place (a later claim then sees the answer first); an OSS
 lifecycle rule on `<prefix>.pending/` removes them. An attempt that fails releases its marker at
 once, so the redelivery does not wait for the deadline. The same design as Powertools'
-idempotency (see handler/answers.py), with the Redis flavour of take-over, since OSS's only
+idempotency (see handler/deliver/answers.py), with the Redis flavour of take-over, since OSS's only
 conditional PUT is x-oss-forbid-overwrite.
 """
 
@@ -38,10 +38,10 @@ from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from handler import logs
-from handler.answers import COMPLETED, IN_PROGRESS, AnswerRecord, AnswerStore, pending_key
+from handler.ask.retry import MIN_ATTEMPT_SECONDS, Backoff
+from handler.deliver.answers import COMPLETED, IN_PROGRESS, AnswerRecord, AnswerStore, pending_key
 from handler.errors import QwenError, TransientUpstreamError
 from handler.result import Result
-from handler.retry import MIN_ATTEMPT_SECONDS, Backoff
 
 T = TypeVar("T")
 

@@ -3,7 +3,7 @@
 prompt:   Generation.call(model, prompt=...)                                -> output.text
 messages: Generation.call(model, messages=[...], result_format="message")  -> output.choices[0].message
 
-Both stream with incremental output (handler/stream.py assembles the chunks): a long answer is
+Both stream with incremental output (handler/ask/stream.py assembles the chunks): a long answer is
 bounded by silence, not by its length, and stream-only models (QwQ, open Qwen3 while thinking)
 are answered. A model's reasoning, when it reasons, is `message.reasoning_content` in messages
 mode and `output.reasoning_content` beside `output.text` in prompt mode.
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from handler.plan import Call
+from handler.ask.plan import Call
 
 
 class Invoker(Protocol):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from handler.triggers._base import EventView
+from handler.events.triggers._base import EventView
 
 _KNOWN = frozenset(
     {"TopicOwner", "Message", "Subscriber", "PublishTime", "SubscriptionName", "MessageMD5", "TopicName", "MessageId"}

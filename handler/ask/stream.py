@@ -19,10 +19,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from handler.invokers import Invoker
+from handler.ask.invokers import Invoker
+from handler.ask.retry import Deadline
+from handler.ask.transport import Transient, classify_exception, classify_response
 from handler.result import Result
-from handler.retry import Deadline
-from handler.transport import Transient, classify_exception, classify_response
 
 PARTIAL = "PartialAnswer"
 _UNFINISHED = (None, "", "null")  # DashScope's finish_reason while a stream is still going

@@ -97,7 +97,7 @@ DEFAULT_MODELS: Mapping[str, ModelInfo] = {
     "qwen3-max": _NOT_FOUND,
     # qwq-plus: its official page https://www.alibabacloud.com/help/en/model-studio/qwq-plus.md was
     # found on 2026-11-27, but the readable copy ends before its limits and prices: every figure
-    # is None. Stream-only: always answered by streaming (handler/invokers.py).
+    # is None. Stream-only: always answered by streaming (handler/ask/invokers.py).
     "qwq-plus": _NOT_FOUND,
     # Open Qwen3 sizes (think unless enable_thinking is false): no official Model Studio page with
     # their limits or prices could be read on 2026-11-27, for qwen3-32b nor for qwen3-235b-a22b,

@@ -4,7 +4,7 @@ A record with a delivery id (an MNS message id, a timer's name and trigger time)
   remembered by this instance      -> that answer (written to the store again if it was not stored)
   no answer store (QWEN_ANSWER_BUCKET unset) -> asked; the first such answer of an instance logs one
                                       WARNING that it is kept nowhere
-  otherwise, exactly once across instances (handler/once.py) under its documented key
+  otherwise, exactly once across instances (handler/deliver/once.py) under its documented key
 A record without an id is simply asked. A malformed record's refusal is stored too, so readers of
 the store learn why. An answer that cannot be stored is returned with AnswerNotStored, never dropped.
 """
@@ -13,22 +13,19 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from handler import logs
-from handler.answer_oss import OssAnswerStore
-from handler.answers import COMPLETED, AnswerRecord, AnswerStore, answer_key, payload_hash, refusal_hash
 from handler.config import Settings
+from handler.deliver.answer_oss import OssAnswerStore
+from handler.deliver.answers import COMPLETED, AnswerRecord, AnswerStore, answer_key, payload_hash, refusal_hash
+from handler.deliver.context import DeliveryContext
+from handler.deliver.once import ASKED, CONFLICT, Once, not_stored
 from handler.errors import QwenError
-from handler.memory import AnsweredRecords
-from handler.once import ASKED, CONFLICT, Once, not_stored
-from handler.question import Question
+from handler.events.question import Question
 from handler.result import Result
-from handler.retry import Backoff
-from handler.store import OssAccess
 
 Ask = Callable[[Question, dict[str, Any]], tuple[Result, int]]
 
@@ -58,14 +55,7 @@ def _warn_kept_nowhere(settings: Settings) -> None:
 class Deliveries:
     """One invocation's timer and MNS records; the answer store is shared by the records of a batch."""
 
-    settings: Settings
-    access: OssAccess
-    memory: AnsweredRecords
-    request_id: str
-    remaining: Callable[[], float]
-    sleep: Callable[[float], None]
-    backoff: Backoff
-    wall: Callable[[], float] = time.time  # epoch seconds: markers are compared across instances
+    ctx: DeliveryContext
 
     def answer(self, question: Question, fields: dict[str, Any], ask: Ask) -> tuple[Result, int]:
         """The answer to one timer or MNS record: remembered, stored, another instance's, or asked once."""
@@ -81,23 +71,23 @@ class Deliveries:
         answers, unusable = self._answer_store()
         if answers is not None:
             fields["answer_key"] = answers.where(key)
-        remembered = self.memory.entry(memo)
+        remembered = self.ctx.memory.entry(memo)
         if remembered is not None:
             fields["remembered"] = True
             if remembered.stored or answers is None:
                 return remembered.result, 0
             problem = self._once(answers).store_again(key, digest, remembered.result)
-            self.memory.put(memo, remembered.result, stored=problem is None)
+            self.ctx.memory.put(memo, remembered.result, stored=problem is None)
             kept = remembered.result if problem is None else not_stored(remembered.result, problem, answers.where(key))
             return kept, 0
         if answers is None:
             if unusable is not None:
                 result, attempts = ask(question, fields)
-                self.memory.put(memo, result, stored=False)
-                return not_stored(result, unusable, f"oss://{self.settings.answer_bucket}"), attempts
-            _warn_kept_nowhere(self.settings)
+                self.ctx.memory.put(memo, result, stored=False)
+                return not_stored(result, unusable, f"oss://{self.ctx.settings.answer_bucket}"), attempts
+            _warn_kept_nowhere(self.ctx.settings)
             result, attempts = ask(question, fields)
-            self.memory.put(memo, result)
+            self.ctx.memory.put(memo, result)
             return result, attempts
         outcome = self._once(answers).answer(key, digest, lambda: ask(question, fields))
         if outcome.how != ASKED:
@@ -106,7 +96,7 @@ class Deliveries:
         if outcome.how == CONFLICT:
             return result, outcome.attempts  # not remembered: the stored answer stays the record
         if result.status_code < 500:  # our own failure is not kept anywhere: a redelivery tries again
-            self.memory.put(memo, result, stored=outcome.problem is None)
+            self.ctx.memory.put(memo, result, stored=outcome.problem is None)
         if outcome.problem is not None:
             result = not_stored(result, outcome.problem, answers.where(key))
         return result, outcome.attempts
@@ -119,7 +109,7 @@ class Deliveries:
             return
         fields["answer_key"] = answers.where(key)
         # Its own payload hash (no question's hash is ever one): a question reusing the id gets 409.
-        record = AnswerRecord(COMPLETED, refusal_hash(refusal), "", self.wall(), 1, refusal)
+        record = AnswerRecord(COMPLETED, refusal_hash(refusal), "", self.ctx.wall(), 1, refusal)
         try:
             answers.put_if_absent(key, record)  # nothing was paid: a failure is only logged
         except QwenError as error:
@@ -127,21 +117,21 @@ class Deliveries:
 
     def _answer_store(self) -> tuple[AnswerStore | None, QwenError | None]:
         """The answer store (QWEN_ANSWER_BUCKET), or None; with the reason when one is set but unreachable."""
-        bucket = self.settings.answer_bucket
+        bucket = self.ctx.settings.answer_bucket
         if bucket is None:
             return None, None
         try:
-            return OssAnswerStore(self.access.store(), bucket, self.settings.oss_output_prefix), None
+            return OssAnswerStore(self.ctx.access.store(), bucket, self.ctx.settings.oss_output_prefix), None
         except QwenError as error:
             return None, error
 
     def _once(self, answers: AnswerStore) -> Once:
         return Once.of(
             answers,
-            request_id=self.request_id,
-            timeout=self.access.invocation.timeout,
-            remaining=self.remaining,
-            wall=self.wall,
-            sleep=self.sleep,
-            backoff=self.backoff,
+            request_id=self.ctx.request_id,
+            timeout=self.ctx.access.invocation.timeout,
+            remaining=self.ctx.remaining,
+            wall=self.ctx.wall,
+            sleep=self.ctx.sleep,
+            backoff=self.ctx.backoff,
         )

@@ -9,7 +9,7 @@ from typing import Any
 
 from handler.config import Mode, Settings
 from handler.errors import InvalidInput
-from handler.question import Message, Question
+from handler.events.question import Message, Question
 
 
 @dataclass(frozen=True)

@@ -3,14 +3,14 @@
 Modelled on the idempotency utility of Powertools for AWS Lambda (aws-powertools/
 powertools-lambda-python, aws_lambda_powertools/utilities/idempotency/): one record per delivery
 key, with a status, an in-progress deadline and a payload hash, behind a store of four small
-methods. `handler/once.py` runs the protocol over it; `handler/answer_oss.py` keeps it in OSS.
+methods. `handler/deliver/once.py` runs the protocol over it; `handler/deliver/answer_oss.py` keeps it in OSS.
 
 Keys are documented and predictable (relative to QWEN_OSS_OUTPUT_PREFIX):
     mns/<messageId>.json                     MNS topic (JSON format) and MNS queue messages
     timer/<triggerName>/<triggerTime>.json   timer triggers
 and the in-progress markers of those answers live under `.pending/` beside them. Every segment that
 comes from an event is made safe by `segment`. OSS question files keep their answer beside the
-question, in the question's bucket, over the same protocol (handler/oss_files.py).
+question, in the question's bucket, over the same protocol (handler/deliver/oss_files.py).
 """
 
 from __future__ import annotations
@@ -21,15 +21,12 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
-from handler.question import Question
+from handler.events.question import Question
+from handler.events.sources import MAX_SEGMENT, segment
 from handler.result import Result
 
 IN_PROGRESS = "in_progress"
 COMPLETED = "completed"
-
-# Characters kept as they are in a key segment; everything else is percent-encoded (UTF-8 bytes).
-_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.:")
-_MAX_SEGMENT = 200
 
 
 @dataclass(frozen=True)
@@ -72,41 +69,14 @@ class AnswerStore(Protocol):
         ...
 
 
-def segment(text: str) -> str:
-    """One key segment from event text: letters, digits and -_.: kept, every other byte of its UTF-8
-    %XX-encoded (`.` and `..` entirely).
-
-    So no `/` (no extra folders), no `..` or `.` segment, no control character and no leading `/`
-    can come from an event; the encoding is one-to-one, so two different ids never share a key.
-    An encoding over 200 characters is cut to its first 183 and ends in `~` and the first 16 hex
-    digits of the SHA-256 of the id's UTF-8 (no uncut segment holds a `~`)."""
-    raw = text.encode("utf-8", "surrogatepass")  # a lone surrogate from a JSON \ud800 escape is a byte sequence too
-    if text in ("", ".", ".."):
-        return "".join(f"%{b:02X}" for b in raw) or "%00"
-    encoded = "".join(ch if ch in _SAFE else "".join(f"%{b:02X}" for b in _utf8(ch)) for ch in text)
-    if len(encoded) > _MAX_SEGMENT:
-        digest = hashlib.sha256(raw).hexdigest()[:16]
-        encoded = f"{encoded[: _MAX_SEGMENT - 17]}~{digest}"
-    return encoded
-
-
-def _utf8(ch: str) -> bytes:
-    return ch.encode("utf-8", "surrogatepass")
-
-
 # A segment as `segment` writes it (a record's source carries its id so): used as it is.
 _ENCODED = re.compile(r"(?:[A-Za-z0-9_.:~-]|%[0-9A-F]{2})+")
 
 
 def _encoded(text: str) -> str:
-    if _ENCODED.fullmatch(text) and text not in (".", "..") and len(text) <= _MAX_SEGMENT:
+    if _ENCODED.fullmatch(text) and text not in (".", "..") and len(text) <= MAX_SEGMENT:
         return text
     return segment(text)  # not from the decoder (a caller's own text): made safe here
-
-
-def timer_source(trigger_name: str, trigger_time: str) -> str:
-    """The source of a timer record, which names its answer key."""
-    return f"timer:{segment(trigger_name)}/{segment(trigger_time)}"
 
 
 def answer_key(source: str | None) -> str | None:
@@ -114,7 +84,7 @@ def answer_key(source: str | None) -> str | None:
     if not source:
         return None
     if source.startswith("mns:") and len(source) > 4:
-        # The decoder names an MNS record `mns:<segment(id)>` (handler/decode.py `_named`): the key is
+        # The decoder names an MNS record `mns:<segment(id)>` (handler/events/decode.py `_named`): the key is
         # the id exactly as the log line's source shows it.
         return f"mns/{_encoded(source[4:])}.json"
     if source.startswith("timer:") and len(source) > 6:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from handler import tokens
+from handler.ask import tokens
+from handler.ask.models import ModelInfo
+from handler.ask.plan import Call
 from handler.errors import InvalidInput
-from handler.models import ModelInfo
-from handler.plan import Call
-from handler.question import Message
+from handler.events.question import Message
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,26 @@
+"""What every delivery of one invocation shares: its settings, OSS access, memory, clocks and budget."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from handler.ask.retry import Backoff
+from handler.config import Settings
+from handler.deliver.memory import AnsweredRecords
+from handler.deliver.store import OssAccess
+
+
+@dataclass(frozen=True)
+class DeliveryContext:
+    """The seams a delivery needs, named: production builds one per invocation, tests pass their own."""
+
+    settings: Settings
+    access: OssAccess  # the OSS client, made once per invocation and shared by the records of a batch
+    memory: AnsweredRecords  # what this instance already answered
+    request_id: str  # FC's request id: the returned result's request_id when nothing was asked
+    remaining: Callable[[], float]  # seconds left before the function's deadline
+    sleep: Callable[[float], None]
+    backoff: Backoff
+    wall: Callable[[], float] = time.time  # epoch seconds: in-progress markers are compared across instances

@@ -1,0 +1,1 @@
+"""Stage 1, the event: bytes -> records (questions, skips, refusals). Pure: no I/O, no configuration."""
