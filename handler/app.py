@@ -7,13 +7,15 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from handler import logs, redact
-from handler.ask import guard
+from handler.ask import guard, regions
+from handler.ask.apis import ModelApis, is_url_error
 from handler.ask.attempts import call_with_retries
-from handler.ask.invokers import INVOKERS
+from handler.ask.invokers import invoker_for
+from handler.ask.models import MULTIMODAL, likely_meant
 from handler.ask.plan import plan
 from handler.ask.retry import Backoff, Deadline
 from handler.ask.transport import Transport, dashscope_transport
@@ -33,6 +35,7 @@ from handler.result import Result, dumps
 redact.install()
 
 ANSWERED = AnsweredRecords()
+APIS = ModelApis()  # this instance's learned model APIs (handler/ask/apis.py)
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class Runtime:
     backoff: Backoff = field(default_factory=Backoff)
     memory: AnsweredRecords = ANSWERED
     wall: Callable[[], float] = time.time  # epoch seconds: in-progress markers are compared across instances
+    apis: ModelApis = APIS
 
     @property
     def environ(self) -> Mapping[str, str]:
@@ -94,6 +98,7 @@ def initialize(context: Any, runtime: Runtime = DEFAULT_RUNTIME) -> None:
             # return this one as JSON instead.
             logs.emit("config_invalid", level=logging.ERROR, code=error.code, message=error.message)
             return
+        _warn_unknown_models(settings_for(runtime.environ))
         if runtime.transport is dashscope_transport:
             import dashscope  # noqa: F401  # the SDK's import is most of a cold start; pay it here
 
@@ -102,6 +107,23 @@ def initialize(context: Any, runtime: Runtime = DEFAULT_RUNTIME) -> None:
             # few hundred thousand objects between invocations.
             gc.freeze()
         logs.emit("initialized")
+
+
+def _warn_unknown_models(settings: Settings) -> None:
+    """A configured model name the table does not list but is a typo away from one it does: only a
+    WARNING (new models appear all the time), naming the model that was likely meant."""
+    names = {settings.model, settings.vision_model, *settings.allowed_models}
+    for name in sorted(names):
+        meant = likely_meant(name, settings.models)
+        if meant is not None:
+            logs.emit(
+                "model_unknown",
+                level=logging.WARNING,
+                model=name,
+                likely=meant,
+                message=f"model '{name}' is not in the model table; did you mean '{meant}'? "
+                "(if it is a new model, add it to QWEN_MODEL_TABLE to get its context guard and cost)",
+            )
 
 
 def _source(record: Record) -> str | None:
@@ -171,6 +193,13 @@ class _Job:
         info = self.settings.models.get(call.model)
         if info is None:
             fields["model_known"] = False  # no context guard and no cost for a model not in the table
+        api, settled = self.runtime.apis.api(call.model, info)
+        image_parts = sum(len(m.images) for m in call.messages)
+        if image_parts:
+            # Images go only to multimodal-generation; the guard below counts the text parts alone.
+            api, settled = MULTIMODAL, True
+            fields["image_parts"] = image_parts
+        fields["api"] = api
         if self.settings.log_content:
             fields["question"] = call.text
         fit = guard.check(call, info, trim=self.settings.trim_history)
@@ -181,13 +210,29 @@ class _Job:
         call = fit.call
         outcome = call_with_retries(
             call,
-            INVOKERS[call.mode],
+            invoker_for(call.mode, api),
             self.settings,
             self.deadline,
             self.runtime,
             function_timeout=self.invocation.timeout,
         )
-        result, attempts = outcome.result, outcome.attempts
+        if not settled and is_url_error(outcome.result):
+            # Not served on text-generation: nothing was generated, so asking the other endpoint once
+            # costs nothing twice. Only a 200 there teaches the instance the model's API.
+            first = outcome.attempts
+            api = fields["api"] = MULTIMODAL
+            outcome = call_with_retries(
+                call,
+                invoker_for(call.mode, api),
+                self.settings,
+                self.deadline,
+                self.runtime,
+                function_timeout=self.invocation.timeout,
+            )
+            outcome = replace(outcome, attempts=first + outcome.attempts)
+            if outcome.result.ok:
+                self.runtime.apis.learn(call.model, api)
+        result, attempts = regions.with_key_hint(outcome.result, self.settings), outcome.attempts
         if outcome.partial is not None:
             fields["partial_reason"] = outcome.partial.reason
         usage = result.usage if isinstance(result.usage, dict) else {}
@@ -199,7 +244,7 @@ class _Job:
             if cost is not None:
                 fields["cost_cny"] = cost
         if self.settings.log_content and result.ok:
-            fields["answer"] = INVOKERS[call.mode].answer(result.output)
+            fields["answer"] = invoker_for(call.mode, api).answer(result.output)
         return result, attempts
 
     def _log(

@@ -18,6 +18,9 @@ from handler.events import parameters
 Mode = Literal["messages", "prompt"]
 
 DEFAULT_MODEL = "qwen-turbo"
+DEFAULT_VISION_MODEL = "qwen3-vl-flash"  # the table's cheapest tier of a current vision model
+DEFAULT_IMAGE_PROMPT = "请描述这张图片的内容;如果图片中有问题,请回答它。"
+DEFAULT_MAX_IMAGE_BYTES = 10 * 1024 * 1024
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 
 
@@ -48,6 +51,11 @@ class Settings:
     # the function's credentials must never go to a bucket an event chose. Empty: none are.
     oss_buckets: frozenset[str] = frozenset()
     fc_destination: bool = False
+    # Images (OSS image files, image parts of a request): answered by this model, with this instruction
+    # unless a sidecar or the request gives one, each image at most this many bytes.
+    vision_model: str = DEFAULT_VISION_MODEL
+    image_prompt: str = DEFAULT_IMAGE_PROMPT
+    max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -101,6 +109,13 @@ class Settings:
             answer_bucket=answer_bucket,
             oss_buckets=oss_buckets,
             fc_destination=_flag(env, "QWEN_FC_DESTINATION"),
+            vision_model=env.get("QWEN_VISION_MODEL", "").strip() or DEFAULT_VISION_MODEL,
+            image_prompt=env.get("QWEN_IMAGE_PROMPT", "").strip() or DEFAULT_IMAGE_PROMPT,
+            max_image_bytes=int(
+                _number(
+                    env, "QWEN_OSS_MAX_IMAGE_BYTES", DEFAULT_MAX_IMAGE_BYTES, low=1, high=32 * 1024**2, integer=True
+                )
+            ),
         )
 
 
@@ -126,6 +141,9 @@ VARIABLES = (
     "QWEN_ANSWER_BUCKET",
     "QWEN_OSS_BUCKETS",
     "QWEN_FC_DESTINATION",
+    "QWEN_VISION_MODEL",
+    "QWEN_IMAGE_PROMPT",
+    "QWEN_OSS_MAX_IMAGE_BYTES",
 )
 _RAW_NAMES = tuple(os.fsencode(name) for name in VARIABLES)
 _parsed: dict[tuple, Settings] = {}
@@ -237,6 +255,9 @@ def _url(env: Mapping[str, str], name: str, example: str) -> str | None:
         raise InvalidConfig(name, problem) from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise InvalidConfig(name, problem)
+    if "{" in raw or "}" in raw:
+        # Copied from a page showing https://{WorkspaceId}.ap-southeast-1.maas.aliyuncs.com/api/v1.
+        raise InvalidConfig(name, "still holds a {placeholder}: replace {WorkspaceId} with your workspace's ID")
     return raw
 
 

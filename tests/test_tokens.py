@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
@@ -42,10 +43,25 @@ def test_output_limits_are_the_documented_ones():
     assert limits == {"qwen-max": 8_192, "qwen-plus": None, "qwen-turbo": 16_384, "qwen-long": None}
 
 
-@pytest.mark.parametrize("name", ["qwen-flash", "qwen3-max", "qwq-plus", "qwen3-32b"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "qwen-flash",
+        "qwen3-max",
+        "qwq-plus",
+        "qwen3-32b",
+        "qwen3.7-plus",
+        "qwen3.8-flash",
+        "qwen3.8-max",
+        "qwen3-vl-plus",
+        "qwen3-vl-flash",
+    ],
+)
 def test_rows_without_an_official_source_guess_nothing(name):
-    """A model whose figures no official page gave is in the table with every figure unknown."""
-    assert DEFAULT_MODELS[name] == ModelInfo(None, None, None)
+    """A model whose figures no official page gave is in the table with every figure unknown (its API
+    and thinking are said: they decide the endpoint, not a limit or a price)."""
+    info = DEFAULT_MODELS[name]
+    assert replace(info, api=None, thinking=None) == ModelInfo(None, None, None)
 
 
 def test_cost_matches_hand_computed_figures():
@@ -61,7 +77,7 @@ def test_the_table_can_be_overridden_and_extended():
         '{"qwen-max": {"input_price": 0.0024}, "qwen3-x": {"context_window": 1000, '
         '"input_price": 0.1, "output_price": 0.2}}'
     )
-    assert table["qwen-max"] == ModelInfo(32_768, 0.0024, 0.06, max_output=8_192)
+    assert table["qwen-max"] == ModelInfo(32_768, 0.0024, 0.06, max_output=8_192, api="text")
     assert table["qwen3-x"] == ModelInfo(1000, 0.1, 0.2)
 
 

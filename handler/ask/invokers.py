@@ -3,6 +3,13 @@
 prompt:   Generation.call(model, prompt=...)                                -> output.text
 messages: Generation.call(model, messages=[...], result_format="message")  -> output.choices[0].message
 
+On a multimodal model (handler/ask/apis.py decides which) both go to multimodal-generation
+instead, as one conversation whose contents are lists of parts ([{"image": ...}, {"text": ...}]);
+the answer is assembled into the text API's shape, so a caller cannot tell which endpoint answered:
+
+prompt:   one user message                                                  -> output.text
+messages: the conversation                                                  -> output.choices[0].message
+
 Both stream with incremental output (handler/ask/stream.py assembles the chunks): a long answer is
 bounded by silence, not by its length, and stream-only models (QwQ, open Qwen3 while thinking)
 are answered. A model's reasoning, when it reasons, is `message.reasoning_content` in messages
@@ -12,13 +19,16 @@ mode and `output.reasoning_content` beside `output.text` in prompt mode.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, Protocol
 
 from handler.ask.plan import Call
+from handler.events.question import Message
 
 
 class Invoker(Protocol):
     mode: str
+    api: str  # "text" or "multimodal"
 
     def arguments(self, call: Call) -> dict[str, Any]:
         """Keyword arguments for Generation.call, without the api key and timeout."""
@@ -35,6 +45,7 @@ STREAMED: Mapping[str, Any] = {"stream": True, "incremental_output": True}
 
 class PromptInvoker:
     mode = "prompt"
+    api = "text"
 
     def arguments(self, call: Call) -> dict[str, Any]:
         return {"model": call.model, "prompt": call.prompt, **call.parameters, **STREAMED}
@@ -46,6 +57,7 @@ class PromptInvoker:
 
 class MessagesInvoker:
     mode = "messages"
+    api = "text"
 
     def arguments(self, call: Call) -> dict[str, Any]:
         return {
@@ -65,3 +77,66 @@ class MessagesInvoker:
 
 
 INVOKERS: Mapping[str, Invoker] = {"prompt": PromptInvoker(), "messages": MessagesInvoker()}
+
+
+def multimodal_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
+    """The conversation in multimodal-generation's form: each content a list of parts, images first.
+
+    These values are sent as they are: the transport posts them without the SDK's
+    MultiModalConversation preprocessing, which would upload any part naming a local file."""
+    return [
+        {"role": m.role, "content": [*({"image": image} for image in m.images), {"text": m.content}]} for m in messages
+    ]
+
+
+class MultiModalMessagesInvoker(MessagesInvoker):
+    """Messages mode on multimodal-generation; the chunks' content lists are joined by the stream reader."""
+
+    api = "multimodal"
+
+    def arguments(self, call: Call) -> dict[str, Any]:
+        return {
+            "model": call.model,
+            "messages": multimodal_messages(call.messages),
+            "result_format": "message",
+            **call.parameters,
+            **STREAMED,
+            "api": self.api,  # read by the transport, never sent
+        }
+
+
+class MultiModalPromptInvoker(MultiModalMessagesInvoker):
+    """Prompt mode on multimodal-generation: the prompt asked as one user message (that endpoint has no
+    prompt input), the streamed message read as messages mode and returned as prompt mode's output."""
+
+    mode = "prompt"
+    reads = "messages"  # the shape of the chunks, for handler/ask/stream.py
+
+    def arguments(self, call: Call) -> dict[str, Any]:
+        asked = replace(call, messages=(Message("user", call.prompt or ""),))
+        return super().arguments(asked)
+
+    def finish(self, output: dict[str, Any]) -> dict[str, Any]:
+        """The assembled messages-mode output -> prompt mode's {text, finish_reason, reasoning_content}."""
+        choices = output.get("choices") or [{}]
+        choice = choices[0] if isinstance(choices[0], dict) else {}
+        message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+        shaped = {**output, "choices": None} if "choices" in output else dict(output)  # as the SDK's text output
+        shaped["text"] = message.get("content") if isinstance(message.get("content"), str) else ""
+        shaped["finish_reason"] = choice.get("finish_reason")
+        if message.get("reasoning_content"):
+            shaped["reasoning_content"] = message["reasoning_content"]
+        return shaped
+
+    def answer(self, output: Mapping[str, Any]) -> str | None:
+        return PromptInvoker.answer(self, output)  # type: ignore[arg-type]
+
+
+MULTIMODAL_INVOKERS: Mapping[str, Invoker] = {
+    "prompt": MultiModalPromptInvoker(),
+    "messages": MultiModalMessagesInvoker(),
+}
+
+
+def invoker_for(mode: str, api: str) -> Invoker:
+    return (MULTIMODAL_INVOKERS if api == "multimodal" else INVOKERS)[mode]

@@ -95,6 +95,10 @@ class _Answer:
     def _take(self, source: Mapping[str, Any], key: str, texts: list[str], reasoning: list[str]) -> None:
         """One chunk's piece of answer text (`key`) and of reasoning, appended to be joined once at the end."""
         text = source.get(key)
+        if isinstance(text, list):
+            # multimodal-generation's content: a list of parts ([{"text": ...}], [] while it thinks),
+            # joined into the string the text API gives.
+            text = "".join(p["text"] for p in text if isinstance(p, dict) and isinstance(p.get("text"), str))
         if isinstance(text, str):
             self.answered = True
             if text:
@@ -153,7 +157,7 @@ def read(
     chunks: Iterable[Any], invoker: Invoker, deadline: Deadline, *, silence: float, function_timeout: float
 ) -> Reading:
     """Read a streamed answer to its end, the deadline, or a failure; see the module docstring."""
-    answer = _Answer(invoker.mode)
+    answer = _Answer(getattr(invoker, "reads", invoker.mode))
     iterator = iter(chunks)
     at, clock = deadline.at, deadline.clock  # read once: the loop below runs once per token or two
     try:
@@ -166,12 +170,12 @@ def read(
                     # withdrawing the text: its error is the answer, not the text so far.
                     return Reading(verdict)
                 detail = f"DashScope ended the stream with {verdict.code}: {verdict.message}"
-                return _partial(answer, Partial("error", detail), function_timeout, silence)
+                return _partial(answer, Partial("error", detail), function_timeout, silence, invoker)
             answer.add(fields)
             if clock() >= at and not answer.finished:
                 if not answer.began:
                     return Reading(Transient("RequestTimeout", "DashScope began no answer before the deadline"))
-                return _partial(answer, Partial("deadline", ""), function_timeout, silence)
+                return _partial(answer, Partial("deadline", ""), function_timeout, silence, invoker)
     except Exception as error:  # classified below; anything unknown is re-raised
         if not answer.began:
             if _is_read_timeout(error):
@@ -188,21 +192,27 @@ def read(
             why = Partial("silence", "")
         else:
             why = Partial("broken", type(error).__name__)
-        return _partial(answer, why, function_timeout, silence)
+        return _partial(answer, why, function_timeout, silence, invoker)
     finally:
         close = getattr(iterator, "close", None)
         if close is not None:
             close()
     if answer.began and not answer.finished:
-        return _partial(answer, Partial("ended", ""), function_timeout, silence)
-    output = answer.assembled()
+        return _partial(answer, Partial("ended", ""), function_timeout, silence, invoker)
+    output = _finished(invoker, answer.assembled())
     if output is None or not answer.answered or invoker.answer(output) is None:
         ended = "DashScope's stream ended without an answer"
         return Reading(Transient("MalformedResponse", ended, str(answer.request_id)))
     return Reading(Result(200, str(answer.request_id), "", "", output, answer.usage))
 
 
-def _partial(answer: _Answer, why: Partial, function_timeout: float, silence: float) -> Reading:
+def _finished(invoker: Invoker, output: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The output in the shape the caller's mode gives (a multimodal prompt-mode answer is read as messages)."""
+    finish = getattr(invoker, "finish", None)
+    return finish(output) if finish is not None and output is not None else output
+
+
+def _partial(answer: _Answer, why: Partial, function_timeout: float, silence: float, invoker: Invoker) -> Reading:
     tokens = answer.output_tokens()
     count = f"{tokens} output tokens" if tokens is not None else "some output"
     because = {
@@ -218,7 +228,7 @@ def _partial(answer: _Answer, why: Partial, function_timeout: float, silence: fl
         "is returned rather than asked for again; for whole answers raise the function's timeout, lower "
         "max_tokens, or ask for a shorter answer"
     )
-    result = Result(200, str(answer.request_id), PARTIAL, message, answer.assembled(), answer.usage)
+    result = Result(200, str(answer.request_id), PARTIAL, message, _finished(invoker, answer.assembled()), answer.usage)
     return Reading(result, why)
 
 

@@ -1,6 +1,7 @@
 """The SDK seam: the one place that calls DashScope, and what its answers and exceptions mean.
 
-Tests replace `Transport` with a fake taking Generation.call's keyword arguments (plus `bounds`)
+Tests replace `Transport` with a fake taking Generation.call's keyword arguments (plus `bounds`, and
+`api="multimodal"` for a multimodal model's call)
 and returning the chunks of a streamed answer; everything else (the invokers, the stream reader,
 the attempts, the handler) is plain code around it.
 
@@ -72,9 +73,14 @@ class DashScopeTransport:
         self._session: Any = None
         self._lock = threading.Lock()
 
-    def __call__(self, *, bounds: Bounds | None = None, **kwargs: Any) -> Iterable[Any]:
+    def __call__(self, *, bounds: Bounds | None = None, api: str = "text", **kwargs: Any) -> Iterable[Any]:
         if self._session is None:
             self._start()
+        if api == "multimodal":
+            # Same session, adapter and bounds; never MultiModalConversation.call (handler/ask/multimodal.py).
+            from handler.ask import multimodal
+
+            return _BoundedStream(lambda: multimodal.call(**kwargs, session=self._session), bounds)
         return _BoundedStream(lambda: self._generation.call(**kwargs, session=self._session), bounds)
 
     def _start(self) -> None:

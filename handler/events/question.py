@@ -13,7 +13,10 @@ ROLES: frozenset[str] = frozenset({"system", "user", "assistant"})
 @dataclass(frozen=True)
 class Message:
     role: Role
-    content: str
+    content: str  # the text (a multimodal message's text parts, joined)
+    # https:// URLs or data:image/... URIs, checked by decode (handler/events/images.py); only the
+    # multimodal API is ever sent them.
+    images: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, str]:
         return {"role": self.role, "content": self.content}

@@ -1,4 +1,5 @@
-"""A local stand-in for DashScope's text-generation HTTP API, on 127.0.0.1.
+"""A local stand-in for DashScope's two generation HTTP APIs (text-generation and
+multimodal-generation), on 127.0.0.1.
 
 It serves `--offline` runs of the CLI (answers say they are emulated), the wire-level tests and the
 benchmarks. Faults are scripted: each request takes the next behaviour from the script, and falls
@@ -17,8 +18,17 @@ Streamed requests (the SDK's `X-DashScope-SSE: enable`) are answered as DashScop
     data:{"output":{...},"usage":{...},"request_id":"..."}
 
 and errors as `event:error` frames (`:HTTP_STATUS/4xx|5xx`), with that HTTP status when nothing was
-streamed yet. Like the service, it refuses non-streamed calls to stream-only models: QwQ models,
-and open Qwen3 models while thinking (they think unless `enable_thinking` is false).
+streamed yet. multimodal-generation's chunks carry `content: [{"text": ...}]` (`[]` while the model
+thinks), and its answers say how many image parts the request held ("[N image parts received]",
+usage.image_tokens), so a test can see an image arrive.
+
+Models are checked as DashScope checks them: a name it does not know (`models`, by default the
+project's model table plus a few models DashScope serves that the table does not list, see
+UNLISTED) gets 400 InvalidParameter "Model not exist." on both endpoints, and a known model asked on
+the endpoint that does not serve it gets the gateway's 400 InvalidParameter "url error, please check
+url! ...", so the project's learning of a model's API is tested through the real SDK. Like the
+service, it refuses non-streamed calls to stream-only models: QwQ models, and open Qwen3 models
+while thinking (they think unless `enable_thinking` is false).
 """
 
 from __future__ import annotations
@@ -36,6 +46,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 GENERATION_PATH = "/api/v1/services/aigc/text-generation/generation"
+MULTIMODAL_PATH = "/api/v1/services/aigc/multimodal-generation/generation"
+_APIS = {GENERATION_PATH: "text", MULTIMODAL_PATH: "multimodal"}
+MODEL_NOT_EXIST = "Model not exist."
+URL_ERROR = (
+    "url error, please check url! For details, see: https://help.aliyun.com/zh/model-studio/error-code#error-url"
+)
+# Models DashScope serves that the project's table does not list: the learning path's test subjects.
+# qwen3.8-max-0902 is a dated snapshot (issue 16); qwen3.5-plus is multimodal on the API reference.
+UNLISTED: dict[str, str] = {"qwen3.8-max-0902": "multimodal", "qwen3.5-plus": "multimodal", "qwen-plus-latest": "text"}
 EMULATED = "[emulated answer from the local DashScope stand-in]"
 EMULATED_REASONING = "[emulated reasoning]"
 SSE_CONTENT_TYPE = "text/event-stream;charset=UTF-8"
@@ -198,6 +217,8 @@ class DashScopeStandIn:
         self.keep_requests = True  # soak runs turn this off so the stand-in's memory stays flat
         self.connections = 0
         self._thread: threading.Thread | None = None
+        # model -> "text" | "multimodal": what this DashScope serves, and on which endpoint.
+        self.models: dict[str, str] = default_models()
 
     @property
     def url(self) -> str:
@@ -232,6 +253,7 @@ class DashScopeStandIn:
             self.connections = 0
             self.policy = None
             self.keep_requests = True
+            self.models = default_models()
 
     def _record(self, request: Request) -> None:
         with self._lock:
@@ -248,6 +270,16 @@ class DashScopeStandIn:
         if self.policy is not None and (chosen := self.policy(request)) is not None:
             return chosen
         return answer(delay=self.latency)
+
+    def served(self, model: str) -> str | None:
+        """The endpoint that serves `model` ("text" | "multimodal"), or None: DashScope knows no such model."""
+        with self._lock:
+            known = self.models.get(model)
+        if known is not None:
+            return known
+        if _OPEN_QWEN3.fullmatch(model) or model.startswith("qwq"):
+            return "text"  # the open Qwen3 sizes and QwQ models (stream-only behaviour below)
+        return None
 
     def _connected(self) -> None:
         with self._lock:
@@ -289,12 +321,19 @@ class _Handler(BaseHTTPRequestHandler):
             headers=headers,
             authorized=expected is None or self.headers.get("Authorization") == expected,
         )
-        if self.path.split("?")[0] != GENERATION_PATH:
+        endpoint = _APIS.get(self.path.split("?")[0])
+        if endpoint is None:
             standin.requests.append(request)
             self.reply(404, {"request_id": _request_id(), "code": "NotFound", "message": "no such API"})
             return
         if not isinstance(body, dict):
             self.reply(400, {"request_id": _request_id(), "code": "InvalidParameter", "message": "bad body"})
+            return
+        served = standin.served(str(body.get("model") or ""))
+        if served != endpoint:
+            # The service's own refusals, before any scripted behaviour: no such model, or not here.
+            standin._record(request)
+            error(400, "InvalidParameter", MODEL_NOT_EXIST if served is None else URL_ERROR)(self, request)
             return
         if not request.streamed and (refusal := _stream_only(body)) is not None:
             standin._record(request)
@@ -407,10 +446,20 @@ def _tokens(text: str) -> int:
     return max(1, len(text.encode()) // 3)
 
 
+def default_models() -> dict[str, str]:
+    """The project's model table (a row with no API is served as text) and UNLISTED."""
+    from handler.ask.models import DEFAULT_MODELS
+
+    return {**{name: info.api or "text" for name, info in DEFAULT_MODELS.items()}, **UNLISTED}
+
+
 def _thinks(model: str, params: dict[str, Any]) -> bool:
-    """Whether the model reasons before answering: QwQ always, open Qwen3 unless told not to,
-    the others when asked to (enable_thinking)."""
-    if model.startswith("qwq"):
+    """Whether the model reasons before answering: QwQ and the table's always-thinking rows always,
+    open Qwen3 unless told not to, the others when asked to (enable_thinking)."""
+    from handler.ask.models import ALWAYS, DEFAULT_MODELS
+
+    info = DEFAULT_MODELS.get(model)
+    if model.startswith("qwq") or (info is not None and info.thinking == ALWAYS) or model == "qwen3.8-max-0902":
         return True
     if _OPEN_QWEN3.fullmatch(model):
         return params.get("enable_thinking") is not False
@@ -458,7 +507,8 @@ def _plan(request: Request, text: str | None, reasoning: str | None, *, chunks: 
         ("content", p) for p in _pieces(reply, count)
     ]
     incremental = params.get("incremental_output") is True
-    messages = params.get("result_format") == "message"
+    multimodal = request.path.split("?")[0] == MULTIMODAL_PATH
+    messages = multimodal or params.get("result_format") == "message"
     frames = []
     said = {"reasoning": "", "content": ""}
     reasoning_tokens = output_tokens = 0
@@ -480,8 +530,12 @@ def _plan(request: Request, text: str | None, reasoning: str | None, *, chunks: 
         }
         if thought:
             usage["output_tokens_details"] = {"reasoning_tokens": reasoning_tokens}
+        if multimodal:
+            usage.update({k: v for k, v in whole["usage"].items() if k not in usage})
         if messages:
-            message: dict[str, Any] = {"role": "assistant", "content": content}
+            message: dict[str, Any] = {"role": "assistant", "content": [{"text": content}] if content else []}
+            if not multimodal:
+                message["content"] = content
             if thought:
                 message["reasoning_content"] = thinking
             output: dict[str, Any] = {"choices": [{"finish_reason": finish, "message": message}]}
@@ -495,7 +549,7 @@ def _plan(request: Request, text: str | None, reasoning: str | None, *, chunks: 
 
 def _reply_text(body: dict[str, Any]) -> str:
     output = body["output"]
-    return output["choices"][0]["message"]["content"] if "choices" in output else output["text"]
+    return _text_of(output["choices"][0]["message"]["content"]) if "choices" in output else output["text"]
 
 
 def _answer_body(request: Request, text: str | None) -> dict[str, Any]:
@@ -503,18 +557,39 @@ def _answer_body(request: Request, text: str | None) -> dict[str, Any]:
     source = body.get("input", {}) if isinstance(body, dict) else {}
     params = body.get("parameters", {}) if isinstance(body, dict) else {}
     messages = source.get("messages") or []
-    question = source.get("prompt") or (messages[-1].get("content", "") if messages else "")
-    asked = " ".join(str(m.get("content", "")) for m in messages) or str(question)
-    reply = text if text is not None else f"{EMULATED} You asked: {question}"
+    question = source.get("prompt") or (_text_of(messages[-1].get("content", "")) if messages else "")
+    asked = " ".join(_text_of(m.get("content", "")) for m in messages) or str(question)
+    images = sum(_images_in(m.get("content")) for m in messages)
+    multimodal = request.path.split("?")[0] == MULTIMODAL_PATH
+    seen = f" [{images} image part{'s' if images != 1 else ''} received]" if multimodal else ""
+    reply = text if text is not None else f"{EMULATED} You asked: {question}{seen}"
     usage_in, usage_out = _tokens(asked), _tokens(reply)
-    if params.get("result_format") == "message":
+    usage: dict[str, Any] = {"input_tokens": usage_in, "output_tokens": usage_out, "total_tokens": usage_in + usage_out}
+    if multimodal:
+        # As the service reports them: image tokens inside the input, itemised (emulated: 100 per image).
+        usage["input_tokens"] += 100 * images
+        usage["total_tokens"] += 100 * images
+        usage["image_tokens"] = 100 * images
+        usage["input_tokens_details"] = {"image_tokens": 100 * images, "text_tokens": usage_in}
+    if multimodal:
+        output: dict[str, Any] = {
+            "choices": [{"finish_reason": "stop", "message": {"role": "assistant", "content": [{"text": reply}]}}]
+        }
+    elif params.get("result_format") == "message":
         output: dict[str, Any] = {
             "choices": [{"finish_reason": "stop", "message": {"role": "assistant", "content": reply}}]
         }
     else:
         output = {"text": reply, "finish_reason": "stop"}
-    return {
-        "output": output,
-        "usage": {"input_tokens": usage_in, "output_tokens": usage_out, "total_tokens": usage_in + usage_out},
-        "request_id": _request_id(),
-    }
+    return {"output": output, "usage": usage, "request_id": _request_id()}
+
+
+def _text_of(content: Any) -> str:
+    """A message's text: the string, or a multimodal content list's text parts joined."""
+    if isinstance(content, list):
+        return " ".join(str(p["text"]) for p in content if isinstance(p, dict) and "text" in p)
+    return str(content)
+
+
+def _images_in(content: Any) -> int:
+    return sum(1 for p in content if isinstance(p, dict) and "image" in p) if isinstance(content, list) else 0

@@ -1,0 +1,75 @@
+"""Which DashScope API serves a model: the table's word for it, else what this instance learned.
+
+DashScope serves each model on one of two endpoints, text-generation or multimodal-generation, and
+answers the other with 400 InvalidParameter "url error, please check url! ..." (nothing generated,
+nothing billed). A model the table does not place is asked on text-generation; on exactly that 400
+it is asked once more on multimodal-generation in the same invocation, and the instance remembers
+the answer, so later invocations go straight to it. Any other 400 is the model's answer as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Mapping
+
+from handler import logs
+from handler.ask.models import MULTIMODAL, TEXT, ModelInfo
+from handler.result import Result
+
+URL_ERROR = "url error"  # DashScope's message begins "url error, please check url!"
+
+
+def is_url_error(result: Result) -> bool:
+    """DashScope's refusal of a model on the endpoint that does not serve it."""
+    return result.status_code == 400 and result.code == "InvalidParameter" and URL_ERROR in result.message.lower()
+
+
+class ModelApis:
+    """One instance's memory of the APIs it learned, by model name (bounded: names come from events
+    only when the allowlist admits them, but a long-lived instance must not grow without end)."""
+
+    LIMIT = 256
+
+    def __init__(self) -> None:
+        self._learned: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def api(self, model: str, info: ModelInfo | None) -> tuple[str, bool]:
+        """(the API to ask first, whether it is settled): the table's, then the learned one; an
+        unsettled model is asked on text-generation and may be moved once (`learn`)."""
+        if info is not None and info.api is not None:
+            return info.api, True
+        with self._lock:
+            learned = self._learned.get(model)
+        return (learned, True) if learned is not None else (TEXT, False)
+
+    def learn(self, model: str, api: str) -> None:
+        """Remember `model`'s API; the first time, log the QWEN_MODEL_TABLE entry that makes it permanent."""
+        with self._lock:
+            if self._learned.get(model) == api:
+                return
+            if len(self._learned) >= self.LIMIT:
+                self._learned.clear()
+            self._learned[model] = api
+        entry = json.dumps({model: {"api": api}}, ensure_ascii=False)
+        logs.emit(
+            "model_api_learned",
+            level=logging.WARNING,
+            model=model,
+            api=api,
+            message=(
+                f"{model} is served by DashScope's {api} API, not the table's default: learned by this instance "
+                f"after one 'url error' refusal. Add QWEN_MODEL_TABLE='{entry}' to skip that first request "
+                "on every new instance"
+            ),
+            model_table_entry=entry,
+        )
+
+    def learned(self) -> Mapping[str, str]:
+        with self._lock:
+            return dict(self._learned)
+
+
+OTHER = {TEXT: MULTIMODAL, MULTIMODAL: TEXT}
