@@ -3,6 +3,9 @@
 Exit status: 0 when every result has status 200, 1 otherwise (or when the handler raised), 2 on
 usage errors such as a missing API key, an empty question or an event file that cannot be read.
 
+The environment is s.yaml's environmentVariables (the allowlist, the mode, the timeouts ...), so a
+local run behaves as the deployed function does; a variable set in the shell overrides s.yaml's.
+
 stderr shows the handler's own JSON log lines (`--quiet` hides them, `--verbose` adds the SDK's and
 the other libraries' records, tracebacks included) and, when the handler raised, one line saying why.
 """
@@ -76,7 +79,11 @@ class UsageError(Exception):
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m handler",
-        description="Ask Qwen through the FC handler on this machine, as an FC invocation would.",
+        description=(
+            "Ask Qwen through the FC handler on this machine, as an FC invocation would. The function's "
+            "variables are read from s.yaml's environmentVariables (QWEN_ALLOWED_MODELS, QWEN_MODE, ...); "
+            "the shell's environment overrides them (--no-s-yaml: the shell's alone)."
+        ),
         epilog="examples:\n" + "\n".join(f"  {example}" for example in EXAMPLES),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -85,6 +92,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["messages", "prompt"], help="override QWEN_MODE")
     p.add_argument("--model", help="override QWEN_MODEL")
     p.add_argument("--offline", action="store_true", help="answer from a local DashScope stand-in: no key, no network")
+    p.add_argument(
+        "--image",
+        metavar="PATH",
+        action="append",
+        help="send this local image with the question (PNG, JPEG, WEBP, GIF, BMP); may be repeated",
+    )
+    p.add_argument(
+        "--no-s-yaml", action="store_true", help="do not read s.yaml's environmentVariables: the shell's alone"
+    )
     p.add_argument("--timeout", type=float, default=120.0, help="the function timeout to emulate, in seconds")
     p.add_argument("--quiet", action="store_true", help="print no log lines on stderr, only a failure's reason")
     p.add_argument(
@@ -108,6 +124,10 @@ def main(argv: Sequence[str] | None = None, *, stdin: Any = None, out: TextIO | 
     except UsageError as error:
         print(error, file=sys.stderr)
         return 2
+    if not args.no_s_yaml:
+        from handler.local import deployed_env
+
+        deployed_env.apply(os.environ, deployed_env.variables())
     if args.mode:
         os.environ["QWEN_MODE"] = args.mode
     if args.model:

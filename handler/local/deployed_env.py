@@ -1,0 +1,46 @@
+"""The deployed function's environment for `python -m handler`: s.yaml's environmentVariables.
+
+A local run then allows the models, and uses the settings, that `s deploy` gives the function;
+a variable already set in the shell wins. Values that are Serverless Devs expressions (`${...}`,
+such as the API key read from the deployer's environment) are left to the shell, and PYTHONPATH
+is FC's (/code/python), not this machine's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, MutableMapping
+from pathlib import Path
+from typing import Any
+
+S_YAML = Path(__file__).resolve().parents[2] / "s.yaml"
+_SKIPPED = frozenset({"PYTHONPATH"})
+
+
+def variables(path: Path = S_YAML) -> dict[str, str]:
+    """Every literal environment variable the s.yaml resources set (empty when there is no s.yaml)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return {}
+    import yaml
+
+    document: Any = yaml.safe_load(text) or {}
+    found: dict[str, str] = {}
+    resources = document.get("resources") if isinstance(document, dict) else None
+    for resource in (resources or {}).values():
+        props = resource.get("props") if isinstance(resource, dict) else None
+        env = props.get("environmentVariables") if isinstance(props, dict) else None
+        for name, value in (env or {}).items():
+            text_value = "" if value is None else str(value)
+            if name in _SKIPPED or "${" in text_value:
+                continue
+            found[str(name)] = text_value
+    return found
+
+
+def apply(environ: MutableMapping[str, str], given: Mapping[str, str]) -> list[str]:
+    """Set each of `given` that `environ` lacks; the names set, for the log."""
+    added = [name for name in given if name not in environ]
+    for name in added:
+        environ[name] = given[name]
+    return added
