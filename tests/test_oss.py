@@ -162,12 +162,15 @@ def test_an_object_that_grew_past_the_cap_is_a_413(runtime, oss_context, store, 
     transport.assert_not_called()
 
 
-@pytest.mark.parametrize("data", [b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "文本\x00二进制".encode()])
-def test_a_binary_object_is_a_415(runtime, oss_context, store, transport, data):
-    """Objects that are not UTF-8 text (an image, NUL bytes) are refused with ObjectNotText."""
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "ImageCorrupt"), ("文本\x00二进制".encode(), "ObjectNotText")],
+)
+def test_a_binary_object_is_a_415(runtime, oss_context, store, transport, data, code):
+    """Objects that are neither UTF-8 text nor a whole image header (a cut PNG, NUL bytes) are refused with 415."""
     reads(store, question=data)
     result = json.loads(handle(oss_event(), oss_context, runtime))[0]
-    assert result["status_code"] == 415 and result["code"] == "ObjectNotText"
+    assert result["status_code"] == 415 and result["code"] == code
     transport.assert_not_called()
 
 
@@ -236,7 +239,8 @@ def test_a_denied_write_returns_the_answer_and_names_the_permission(runtime, oss
 @pytest.mark.parametrize(
     ("data", "size", "code"),
     [
-        (b"\x89PNG\r\n\x1a\n\x00\x00", 8, "ObjectNotText"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", 8, "ImageCorrupt"),
+        (b"\x00\x01\x02binary", 9, "ObjectNotText"),
         (b"x" * 200, 200, "ObjectTooLarge"),
         (b"   ", 3, "EmptyEvent"),
         (b'{"not": "a request"}', 20, "InvalidEvent"),
@@ -368,7 +372,7 @@ def test_oss2_denied_write_names_where_and_the_permission(oss, standin, oss_cont
 
 def test_oss2_refusal_written_and_loop_guard_not(oss, standin, oss_context):
     """Through oss2: a binary upload gets its 415 as answer file; an answer file's own event writes nothing."""
-    etag = oss.put("qwen-bkt", "questions/q.txt", b"\x89PNG\r\n\x1a\n\x00\x00").etag
+    etag = oss.put("qwen-bkt", "questions/q.txt", b"\x00\x01\x02binary").etag
     result = json.loads(handle(wire_event(etag), oss_context, wire_runtime(standin, oss)))[0]
     assert result["code"] == "ObjectNotText"
     assert json.loads(oss.get("qwen-bkt", "answers/questions/q.txt.json").data) == result

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from handler.config import Mode, Settings
 from handler.errors import InvalidInput
+from handler.events import images
 from handler.events.question import Message, Question
 
 
@@ -30,6 +31,8 @@ class Call:
 
 def plan(question: Question, settings: Settings, *, rng: random.Random | None = None) -> Call:
     """Decide the call, or raise InvalidInput when the event asked for something not allowed."""
+    if question.messages is not None and any(m.images for m in question.messages):
+        return _image_call(question, settings, rng)
     model = question.model or settings.model
     if model not in settings.allowed_models:
         allowed = ", ".join(sorted(settings.allowed_models))
@@ -49,5 +52,36 @@ def plan(question: Question, settings: Settings, *, rng: random.Random | None = 
         messages = (Message("system", settings.system_prompt), Message("user", question.text or ""))
     if "seed" not in params:
         # As the reference does: a fresh seed per call so repeated questions are not answered identically.
+        params["seed"] = (rng or random).randint(1, 10000)
+    return Call(mode="messages", model=model, messages=messages, parameters=params)
+
+
+def _image_call(question: Question, settings: Settings, rng: random.Random | None) -> Call:
+    """A question with images: a multimodal model (the request's when allowed and multimodal, else
+    QWEN_VISION_MODEL), each data: image within QWEN_OSS_MAX_IMAGE_BYTES, QWEN_IMAGE_PROMPT when the
+    question holds no text of its own."""
+    assert question.messages is not None
+    model = question.model
+    info = settings.models.get(model) if model else None
+    if model is None or model not in settings.allowed_models or info is None or info.api != "multimodal":
+        model = settings.vision_model
+    for message in question.messages:
+        for image in message.images:
+            size = images.data_bytes(image)
+            if size > settings.max_image_bytes:
+                raise InvalidInput(
+                    f"an image of the request is {size} bytes, over the {settings.max_image_bytes}-byte limit "
+                    "(QWEN_OSS_MAX_IMAGE_BYTES); send a smaller image or an https:// URL to it",
+                    code="ImageTooLarge",
+                    status_code=413,
+                )
+    messages = question.messages
+    last = messages[-1]
+    if not last.content.strip():
+        messages = (*messages[:-1], replace(last, content=settings.image_prompt))
+    if messages[0].role != "system":
+        messages = (Message("system", settings.system_prompt), *messages)
+    params = {**settings.parameters, **question.parameters}
+    if "seed" not in params:
         params["seed"] = (rng or random).randint(1, 10000)
     return Call(mode="messages", model=model, messages=messages, parameters=params)

@@ -9,6 +9,11 @@ The flow for one `OssObject` record, in order:
     answer file with the same eTag -> the stored Result (a redelivery on another instance)
     in-progress marker of another  -> wait for its answer, or raise AnswerInProgress (delivered again)
     marker created                 -> read (size and text checked), ask, write the answer file
+An image file (PNG, JPEG, WEBP, GIF or BMP by its bytes, handler/events/images.py) is a question too:
+sent to QWEN_VISION_MODEL as a base64 data: URI (the bucket stays private and no credential or URL
+leaves the function), with QWEN_IMAGE_PROMPT as the instruction, or the text of the sidecar
+`<key>.txt` when one exists; the sidecar itself is skipped, not answered. At most
+QWEN_OSS_MAX_IMAGE_BYTES (413 above it, with no DashScope call); a broken image header is 415.
 A refused file (too large, not text, holds no question) gets its refusal written as its answer file,
 so whoever uploaded it learns why. Writes are retried within the deadline; an answer that still
 cannot be written is returned with code AnswerNotStored (where, and which permission is missing),
@@ -41,8 +46,9 @@ from handler.deliver.context import DeliveryContext
 from handler.deliver.once import ASKED, Once, not_stored, with_retries
 from handler.deliver.store import SOURCE_ETAG_META, ObjectStore, shown_object
 from handler.errors import InvalidInput, ObjectNotFound, QwenError
+from handler.events import images
 from handler.events.decode import decode_text
-from handler.events.question import OssObject, Question
+from handler.events.question import Message, OssObject, Question
 from handler.result import Result, dumps, loads
 
 Ask = Callable[[Question, dict[str, Any]], tuple[Result, int]]
@@ -104,6 +110,10 @@ class OssQuestionFiles:
         if obj.key.startswith(prefix):
             # Our own answer file: answering it would write another answer, and so on for ever.
             return skipped(f"the object is under the output prefix {prefix} (loop guard)"), 0
+        if obj.key.lower().endswith(_SIDECARS):
+            # photo.jpg.txt is photo.jpg's instruction, read when the image is answered.
+            image = obj.key[: -len(".txt")]
+            return skipped(f"the object is the instruction sidecar of {image}, read when that image is answered"), 0
         answer_key = f"{prefix}{obj.key}.json"
         fields["answer_key"] = answer_key
         store = self.ctx.access.store()
@@ -191,12 +201,23 @@ class OssQuestionFiles:
 
     def _read_question(self, store: ObjectStore, obj: OssObject, etag: str | None) -> Question:
         cap = self.ctx.settings.oss_max_bytes
+        image_cap = self.ctx.settings.max_image_bytes
         too_large = InvalidInput(
             f"{_shown(obj)} is larger than QWEN_OSS_MAX_BYTES ({cap} bytes)", code="ObjectTooLarge", status_code=413
         )
-        if obj.size is not None and obj.size > cap:
-            raise too_large
-        stored = store.read(obj.bucket, obj.key, max_bytes=cap)
+        image_too_large = InvalidInput(
+            f"{_shown(obj)} is larger than QWEN_OSS_MAX_IMAGE_BYTES ({image_cap} bytes) for an image",
+            code="ImageTooLarge",
+            status_code=413,
+        )
+        # The bytes decide what a file is; the name only decides how much may be read to find out:
+        # an image suffix up to the image limit, any other name up to the text limit (so a large
+        # file is still refused by its announced size before any read).
+        pictured = obj.key.lower().endswith(images.SUFFIXES)
+        limit = max(cap, image_cap) if pictured else cap
+        if obj.size is not None and obj.size > limit:
+            raise image_too_large if pictured and image_cap >= cap else too_large
+        stored = store.read(obj.bucket, obj.key, max_bytes=limit)
         current = _etag(stored.etag)
         if etag and current and current != etag:
             # Answering the newer text under this event's eTag would mislabel it, and could replace the
@@ -205,6 +226,19 @@ class OssQuestionFiles:
                 f"{_shown(obj)} now has eTag {current}, not this event's {etag}: it was replaced since, and the new "
                 "upload's own event answers it; nothing asked or written"
             )
+        sniffed = images.sniff(stored.data)
+        if sniffed.kind is not None and not sniffed.corrupt:
+            if stored.size > image_cap or len(stored.data) > image_cap:
+                raise image_too_large
+            if stored.size > limit or len(stored.data) > limit:
+                raise too_large  # an image under another name, larger than the text limit it was read to
+            return self._image_question(store, obj, images.data_uri(stored.data, sniffed))
+        if sniffed.corrupt:
+            raise InvalidInput(
+                f"{_shown(obj)} starts like a {sniffed.kind.upper()} image but its header is broken",
+                code="ImageCorrupt",
+                status_code=415,
+            )
         if stored.size > cap or len(stored.data) > cap:
             raise too_large
         try:
@@ -212,7 +246,11 @@ class OssQuestionFiles:
         except UnicodeDecodeError:
             text = None
         if text is None or "\x00" in text:
-            raise InvalidInput(f"{_shown(obj)} is not UTF-8 text", code="ObjectNotText", status_code=415)
+            raise InvalidInput(
+                f"{_shown(obj)} is neither UTF-8 text nor a PNG, JPEG, WEBP, GIF or BMP image",
+                code="ObjectNotText",
+                status_code=415,
+            )
         record = decode_text(text)
         if isinstance(record, InvalidInput):
             record.source = obj.source
@@ -220,6 +258,22 @@ class OssQuestionFiles:
         if not isinstance(record, Question):
             raise InvalidInput(f"{_shown(obj)} holds no question", code="InvalidEvent")
         return record
+
+    def _image_question(self, store: ObjectStore, obj: OssObject, uri: str) -> Question:
+        """The image and its instruction: the sidecar `<key>.txt` if it holds text, else QWEN_IMAGE_PROMPT."""
+        instruction = self.ctx.settings.image_prompt
+        try:
+            sidecar = store.read(obj.bucket, obj.key + ".txt", max_bytes=self.ctx.settings.oss_max_bytes)
+        except ObjectNotFound:
+            sidecar = None
+        if sidecar is not None and len(sidecar.data) <= self.ctx.settings.oss_max_bytes:
+            try:
+                text = sidecar.data.decode("utf-8-sig").strip()
+            except UnicodeDecodeError:
+                text = ""
+            if text and "\x00" not in text:
+                instruction = text
+        return Question(messages=(Message("user", instruction, images=(uri,)),))
 
 
 def _not_allowed(obj: OssObject, settings: Settings) -> QwenError:
@@ -237,6 +291,9 @@ def _not_allowed(obj: OssObject, settings: Settings) -> QwenError:
 
 def _where(obj: OssObject, answer_key: str) -> str:
     return shown_object(obj.bucket, answer_key)
+
+
+_SIDECARS = tuple(f"{suffix}.txt" for suffix in images.SUFFIXES)
 
 
 def _etag(value: str | None) -> str | None:

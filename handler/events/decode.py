@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from handler.errors import InvalidInput
-from handler.events import parameters
+from handler.events import images, parameters
 from handler.events.question import ROLES, Message, OssObject, Question, Skipped
 from handler.events.sources import segment, shown_object
 from handler.events.triggers.cloudevents import CloudEvent
@@ -362,16 +362,47 @@ def _messages(value: Any) -> tuple[Message, ...] | InvalidInput:
         role, content = item.get("role"), item.get("content")
         if not isinstance(role, str) or role not in ROLES:
             return _invalid(f"{where}.role must be one of system, user, assistant")
+        pictures: tuple[str, ...] = ()
+        if isinstance(content, list) and role == "user":
+            parts = _parts(content, where)
+            if isinstance(parts, InvalidInput):
+                return parts
+            content, pictures = parts
         if not isinstance(content, str):
-            return _invalid(f"{where}.content must be a string")
+            return _invalid(
+                f"{where}.content must be a string (or, for a user message, a list of image and text parts)"
+            )
         if role == "system" and i != 0:
             return _invalid(f"{where}: a system message may only come first")
-        messages.append(Message(role=role, content=content))
+        messages.append(Message(role=role, content=content, images=pictures))
     if messages[-1].role != "user":
         return _invalid("the last message must have role 'user': it is the question to answer")
-    if not _printable(messages[-1].content):
+    if not _printable(messages[-1].content) and not messages[-1].images:
         return _invalid("the last user message has no printable character to ask about")
     return tuple(messages)
+
+
+def _parts(content: list[Any], where: str) -> tuple[str, tuple[str, ...]] | InvalidInput:
+    """DashScope's multimodal content, [{"image": "https://..."}, {"text": "..."}]: its text parts joined
+    and its images, each checked here so no value the SDK would upload can reach it (handler/events/images.py)."""
+    if not content:
+        return _invalid(f"{where}.content must not be an empty list")
+    texts: list[str] = []
+    found: list[str] = []
+    for j, part in enumerate(content):
+        at = f"{where}.content[{j}]"
+        if not isinstance(part, dict) or len(part) != 1 or next(iter(part)) not in ("image", "text"):
+            return _invalid(f'{at} must be one {{"image": ...}} or {{"text": ...}} object')
+        kind, value = next(iter(part.items()))
+        if kind == "text":
+            if not isinstance(value, str):
+                return _invalid(f"{at}.text must be a string")
+            texts.append(value)
+        elif (problem := images.part_problem(value)) is not None:
+            return _invalid(f"{at}.image {problem}")
+        else:
+            found.append(value)
+    return "\n".join(texts), tuple(found)
 
 
 def _text(event: bytes | bytearray | memoryview | str | None) -> str | InvalidInput:

@@ -66,6 +66,7 @@ class LocalContext:
 EXAMPLES = (
     'python -m handler "如何做西红柿炖牛腩?"',
     "python -m handler --offline --event-file events/question.json",
+    'python -m handler --offline --image handler/local/sample.png "what is this?"',
     "echo 你好 | python -m handler --offline -",
     "python -m handler tokens --help",
 )
@@ -176,6 +177,8 @@ def main(argv: Sequence[str] | None = None, *, stdin: Any = None, out: TextIO | 
 
 def _event(args: argparse.Namespace, stdin: Any) -> bytes:
     """The event bytes the arguments name; UsageError when they name none, two, or an empty question."""
+    if args.image:
+        return _image_event(args)
     sources = sum([bool(args.question), args.event_file is not None])
     if sources != 1:
         raise UsageError("give a question, '-' for stdin, or --event-file PATH (not more than one)")
@@ -192,6 +195,35 @@ def _event(args: argparse.Namespace, stdin: Any) -> bytes:
         # The handler's own message suggests `s invoke -e`, which is for the deployed function.
         raise UsageError("the question is empty: give it as arguments, '-' to read it from stdin, or --event-file PATH")
     return event
+
+
+def _image_event(args: argparse.Namespace) -> bytes:
+    """A request with the --image files as data: URIs and the words as its text: the one place a local
+    file becomes part of a question, because the user named it on their own command line."""
+    from handler.config import DEFAULT_MAX_IMAGE_BYTES
+    from handler.events import images
+
+    if args.event_file is not None or args.question == ["-"]:
+        raise UsageError("--image goes with a question given as arguments, not with --event-file or '-'")
+    limit = int(os.environ.get("QWEN_OSS_MAX_IMAGE_BYTES", "").strip() or DEFAULT_MAX_IMAGE_BYTES)
+    parts: list[dict[str, str]] = []
+    for path in args.image:
+        try:
+            with open(path, "rb") as f:
+                data = f.read(limit + 1)
+        except OSError as error:
+            raise UsageError(f"--image {path}: cannot read it ({error.strerror})") from None
+        if len(data) > limit:
+            raise UsageError(f"--image {path}: larger than {limit} bytes (QWEN_OSS_MAX_IMAGE_BYTES)")
+        sniffed = images.sniff(data)
+        if sniffed.kind is None or sniffed.corrupt:
+            raise UsageError(f"--image {path}: not a PNG, JPEG, WEBP, GIF or BMP image")
+        parts.append({"image": images.data_uri(data, sniffed)})
+    parts.append({"text": " ".join(args.question)})  # empty: QWEN_IMAGE_PROMPT is asked
+    request: dict[str, Any] = {"messages": [{"role": "user", "content": parts}]}
+    if args.model:
+        request["model"] = args.model
+    return json.dumps(request, ensure_ascii=False).encode()
 
 
 def _is_empty(event: bytes) -> bool:

@@ -3,8 +3,10 @@ x-oss-forbid-overwrite, DELETE), on 127.0.0.1.
 
 oss2 talks to it unchanged: with an IP endpoint it uses path-style URLs (/bucket/key). Used by the
 CLI's --offline mode for OSS events and by tests. In --offline mode a missing object is emulated as a
-real bucket would hold it: a text question for a text key, image bytes for an image key (so the
-sample events/oss.json, a .png, gets the 415 a deployed function gives it).
+real bucket would hold it: a text question for a text key, a small bundled PNG (handler/local/sample.png)
+for an image key, so the samples events/oss.json and events/oss-image.json are answered by the vision
+model as deployed, non-image binary bytes for other binary keys (415 ObjectNotText), and nothing for an
+image's `.txt` sidecar (the default instruction applies).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import uuid
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -26,6 +29,9 @@ EMULATED_PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
 )
 _BINARY_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".pdf", ".zip", ".gz", ".mp3", ".mp4", ".bin")
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp")
+SAMPLE_IMAGE = Path(__file__).resolve().parent / "sample.png"  # 16x16, 463 bytes
+EMULATED_BINARY = b"PK\x03\x04\x14\x00\x00\x00\x08\x00\x00\x00emulated binary\x00"  # a zip's opening: not text
 
 
 @dataclass
@@ -39,10 +45,16 @@ class StoredObject:
         return hashlib.md5(self.data).hexdigest().upper()  # OSS's ETag of a simple upload
 
 
-def emulated(key: str) -> StoredObject:
-    """What --offline serves for an object it does not hold: binary for a binary suffix, else text."""
-    if key.lower().endswith(_BINARY_SUFFIXES):
-        return StoredObject(EMULATED_PNG, content_type="image/png")
+def emulated(key: str) -> StoredObject | None:
+    """What --offline serves for an object it does not hold: the sample PNG for an image suffix, other
+    binary bytes for another binary suffix, nothing for an image's sidecar, else a text question."""
+    lower = key.lower()
+    if lower.endswith(tuple(f"{suffix}.txt" for suffix in _IMAGE_SUFFIXES)):
+        return None
+    if lower.endswith(_IMAGE_SUFFIXES):
+        return StoredObject(SAMPLE_IMAGE.read_bytes(), content_type="image/png")
+    if lower.endswith(_BINARY_SUFFIXES):
+        return StoredObject(EMULATED_BINARY)
     return StoredObject(EMULATED_OBJECT.format(key=key).encode(), content_type="text/plain")
 
 

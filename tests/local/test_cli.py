@@ -36,7 +36,7 @@ def test_offline_answers_without_a_key():
     assert log["event"] == "question" and log["status_code"] == 200
 
 
-# oss.json names a .png: a real bucket holds an image there, refused with 415 (tests/test_offline_oss.py).
+# oss.json names a .png, answered by the vision model offline (tests/test_offline_oss.py).
 @pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "events").iterdir() if p.name != "oss.json"))
 def test_every_sample_event_is_answered_offline(name):
     """Every sample in events/ (each trigger's published one included) is answered with --event-file."""

@@ -1,0 +1,109 @@
+"""Images: what counts as one (by its bytes, never its name), and which image values a request may send.
+
+An OSS object is an image when its first bytes are a PNG, JPEG, WEBP, GIF or BMP header; the name
+never decides (a `.jpg` holding text is answered as text). A header that starts like one of these
+and then breaks off is a corrupt image (415), unless the bytes are text after all: "BM..." and
+"GIF8..." can open a sentence.
+
+An image part of a request (`{"image": ...}`) may be an `https://` URL, which DashScope fetches
+(the function never does), or a `data:image/<type>;base64,` URI. Every other form is refused before
+any SDK call: dashscope 1.27.8's MultiModalConversation would upload a local path, a `file://` URL,
+a `~` path or a bare file name that exists on the function's disk, and marks `oss://` values for
+server-side resolution; `http://`, `ftp://` and the rest are not forms DashScope documents.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif", "bmp": "image/bmp"}
+SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp")
+_DATA_URI = re.compile(r"^data:image/(png|jpeg|jpg|webp|gif|bmp);base64,([A-Za-z0-9+/]*={0,2})$", re.IGNORECASE)
+_BMP_HEADERS = frozenset({12, 40, 52, 56, 64, 108, 124})  # the DIB header sizes Windows and OS/2 write
+
+
+@dataclass(frozen=True)
+class Sniffed:
+    """What an object's first bytes say: an image type, a corrupt image header, or neither (None)."""
+
+    kind: str | None = None  # "png", "jpeg", "webp", "gif", "bmp"
+    corrupt: bool = False
+
+    @property
+    def mime(self) -> str:
+        return MIME[self.kind or "png"]
+
+
+def sniff(data: bytes) -> Sniffed:
+    """The image type of these bytes, by their header; corrupt when a signature matches but the
+    header around it is not that format's."""
+    for kind, signature, whole in (
+        ("png", data.startswith(b"\x89PNG\r\n\x1a\n"), len(data) >= 24 and data[12:16] == b"IHDR"),
+        ("jpeg", data.startswith(b"\xff\xd8\xff"), len(data) >= 4 and 0xC0 <= data[3] <= 0xFE),
+        ("gif", data[:6] in (b"GIF87a", b"GIF89a"), len(data) >= 13),
+        ("webp", data[:4] == b"RIFF", len(data) >= 16 and data[8:12] == b"WEBP" and data[12:15] == b"VP8"),
+        ("bmp", data[:2] == b"BM", len(data) >= 26 and int.from_bytes(data[14:18], "little") in _BMP_HEADERS),
+    ):
+        if signature and whole:
+            return Sniffed(kind)
+        if signature and not _is_text(data):
+            return Sniffed(kind, corrupt=True)
+    return Sniffed()
+
+
+def _is_text(data: bytes) -> bool:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return False
+    return "\x00" not in text
+
+
+def data_uri(data: bytes, sniffed: Sniffed) -> str:
+    return f"data:{sniffed.mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def part_problem(value: object) -> str | None:
+    """Why an image part's value is refused, or None when it may be sent to DashScope as it is."""
+    if not isinstance(value, str) or not value:
+        return "must be a non-empty string"
+    if value[:8].lower() == "https://":
+        try:
+            host = urlsplit(value).hostname
+        except ValueError:
+            host = None
+        if host and not any(ch.isspace() or not ch.isprintable() for ch in value):
+            return None
+        return "must be an https:// URL with a host"
+    if value[:5].lower() == "data:":
+        match = _DATA_URI.fullmatch(value)
+        if match is None or len(match.group(2)) % 4:
+            return "must be a data:image/<png|jpeg|webp|gif|bmp>;base64,<data> URI with valid base64"
+        return None
+    return (
+        "must be an https:// URL or a data:image/...;base64 URI; local paths, file://, oss://, ftp://, http:// "
+        "and bare names are refused (the function reads no file of its own disk, and DashScope's SDK would upload one)"
+    )
+
+
+def data_bytes(value: str) -> int:
+    """The decoded size of a data: URI already accepted by part_problem (0 for an https URL)."""
+    match = _DATA_URI.fullmatch(value)
+    if match is None:
+        return 0
+    encoded = match.group(2)
+    return len(encoded) * 3 // 4 - encoded.count("=")
+
+
+def decode_data(value: str) -> bytes:
+    match = _DATA_URI.fullmatch(value)
+    if match is None:
+        raise ValueError("not a data:image URI")
+    try:
+        return base64.b64decode(match.group(2), validate=True)
+    except binascii.Error as error:
+        raise ValueError("invalid base64") from error
