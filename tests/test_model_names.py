@@ -104,3 +104,26 @@ def test_only_invalid_api_key_gets_the_hint(runtime, env, context, transport):
     env["DASHSCOPE_HTTP_BASE_URL"] = "https://dashscope-intl.aliyuncs.com/api/v1"
     transport.return_value = response(403, code="AccessDenied", message="denied")
     assert json.loads(handle(b"hi", context, runtime))["message"] == "denied"
+
+
+def test_the_model_table_takes_api_and_thinking():
+    from handler.ask.models import parse_table
+
+    table = parse_table(
+        '{"qwen3.9-plus": {"api": "multimodal", "thinking": "hybrid"}, "qwen-turbo": {"api": "multimodal"}}'
+    )
+    assert (table["qwen3.9-plus"].api, table["qwen3.9-plus"].thinking) == ("multimodal", "hybrid")
+    assert table["qwen3.9-plus"].context_window is None  # figures not given: unknown
+    assert table["qwen-turbo"].api == "multimodal" and table["qwen-turbo"].context_window == 131_072
+
+
+@pytest.mark.parametrize(
+    "value",
+    ['{"x": {"api": "vision"}}', '{"qwen-turbo": {"thinking": "sometimes"}}', '{"x": {"thinking": "always"}}'],
+)
+def test_a_bad_api_or_thinking_names_the_variable(value):
+    from handler.ask.models import parse_table
+
+    with pytest.raises(InvalidConfig) as caught:
+        parse_table(value)
+    assert caught.value.variable == "QWEN_MODEL_TABLE"

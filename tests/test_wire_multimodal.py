@@ -241,3 +241,26 @@ def test_no_question_reaches_the_sdks_file_upload(standin, wire, wire_env, conte
         assert request.body["input"]["messages"][-1]["content"] == [{"text": question}]
         assert not any(k.lower() == "x-dashscope-ossresourceresolve" for k in request.headers)
     assert touched == []
+
+
+def test_a_throttled_multimodal_call_is_retried(standin, wire, wire_env, context):
+    """The same attempts as text: a 429 before any output is retried on the same endpoint."""
+    wire_env.update(QWEN_MODEL="qwen3-vl-flash")
+    standin.script(error(429, "Throttling", "Requests rate limit exceeded", retry_after=0.05))
+    result = ask("hi", context, wire)
+    assert result["status_code"] == 200
+    assert paths(standin) == [MULTIMODAL_PATH, MULTIMODAL_PATH]
+
+
+def test_a_silent_multimodal_stream_is_bounded_by_the_request_timeout(standin, wire, wire_env, context):
+    """Silence before the first chunk: QWEN_REQUEST_TIMEOUT bounds each attempt, as on text-generation."""
+    from handler.errors import TransientUpstreamError
+    from handler.local.standin import hang
+
+    wire_env.update(QWEN_MODEL="qwen3-vl-flash", QWEN_REQUEST_TIMEOUT="1", QWEN_MAX_ATTEMPTS="2")
+    standin.script(hang(), hang())
+    started = time.monotonic()
+    with pytest.raises(TransientUpstreamError) as caught:
+        ask("hi", context, wire)
+    assert caught.value.code == "RequestTimeout" and caught.value.attempts == 2
+    assert time.monotonic() - started < 10
