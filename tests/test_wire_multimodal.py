@@ -264,3 +264,17 @@ def test_a_silent_multimodal_stream_is_bounded_by_the_request_timeout(standin, w
         ask("hi", context, wire)
     assert caught.value.code == "RequestTimeout" and caught.value.attempts == 2
     assert time.monotonic() - started < 10
+
+
+def test_the_stand_in_knows_no_typo_on_the_multimodal_endpoint_either(standin):
+    from handler.ask import multimodal
+
+    response = multimodal.call(
+        model="qwen3-vl-flsah",
+        messages=[{"role": "user", "content": [{"text": "hi"}]}],
+        api_key=API_KEY,
+        base_address=standin.url,
+        request_timeout=5,
+    )
+    assert response.status_code == 400 and response.message == MODEL_NOT_EXIST
+    assert paths(standin) == [MULTIMODAL_PATH]
