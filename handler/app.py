@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from handler import logs, redact
-from handler.ask import guard
+from handler.ask import account, guard
 from handler.ask.attempts import call_with_retries
 from handler.ask.invokers import INVOKERS
 from handler.ask.plan import plan
@@ -24,7 +24,7 @@ from handler.deliver.deliveries import Deliveries
 from handler.deliver.memory import AnsweredRecords
 from handler.deliver.oss_files import OssQuestionFiles
 from handler.deliver.store import ObjectStore, Oss2Store, OssAccess
-from handler.errors import InvalidConfig, InvalidInput, QwenError, TransientUpstreamError
+from handler.errors import AccountFailure, InvalidConfig, InvalidInput, QwenError, TransientUpstreamError
 from handler.events.decode import Record, decode
 from handler.events.question import OssObject, Question, Skipped
 from handler.fc_context import Credentials, Invocation
@@ -79,8 +79,30 @@ def handle(event: Any, context: Any, runtime: Runtime = DEFAULT_RUNTIME) -> str:
             runtime,
             invocation,
         )
-        results = answer_all(decoded.records, job.answer, concurrency=settings.batch_concurrency, source=_source)
+        try:
+            results = answer_all(decoded.records, job.answer, concurrency=settings.batch_concurrency, source=_source)
+        except TransientUpstreamError as error:
+            _report_account_failure(error)
+            raise
         return redact.redact(dumps(results if decoded.batch else results[0]))
+
+
+def _report_account_failure(error: TransientUpstreamError) -> None:
+    """One ERROR line per invocation for an account-level refusal: the code and the operator's fix."""
+    failures = [error, *(e for _, _, e in getattr(error, "failures", ()))]
+    found = next((e for e in failures if isinstance(e, AccountFailure)), None)
+    if found is None:
+        return
+    logs.emit(
+        "account_failure",
+        level=logging.ERROR,
+        code=found.code,
+        status_code=found.status_code,
+        request_id=found.request_id,
+        fix=found.fix,
+        message="DashScope refused the account, not the question: the event is raised so FC or EventBridge "
+        "delivers it again (and dead-letters it after its retries); nothing was stored",
+    )
 
 
 def initialize(context: Any, runtime: Runtime = DEFAULT_RUNTIME) -> None:
@@ -188,6 +210,8 @@ class _Job:
             function_timeout=self.invocation.timeout,
         )
         result, attempts = outcome.result, outcome.attempts
+        # A revoked key or an overdue balance says nothing about the question: raised, never kept.
+        account.raise_if_account_level(result, model=call.model)
         if outcome.partial is not None:
             fields["partial_reason"] = outcome.partial.reason
         usage = result.usage if isinstance(result.usage, dict) else {}
@@ -215,7 +239,8 @@ class _Job:
         if error is not None:
             logs.emit(
                 "question",
-                level=logging.ERROR,
+                # The account's failure has its own ERROR line (account_failure), once per invocation.
+                level=logging.WARNING if isinstance(error, AccountFailure) else logging.ERROR,
                 **fields,
                 request_id=error.request_id,
                 status_code=None,

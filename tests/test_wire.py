@@ -54,12 +54,13 @@ def test_prompt_mode_over_the_wire(standin, wire, wire_env, context):
     assert body["input"] == {"prompt": "hello"} and body["parameters"]["temperature"] == 0.3
 
 
-def test_wrong_key_is_a_401_result(standin, wire, wire_env, context):
-    """DashScope's 401 InvalidApiKey is returned as JSON, once, never retried."""
+def test_wrong_key_raises_an_account_failure(standin, wire, wire_env, context):
+    """DashScope's 401 InvalidApiKey is the account's failure, not the question's answer: raised
+    (tests/test_account_failures.py), after one call, never retried within the invocation."""
     wire_env["DASHSCOPE_API_KEY"] = "sk-wrong-key-000000"
-    result = ask(b"hi", context, wire)
-    assert result["status_code"] == 401 and result["code"] == "InvalidApiKey"
-    assert result["request_id"] and result["output"] is None
+    with pytest.raises(TransientUpstreamError) as raised:
+        ask(b"hi", context, wire)
+    assert raised.value.code == "InvalidApiKey" and raised.value.status_code == 401 and raised.value.request_id
     assert len(standin.requests) == 1
 
 
