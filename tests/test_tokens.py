@@ -183,6 +183,7 @@ def test_too_long_is_refused_before_any_call(runtime, context, transport, env):
 def test_trimmed_turns_are_logged(runtime, context, transport, env, logs):
     """With QWEN_TRIM_HISTORY the call carries the newest turns and the log says how many were dropped."""
     env.update(QWEN_TRIM_HISTORY="true", QWEN_MODEL_TABLE='{"qwen-turbo": {"context_window": 80}}')
+    env["QWEN_EVENT_SYSTEM_PROMPT"] = "true"  # the conversation brings its own system message
     event = {"messages": [m.to_dict() for m in conversation(4)]}
     handle(json.dumps(event).encode(), context, runtime)
     sent = transport.call_args.kwargs["messages"]

@@ -283,6 +283,7 @@ def test_thinking_models_are_answered_with_their_reasoning(standin, wire, wire_e
     """QwQ (stream-only), open Qwen3 (thinks by default) and enable_thinking on qwen-plus all answer,
     with the reasoning in message.reasoning_content and its token count in the log line."""
     wire_env["QWEN_ALLOWED_MODELS"] = f"qwen-turbo,{model}"
+    wire_env["QWEN_EVENT_PARAMETERS"] = "enable_thinking"  # off for events unless the operator allows it
     event = json.dumps({"prompt": "牛腩要炖多久?", "model": model, "parameters": parameters}).encode()
     result = ask(event, context, wire)
     assert result["status_code"] == 200 and result["code"] == ""
@@ -296,6 +297,7 @@ def test_thinking_models_are_answered_with_their_reasoning(standin, wire, wire_e
 def test_thinking_turned_off_has_no_reasoning(standin, wire, wire_env, context, logs):
     """qwen3-32b with enable_thinking false answers without reasoning_content or reasoning tokens."""
     wire_env["QWEN_ALLOWED_MODELS"] = "qwen-turbo,qwen3-32b"
+    wire_env["QWEN_EVENT_PARAMETERS"] = "enable_thinking"  # off for events unless the operator allows it
     event = b'{"prompt": "hi", "model": "qwen3-32b", "parameters": {"enable_thinking": false}}'
     result = ask(event, context, wire)
     assert "reasoning_content" not in result["output"]["choices"][0]["message"]
