@@ -61,7 +61,7 @@ def test_the_table_can_be_overridden_and_extended():
         '{"qwen-max": {"input_price": 0.0024}, "qwen3-x": {"context_window": 1000, '
         '"input_price": 0.1, "output_price": 0.2}}'
     )
-    assert table["qwen-max"] == ModelInfo(32_768, 0.0024, 0.06, max_output=8_192)
+    assert table["qwen-max"] == ModelInfo(32_768, 0.0024, 0.06, max_output=8_192, max_input=30_720)
     assert table["qwen3-x"] == ModelInfo(1000, 0.1, 0.2)
 
 
