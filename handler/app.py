@@ -24,7 +24,14 @@ from handler.deliver.deliveries import Deliveries
 from handler.deliver.memory import AnsweredRecords
 from handler.deliver.oss_files import OssQuestionFiles
 from handler.deliver.store import ObjectStore, Oss2Store, OssAccess
-from handler.errors import AccountFailure, InvalidConfig, InvalidInput, QwenError, TransientUpstreamError
+from handler.errors import (
+    AccountFailure,
+    BatchTooLarge,
+    InvalidConfig,
+    InvalidInput,
+    QwenError,
+    TransientUpstreamError,
+)
 from handler.events.decode import Record, decode
 from handler.events.question import OssObject, Question, Skipped
 from handler.fc_context import Credentials, Invocation
@@ -73,11 +80,15 @@ def handle(event: Any, context: Any, runtime: Runtime = DEFAULT_RUNTIME) -> str:
             logs.emit("internal_error", level=logging.ERROR, stage="decode", error=type(error).__name__)
             failure = QwenError(f"internal error while decoding the event ({type(error).__name__})")
             return dumps(Result.failure(failure, invocation.request_id))
+        if decoded.records and isinstance(oversized := decoded.records[0], BatchTooLarge):
+            logs.emit("batch_too_large", level=logging.ERROR, code=oversized.code, message=oversized.message)
+            raise oversized
         job = _Job(
             settings,
             Deadline.for_function(invocation.timeout, started=started, clock=runtime.clock),
             runtime,
             invocation,
+            synchronous=decoded.synchronous,
         )
         try:
             results = answer_all(decoded.records, job.answer, concurrency=settings.batch_concurrency, source=_source)
@@ -138,6 +149,7 @@ class _Job:
     deadline: Deadline
     runtime: Runtime
     invocation: Invocation
+    synchronous: bool = False
     _access: OssAccess = field(init=False)
     _files: OssQuestionFiles = field(init=False)
     _deliveries: Deliveries = field(init=False)
@@ -155,6 +167,7 @@ class _Job:
             sleep=self.runtime.sleep,
             backoff=self.runtime.backoff,
             wall=self.runtime.wall,
+            synchronous=self.synchronous,
         )
         self._files = OssQuestionFiles(ctx)
         self._deliveries = Deliveries(ctx)

@@ -3,6 +3,8 @@
     QwenError                   every failure we name; carries status, code and a safe message
     ├── InvalidConfig           500, the deployment's environment is wrong; same for every event
     ├── InvalidInput            400 (413, 415), the event or one record of it cannot be answered as sent
+    │   └── BatchTooLarge       413, a batch over QWEN_MAX_EVENT_BYTES: raised, not returned, so the
+    │                           trigger redelivers it (and dead-letters it): its records are not lost
     ├── ObjectNotFound          404, an OSS question file is gone
     ├── ObjectAccessDenied      403, the function's role may not read or write the bucket
     └── TransientUpstreamError  DashScope (or OSS) kept failing (429, 5xx, network) after every attempt
@@ -62,6 +64,15 @@ class InvalidInput(QwenError):
 
     status_code = 400
     code = "InvalidEvent"
+
+
+class BatchTooLarge(InvalidInput):
+    """A batch event (a JSON array: EventBridge's CloudEvents or RawData push) over the size limit.
+    Returned, one 413 would consume every message in it unanswered; raised, the trigger delivers it
+    again and finally to the dead-letter queue, where its messages can be replayed in smaller batches."""
+
+    status_code = 413
+    code = "BatchTooLarge"
 
 
 class ObjectNotFound(QwenError):
