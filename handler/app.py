@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from handler import logs, redact
-from handler.ask import guard, regions
+from handler.ask import account, guard, regions
 from handler.ask.apis import ModelApis, is_url_error
 from handler.ask.attempts import call_with_retries
 from handler.ask.invokers import invoker_for
@@ -26,7 +26,14 @@ from handler.deliver.deliveries import Deliveries
 from handler.deliver.memory import AnsweredRecords
 from handler.deliver.oss_files import OssQuestionFiles
 from handler.deliver.store import ObjectStore, Oss2Store, OssAccess
-from handler.errors import InvalidConfig, InvalidInput, QwenError, TransientUpstreamError
+from handler.errors import (
+    AccountFailure,
+    BatchTooLarge,
+    InvalidConfig,
+    InvalidInput,
+    QwenError,
+    TransientUpstreamError,
+)
 from handler.events.decode import Record, decode
 from handler.events.question import OssObject, Question, Skipped
 from handler.fc_context import Credentials, Invocation
@@ -77,14 +84,40 @@ def handle(event: Any, context: Any, runtime: Runtime = DEFAULT_RUNTIME) -> str:
             logs.emit("internal_error", level=logging.ERROR, stage="decode", error=type(error).__name__)
             failure = QwenError(f"internal error while decoding the event ({type(error).__name__})")
             return dumps(Result.failure(failure, invocation.request_id))
+        if decoded.records and isinstance(oversized := decoded.records[0], BatchTooLarge):
+            logs.emit("batch_too_large", level=logging.ERROR, code=oversized.code, message=oversized.message)
+            raise oversized
         job = _Job(
             settings,
             Deadline.for_function(invocation.timeout, started=started, clock=runtime.clock),
             runtime,
             invocation,
+            synchronous=decoded.synchronous,
         )
-        results = answer_all(decoded.records, job.answer, concurrency=settings.batch_concurrency, source=_source)
+        try:
+            results = answer_all(decoded.records, job.answer, concurrency=settings.batch_concurrency, source=_source)
+        except TransientUpstreamError as error:
+            _report_account_failure(error)
+            raise
         return redact.redact(dumps(results if decoded.batch else results[0]))
+
+
+def _report_account_failure(error: TransientUpstreamError) -> None:
+    """One ERROR line per invocation for an account-level refusal: the code and the operator's fix."""
+    failures = [error, *(e for _, _, e in getattr(error, "failures", ()))]
+    found = next((e for e in failures if isinstance(e, AccountFailure)), None)
+    if found is None:
+        return
+    logs.emit(
+        "account_failure",
+        level=logging.ERROR,
+        code=found.code,
+        status_code=found.status_code,
+        request_id=found.request_id,
+        fix=found.fix,
+        message="DashScope refused the account, not the question: the event is raised so FC or EventBridge "
+        "delivers it again (and dead-letters it after its retries); nothing was stored",
+    )
 
 
 def initialize(context: Any, runtime: Runtime = DEFAULT_RUNTIME) -> None:
@@ -138,6 +171,7 @@ class _Job:
     deadline: Deadline
     runtime: Runtime
     invocation: Invocation
+    synchronous: bool = False
     _access: OssAccess = field(init=False)
     _files: OssQuestionFiles = field(init=False)
     _deliveries: Deliveries = field(init=False)
@@ -155,6 +189,7 @@ class _Job:
             sleep=self.runtime.sleep,
             backoff=self.runtime.backoff,
             wall=self.runtime.wall,
+            synchronous=self.synchronous,
         )
         self._files = OssQuestionFiles(ctx)
         self._deliveries = Deliveries(ctx)
@@ -233,6 +268,8 @@ class _Job:
             if outcome.result.ok:
                 self.runtime.apis.learn(call.model, api)
         result, attempts = regions.with_key_hint(outcome.result, self.settings), outcome.attempts
+        # A revoked key or an overdue balance says nothing about the question: raised, never kept.
+        account.raise_if_account_level(result, model=call.model)
         if outcome.partial is not None:
             fields["partial_reason"] = outcome.partial.reason
         usage = result.usage if isinstance(result.usage, dict) else {}
@@ -260,7 +297,8 @@ class _Job:
         if error is not None:
             logs.emit(
                 "question",
-                level=logging.ERROR,
+                # The account's failure has its own ERROR line (account_failure), once per invocation.
+                level=logging.WARNING if isinstance(error, AccountFailure) else logging.ERROR,
                 **fields,
                 request_id=error.request_id,
                 status_code=None,

@@ -23,6 +23,35 @@ DEFAULT_IMAGE_PROMPT = "请描述这张图片的内容;如果图片中有问题,
 DEFAULT_MAX_IMAGE_BYTES = 10 * 1024 * 1024
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 
+# What an event may set unless QWEN_EVENT_PARAMETERS says otherwise: sampling choices that change
+# neither how many answers are paid for (n), nor what else is called and billed (enable_search,
+# search_options, tools), nor hidden output (enable_thinking, thinking_budget, logprobs);
+# max_tokens is among them, held to its ceiling (EventCaps.max_tokens).
+DEFAULT_EVENT_PARAMETERS = frozenset(
+    {"temperature", "top_p", "top_k", "seed", "stop", "max_tokens", "presence_penalty", "repetition_penalty"}
+)
+# The parameters QWEN_EVENT_LIMITS may set a ceiling for.
+CEILINGS = ("max_tokens", "n", "thinking_budget")
+
+
+@dataclass(frozen=True)
+class EventCaps:
+    """The operator's caps on what an event may choose (checked where the two meet, handler/ask/plan.py).
+
+    `allowed`: the generation parameters an event may set at all (QWEN_EVENT_PARAMETERS).
+    Ceilings (QWEN_EVENT_LIMITS, else QWEN_PARAMETERS' own value): an event's value above one is
+    refused; max_tokens None means the model's max_output (the guard's); n is 1 unless raised.
+    `system_prompt`: whether an event's system message may replace QWEN_SYSTEM_PROMPT."""
+
+    allowed: frozenset[str] = DEFAULT_EVENT_PARAMETERS
+    max_tokens: int | None = None
+    n: int = 1
+    thinking_budget: int | None = None
+    system_prompt: bool = False
+
+    def ceiling(self, name: str) -> int | None:
+        return getattr(self, name) if name in CEILINGS else None
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -56,6 +85,7 @@ class Settings:
     vision_model: str = DEFAULT_VISION_MODEL
     image_prompt: str = DEFAULT_IMAGE_PROMPT
     max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES
+    event_caps: EventCaps = field(default_factory=EventCaps)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -85,12 +115,16 @@ class Settings:
                 "use another bucket for one of the two",
             )
 
+        configured = _parameters(env.get("QWEN_PARAMETERS", ""))
+        models = parse_table(env.get("QWEN_MODEL_TABLE", ""))
+        _check_max_tokens(configured, allowed, models)
+
         return cls(
             api_key=api_key,
             mode=mode,  # type: ignore[arg-type]  # checked above
             model=model,
             system_prompt=env.get("QWEN_SYSTEM_PROMPT", DEFAULT_SYSTEM_PROMPT),
-            parameters=_parameters(env.get("QWEN_PARAMETERS", "")),
+            parameters=configured,
             allowed_models=allowed,
             max_attempts=int(_number(env, "QWEN_MAX_ATTEMPTS", 3, low=1, high=10, integer=True)),
             request_timeout=_number(env, "QWEN_REQUEST_TIMEOUT", 60.0, low=1, high=86400),
@@ -101,7 +135,7 @@ class Settings:
             oss_output_prefix=_prefix(env.get("QWEN_OSS_OUTPUT_PREFIX", "answers/")),
             oss_max_bytes=int(_number(env, "QWEN_OSS_MAX_BYTES", 1024 * 1024, low=1, high=32 * 1024**2, integer=True)),
             oss_endpoint=_url(env, "QWEN_OSS_ENDPOINT", "https://oss-cn-hangzhou-internal.aliyuncs.com"),
-            models=parse_table(env.get("QWEN_MODEL_TABLE", "")),
+            models=models,
             trim_history=_flag(env, "QWEN_TRIM_HISTORY"),
             max_event_bytes=int(
                 _number(env, "QWEN_MAX_EVENT_BYTES", 8 * 1024**2, low=1024, high=32 * 1024**2, integer=True)
@@ -116,6 +150,7 @@ class Settings:
                     env, "QWEN_OSS_MAX_IMAGE_BYTES", DEFAULT_MAX_IMAGE_BYTES, low=1, high=32 * 1024**2, integer=True
                 )
             ),
+            event_caps=_event_caps(env, configured),
         )
 
 
@@ -144,6 +179,9 @@ VARIABLES = (
     "QWEN_VISION_MODEL",
     "QWEN_IMAGE_PROMPT",
     "QWEN_OSS_MAX_IMAGE_BYTES",
+    "QWEN_EVENT_PARAMETERS",
+    "QWEN_EVENT_LIMITS",
+    "QWEN_EVENT_SYSTEM_PROMPT",
 )
 _RAW_NAMES = tuple(os.fsencode(name) for name in VARIABLES)
 _parsed: dict[tuple, Settings] = {}
@@ -216,6 +254,78 @@ def _parameters(value: str) -> Mapping[str, Any]:
         name, problem = found[0]
         raise InvalidConfig("QWEN_PARAMETERS", f"field '{name}' {problem}")
     return parsed
+
+
+def _check_max_tokens(configured: Mapping[str, Any], allowed: frozenset[str], models: Mapping[str, ModelInfo]) -> None:
+    """QWEN_PARAMETERS.max_tokens above an allowed model's longest answer would refuse every event
+    that chooses that model, for a max_tokens the event never sent: found at startup instead."""
+    max_tokens = configured.get("max_tokens")
+    if not isinstance(max_tokens, int):
+        return
+    for name in sorted(allowed):
+        info = models.get(name)
+        if info is not None and info.max_output is not None and max_tokens > info.max_output:
+            raise InvalidConfig(
+                "QWEN_PARAMETERS",
+                f"max_tokens {max_tokens} is more than {name} (in QWEN_ALLOWED_MODELS) can answer: at most "
+                f"{info.max_output} output tokens; lower max_tokens or remove {name} from QWEN_ALLOWED_MODELS",
+            )
+
+
+def _event_caps(env: Mapping[str, str], configured: Mapping[str, Any]) -> EventCaps:
+    """QWEN_EVENT_PARAMETERS, QWEN_EVENT_LIMITS and QWEN_EVENT_SYSTEM_PROMPT."""
+    raw = env.get("QWEN_EVENT_PARAMETERS", "").strip()
+    if not raw:
+        allowed = DEFAULT_EVENT_PARAMETERS
+    elif raw.lower() == "none":
+        allowed = frozenset()
+    else:
+        allowed = frozenset(name.strip() for name in raw.split(",") if name.strip())
+        unknown = sorted(allowed - set(parameters.CHECKS))
+        if unknown:
+            raise InvalidConfig(
+                "QWEN_EVENT_PARAMETERS",
+                f"names {unknown[0][:64]!r}, which is not a generation parameter; list some of: {parameters.ALLOWED} "
+                "(or none)",
+            )
+    limits: dict[str, int] = {}
+    text = env.get("QWEN_EVENT_LIMITS", "").strip()
+    if text:
+        try:
+            given = json.loads(text)
+        except ValueError:
+            raise InvalidConfig("QWEN_EVENT_LIMITS", "is not valid JSON") from None
+        if not isinstance(given, dict):
+            raise InvalidConfig("QWEN_EVENT_LIMITS", 'must be a JSON object such as {"max_tokens": 1024, "n": 1}')
+        for name, value in given.items():
+            if name not in CEILINGS:
+                raise InvalidConfig(
+                    "QWEN_EVENT_LIMITS", f"has {str(name)[:64]!r}; ceilings exist for {', '.join(CEILINGS)}"
+                )
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidConfig("QWEN_EVENT_LIMITS", f"'{name}' must be a whole number of at least 1")
+            limits[name] = value
+
+    def ceiling(name: str) -> int | None:
+        if name in limits:
+            return limits[name]
+        value = configured.get(name)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    thinking_budget = ceiling("thinking_budget")
+    if "thinking_budget" in allowed and thinking_budget is None:
+        raise InvalidConfig(
+            "QWEN_EVENT_LIMITS",
+            "needs a thinking_budget ceiling when QWEN_EVENT_PARAMETERS lets events set thinking_budget, "
+            'such as {"thinking_budget": 4096}',
+        )
+    return EventCaps(
+        allowed=allowed,
+        max_tokens=ceiling("max_tokens"),
+        n=ceiling("n") or 1,
+        thinking_budget=thinking_budget,
+        system_prompt=_flag(env, "QWEN_EVENT_SYSTEM_PROMPT"),
+    )
 
 
 def _number(

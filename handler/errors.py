@@ -3,14 +3,21 @@
     QwenError                   every failure we name; carries status, code and a safe message
     ├── InvalidConfig           500, the deployment's environment is wrong; same for every event
     ├── InvalidInput            400 (413, 415), the event or one record of it cannot be answered as sent
+    │   └── BatchTooLarge       413, a batch over QWEN_MAX_EVENT_BYTES: raised, not returned, so the
+    │                           trigger redelivers it (and dead-letters it): its records are not lost
     ├── ObjectNotFound          404, an OSS question file is gone
     ├── ObjectAccessDenied      403, the function's role may not read or write the bucket
     └── TransientUpstreamError  DashScope (or OSS) kept failing (429, 5xx, network) after every attempt
-        └── BatchIncomplete     we could afford: raised out of the handler so FC retries it; for a
-                                batch, after the other records finished, naming the failed ones
+        │                       we could afford: raised out of the handler so FC retries it
+        ├── BatchIncomplete     for a batch, after the other records finished, naming the failed ones
+        └── AccountFailure      DashScope refused the account, not the question (401, 403, Arrearage,
+                                a model not activated; handler/ask/account.py lists the codes):
+                                raised so FC and EventBridge redeliver and then dead-letter, never
+                                stored, written or remembered; only the operator's fix ends it
 
-A 4xx answer from DashScope is not an exception: it is a `Result` returned to the caller, because
-sending the same request again cannot help.
+A per-question 4xx answer from DashScope (InvalidParameter about this input, DataInspectionFailed)
+is not an exception: it is a `Result` returned to the caller, because sending the same request
+again cannot help.
 
 Messages never contain secrets: they are built from our own text, codes, request ids and upstream
 messages, and every known secret is masked as the error is made (an upstream message may echo one).
@@ -59,6 +66,15 @@ class InvalidInput(QwenError):
     code = "InvalidEvent"
 
 
+class BatchTooLarge(InvalidInput):
+    """A batch event (a JSON array: EventBridge's CloudEvents or RawData push) over the size limit.
+    Returned, one 413 would consume every message in it unanswered; raised, the trigger delivers it
+    again and finally to the dead-letter queue, where its messages can be replayed in smaller batches."""
+
+    status_code = 413
+    code = "BatchTooLarge"
+
+
 class ObjectNotFound(QwenError):
     status_code = 404
     code = "ObjectNotFound"
@@ -79,3 +95,14 @@ class TransientUpstreamError(QwenError):
         super().__init__(message, code=code)
         self.request_id = request_id
         self.attempts = attempts
+
+
+class AccountFailure(TransientUpstreamError):
+    """DashScope refused the account or the deployment, not this question: a revoked key, an overdue
+    balance, a model not activated. Retried by the trigger like a transient failure (the same request
+    succeeds once the operator fixes the account), and never kept as the record's answer."""
+
+    def __init__(self, message: str, *, code: str, status_code: int, request_id: str, fix: str):
+        super().__init__(message, code=code, request_id=request_id, attempts=1)
+        self.status_code = status_code
+        self.fix = fix

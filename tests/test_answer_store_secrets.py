@@ -110,14 +110,14 @@ def test_no_secret_in_the_answer_stores_requests_objects_or_logs(standin, oss, c
     seen.append(invoke(topic_message("s-3", "接手"), standin, oss))
     oss.deny("PUT", "answers/mns/s-4")
     seen.append(invoke(topic_message("s-4", "你好"), standin, oss))
-    # An OSS question file whose answer (a 401 echoing the key) is written beside it.
+    # An OSS question file whose answer (a refusal echoing the key) is written beside it.
     etag = oss.put("qwen-bkt", "questions/q.txt", "问题").etag
     record = {
         "eventName": "ObjectCreated:PutObject",
         "eventSource": "acs:oss",
         "oss": {"bucket": {"name": "qwen-bkt"}, "object": {"key": "questions/q.txt", "eTag": etag}},
     }
-    standin.script(error(401, "InvalidApiKey", f"Invalid API-key provided: {API_KEY}"))
+    standin.script(error(400, "DataInspectionFailed", f"Input data may be inappropriate: {API_KEY}"))
     seen.append(invoke(json.dumps({"events": [record]}), standin, oss))
     assert oss.get("qwen-bkt", "answers/questions/q.txt.json") is not None
     oss.fail_next(*[503] * 6, method="GET")

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from handler.app import handle, initialize
-from handler.errors import TransientUpstreamError
+from handler.errors import QwenError, TransientUpstreamError
 from tests.conftest import API_KEY, response
 
 RESULT_FIELDS = ["status_code", "request_id", "code", "message", "output", "usage"]
@@ -87,7 +87,7 @@ def test_a_model_not_allowed_is_a_400_without_a_call(runtime, context, transport
 
 @pytest.mark.parametrize(
     ("status", "code"),
-    [(400, "InvalidParameter"), (401, "InvalidApiKey"), (400, "DataInspectionFailed"), (400, "Arrearage")],
+    [(400, "InvalidParameter"), (400, "DataInspectionFailed")],
 )
 def test_upstream_4xx_is_returned_not_retried(runtime, context, transport, status, code):
     """DashScope's refusals come back as the JSON error, after exactly one call."""
@@ -255,9 +255,13 @@ def test_question_text_cannot_forge_log_lines(runtime, context, env, logs):
 
 def test_a_secret_echoed_by_upstream_is_masked(runtime, context, transport, logs):
     """If DashScope ever echoed the key in an error, neither the result nor the log shows it."""
-    transport.return_value = response(401, code="InvalidApiKey", message=f"bad key {API_KEY}")
+    transport.return_value = response(400, code="InvalidParameter", message=f"bad key {API_KEY}")
     returned = handle(b"hi", context, runtime)
     assert API_KEY not in returned and "***" in returned
+    transport.return_value = response(401, code="InvalidApiKey", message=f"bad key {API_KEY}")
+    with pytest.raises(QwenError) as raised:
+        handle(b"hi", context, runtime)
+    assert API_KEY not in str(raised.value) and "***" in str(raised.value)
     assert API_KEY not in logs.text
 
 

@@ -81,7 +81,7 @@ def test_a_timer_redelivery_is_answered_from_the_store(standin, oss):
         again = b.invoke(timer)
     assert first["returned"]["status_code"] == 200 and again["returned"] == first["returned"]
     assert len(standin.requests) == 1
-    key = "answers/timer/daily-question/2026-11-27T08:00:00Z.json"
+    key = "answers/timer/daily-question/2026-11-27T08:00:00Z@b2212e7c06b13740.json"  # the payload's hash
     assert json.loads(oss.get(ANSWER_BUCKET, key).data) == first["returned"]
     assert [line.get("answered_by") for line in again["logs"] if line["event"] == "question"] == ["stored"]
 

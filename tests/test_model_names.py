@@ -3,14 +3,12 @@ one sentence a wrong-region key gets."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from handler.app import handle, initialize
 from handler.ask.models import DEFAULT_MODELS, likely_meant
 from handler.config import Settings
-from handler.errors import InvalidConfig
+from handler.errors import AccountFailure, InvalidConfig
 from tests.conftest import API_KEY, response
 
 
@@ -82,11 +80,12 @@ REFUSED = "Invalid API-key provided."
 def test_a_401_outside_beijing_says_keys_are_per_region(runtime, env, context, transport, url, region):
     env["DASHSCOPE_HTTP_BASE_URL"] = url
     transport.return_value = response(401, code="InvalidApiKey", message=REFUSED)
-    result = json.loads(handle(b"hi", context, runtime))
-    assert result["status_code"] == 401 and result["code"] == "InvalidApiKey"
-    assert result["message"].startswith(REFUSED)
-    assert "API keys are region-specific" in result["message"] and region in result["message"]
-    assert result["message"].count(".") >= 1 and transport.call_count == 1
+    # Account-level: raised for redelivery, and its message carries the region sentence.
+    with pytest.raises(AccountFailure) as raised:
+        handle(b"hi", context, runtime)
+    assert raised.value.code == "InvalidApiKey" and REFUSED in raised.value.message
+    assert "API keys are region-specific" in raised.value.message and region in raised.value.message
+    assert transport.call_count == 1
 
 
 @pytest.mark.parametrize("url", [None, "https://dashscope.aliyuncs.com/api/v1", "http://127.0.0.1:9/api/v1"])
@@ -96,14 +95,17 @@ def test_beijing_and_unknown_hosts_keep_dashscopes_message(runtime, env, context
     if url:
         env["DASHSCOPE_HTTP_BASE_URL"] = url
     transport.return_value = response(401, code="InvalidApiKey", message=REFUSED)
-    result = json.loads(handle(b"hi", context, runtime))
-    assert result["message"] == REFUSED
+    with pytest.raises(AccountFailure) as raised:
+        handle(b"hi", context, runtime)
+    assert f"): {REFUSED}; fix:" in raised.value.message and "region-specific" not in raised.value.message
 
 
 def test_only_invalid_api_key_gets_the_hint(runtime, env, context, transport):
     env["DASHSCOPE_HTTP_BASE_URL"] = "https://dashscope-intl.aliyuncs.com/api/v1"
     transport.return_value = response(403, code="AccessDenied", message="denied")
-    assert json.loads(handle(b"hi", context, runtime))["message"] == "denied"
+    with pytest.raises(AccountFailure) as raised:
+        handle(b"hi", context, runtime)
+    assert "): denied; fix:" in raised.value.message and "region-specific" not in raised.value.message
 
 
 def test_the_model_table_takes_api_and_thinking():

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from handler.ask.plan import plan
-from handler.config import Settings
+from handler.config import EventCaps, Settings
 from handler.errors import InvalidInput
 from handler.events.question import Message, Question
 
@@ -52,10 +52,11 @@ def test_conversations_always_use_messages_and_get_the_system_prompt():
     assert call.mode == "messages" and call.messages == (SYSTEM, *convo)
 
 
-def test_a_conversation_with_its_own_system_message_keeps_it():
-    """The configured system prompt is not added when the event brings one."""
+def test_a_conversation_with_its_own_system_message_keeps_it_when_the_operator_allows_it():
+    """With QWEN_EVENT_SYSTEM_PROMPT on, the configured system prompt is not added when the event brings one."""
     convo = (Message("system", "be terse"), Message("user", "hi"))
-    assert plan(Question(messages=convo), settings()).messages == convo
+    caps = EventCaps(system_prompt=True)
+    assert plan(Question(messages=convo), settings(event_caps=caps)).messages == convo
 
 
 def test_event_parameters_merge_over_configured_ones():

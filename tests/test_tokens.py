@@ -77,7 +77,7 @@ def test_the_table_can_be_overridden_and_extended():
         '{"qwen-max": {"input_price": 0.0024}, "qwen3-x": {"context_window": 1000, '
         '"input_price": 0.1, "output_price": 0.2}}'
     )
-    assert table["qwen-max"] == ModelInfo(32_768, 0.0024, 0.06, max_output=8_192, api="text")
+    assert table["qwen-max"] == ModelInfo(32_768, 0.0024, 0.06, max_output=8_192, api="text", max_input=30_720)
     assert table["qwen3-x"] == ModelInfo(1000, 0.1, 0.2)
 
 
@@ -199,6 +199,7 @@ def test_too_long_is_refused_before_any_call(runtime, context, transport, env):
 def test_trimmed_turns_are_logged(runtime, context, transport, env, logs):
     """With QWEN_TRIM_HISTORY the call carries the newest turns and the log says how many were dropped."""
     env.update(QWEN_TRIM_HISTORY="true", QWEN_MODEL_TABLE='{"qwen-turbo": {"context_window": 80}}')
+    env["QWEN_EVENT_SYSTEM_PROMPT"] = "true"  # the conversation brings its own system message
     event = {"messages": [m.to_dict() for m in conversation(4)]}
     handle(json.dumps(event).encode(), context, runtime)
     sent = transport.call_args.kwargs["messages"]

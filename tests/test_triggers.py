@@ -19,7 +19,9 @@ from handler.events.triggers.timer import TimerEvent
 def test_timer_sample_asks_its_payload(event_file):
     """The timer's payload is the question, identified by the trigger's name and time."""
     decoded = decode(event_file("timer.json"))
-    assert decoded.records == (Question(text="awesome-fc", source="timer:timer-trigger/2023-12-26T07:49:00Z"),)
+    assert decoded.records == (
+        Question(text="awesome-fc", source="timer:timer-trigger/2023-12-26T07:49:00Z@cffa26b43d22918b"),
+    )
     assert not decoded.batch
 
 
@@ -33,11 +35,11 @@ def test_timer_payload_is_decoded_by_the_core_rules(event_file):
 @pytest.mark.parametrize(
     ("name", "time", "key"),
     [
-        ("daily", "2023-12-26T07:49:00Z", "timer/daily/2023-12-26T07:49:00Z.json"),
-        ("../..", "/etc/passwd", "timer/..%2F../%2Fetc%2Fpasswd.json"),
-        ("..", ".", "timer/%2E%2E/%2E.json"),
-        ("a\nb\x00", "t", "timer/a%0Ab%00/t.json"),
-        ("早报", "t", "timer/%E6%97%A9%E6%8A%A5/t.json"),
+        ("daily", "2023-12-26T07:49:00Z", "timer/daily/2023-12-26T07:49:00Z@8e35c2cd3bf6641b.json"),
+        ("../..", "/etc/passwd", "timer/..%2F../%2Fetc%2Fpasswd@8e35c2cd3bf6641b.json"),
+        ("..", ".", "timer/%2E%2E/%2E@8e35c2cd3bf6641b.json"),
+        ("a\nb\x00", "t", "timer/a%0Ab%00/t@8e35c2cd3bf6641b.json"),
+        ("早报", "t", "timer/%E6%97%A9%E6%8A%A5/t@8e35c2cd3bf6641b.json"),
     ],
 )
 def test_a_timer_answer_key_is_predictable_and_safe(name, time, key):

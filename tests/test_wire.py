@@ -54,12 +54,13 @@ def test_prompt_mode_over_the_wire(standin, wire, wire_env, context):
     assert body["input"] == {"prompt": "hello"} and body["parameters"]["temperature"] == 0.3
 
 
-def test_wrong_key_is_a_401_result(standin, wire, wire_env, context):
-    """DashScope's 401 InvalidApiKey is returned as JSON, once, never retried."""
+def test_wrong_key_raises_an_account_failure(standin, wire, wire_env, context):
+    """DashScope's 401 InvalidApiKey is the account's failure, not the question's answer: raised
+    (tests/test_account_failures.py), after one call, never retried within the invocation."""
     wire_env["DASHSCOPE_API_KEY"] = "sk-wrong-key-000000"
-    result = ask(b"hi", context, wire)
-    assert result["status_code"] == 401 and result["code"] == "InvalidApiKey"
-    assert result["request_id"] and result["output"] is None
+    with pytest.raises(TransientUpstreamError) as raised:
+        ask(b"hi", context, wire)
+    assert raised.value.code == "InvalidApiKey" and raised.value.status_code == 401 and raised.value.request_id
     assert len(standin.requests) == 1
 
 
@@ -282,6 +283,7 @@ def test_thinking_models_are_answered_with_their_reasoning(standin, wire, wire_e
     """QwQ (stream-only), open Qwen3 (thinks by default) and enable_thinking on qwen-plus all answer,
     with the reasoning in message.reasoning_content and its token count in the log line."""
     wire_env["QWEN_ALLOWED_MODELS"] = f"qwen-turbo,{model}"
+    wire_env["QWEN_EVENT_PARAMETERS"] = "enable_thinking"  # off for events unless the operator allows it
     event = json.dumps({"prompt": "牛腩要炖多久?", "model": model, "parameters": parameters}).encode()
     result = ask(event, context, wire)
     assert result["status_code"] == 200 and result["code"] == ""
@@ -295,6 +297,7 @@ def test_thinking_models_are_answered_with_their_reasoning(standin, wire, wire_e
 def test_thinking_turned_off_has_no_reasoning(standin, wire, wire_env, context, logs):
     """qwen3-32b with enable_thinking false answers without reasoning_content or reasoning tokens."""
     wire_env["QWEN_ALLOWED_MODELS"] = "qwen-turbo,qwen3-32b"
+    wire_env["QWEN_EVENT_PARAMETERS"] = "enable_thinking"  # off for events unless the operator allows it
     event = b'{"prompt": "hi", "model": "qwen3-32b", "parameters": {"enable_thinking": false}}'
     result = ask(event, context, wire)
     assert "reasoning_content" not in result["output"]["choices"][0]["message"]

@@ -20,8 +20,39 @@ class Fit:
     trimmed_turns: int = 0
 
 
+@dataclass(frozen=True)
+class Budget:
+    """How many input tokens a call may carry, and why: the token CLI prints the same arithmetic."""
+
+    limit: int  # input tokens at most
+    reserved: int  # tokens kept for the answer
+    why: str  # where `reserved` comes from
+
+
+def budget(info: ModelInfo, max_tokens: int) -> Budget | None:
+    """The input budget: the model's max input, and its window less the answer's room; None when
+    neither limit is known.
+
+    The answer's room is max_tokens when the call sets it. Otherwise a default reservation, so the
+    answer is never left 0 tokens: the room Alibaba's own figures leave (window less max input), else
+    the model's max_output, else nothing (the window alone)."""
+    window, max_input = info.context_window, info.max_input
+    if max_tokens:
+        reserved, why = max_tokens, "max_tokens"
+    elif window is not None and max_input is not None and max_input < window:
+        reserved, why = window - max_input, "default reservation: the context window less the max input"
+    elif window is not None and info.max_output is not None and info.max_output < window:
+        reserved, why = info.max_output, "default reservation: the model's max output"
+    else:
+        reserved, why = 0, "no max_tokens, and no max input or max output below the window"
+    limits = [limit for limit in (max_input, None if window is None else window - reserved) if limit is not None]
+    if not limits:
+        return None
+    return Budget(min(limits), reserved, why)
+
+
 def check(call: Call, info: ModelInfo | None, *, trim: bool = False) -> Fit:
-    """Fit `call` into the model's context with room for max_tokens, or raise InvalidInput."""
+    """Fit `call` into the model's max input and its context with room for the answer, or raise InvalidInput."""
     if info is None:
         return Fit(call)  # unknown model: no limit to hold it to
     max_tokens = int(call.parameters.get("max_tokens") or 0)
@@ -30,34 +61,45 @@ def check(call: Call, info: ModelInfo | None, *, trim: bool = False) -> Fit:
             f"max_tokens {max_tokens} is more than {call.model} can answer: at most {info.max_output} output tokens",
             code="InvalidParameter",
         )
-    if info.context_window is None:
-        return Fit(call)  # the window is not known: nothing to hold the input to
-    if max_tokens >= info.context_window:
+    if info.context_window is not None and max_tokens >= info.context_window:
         raise InvalidInput(
             f"max_tokens {max_tokens} leaves no room for input: {call.model} takes {info.context_window} tokens in all",
             code="InvalidParameter",
         )
-    budget = info.context_window - max_tokens
+    room = budget(info, max_tokens)
+    if room is None:
+        return Fit(call)  # neither the window nor the max input is known: nothing to hold the input to
+    limit = room.limit
     texts = _texts(call)
     overhead = tokens.template_overhead(len(texts))
-    if tokens.byte_bound(texts) + overhead <= budget:
+    if tokens.byte_bound(texts) + overhead <= limit:
         return Fit(call)
 
     counts = [tokens.count(text) for text in texts]
     total = sum(counts) + overhead
-    if total <= budget:
+    if total <= limit:
         return Fit(call, counted_tokens=total)
     if trim and call.mode == "messages":
-        trimmed = _trim(call, counts, budget)
+        trimmed = _trim(call, counts, limit)
         if trimmed is not None:
             return trimmed
-    reserved = f", {max_tokens} of them kept for the answer (max_tokens)" if max_tokens else ""
     raise InvalidInput(
-        f"the input is {total} tokens but {call.model} takes {info.context_window} tokens in all{reserved}: "
-        f"at most {budget} input tokens; shorten the question"
+        f"the input is {total} tokens but {call.model} {describe(info, room)}; shorten the question"
         + ("" if call.mode == "prompt" else " or the conversation"),
         code="InputTooLong",
     )
+
+
+def describe(info: ModelInfo, room: Budget) -> str:
+    """The arithmetic behind a budget, in words (the refusal and the token CLI say the same)."""
+    parts = []
+    if info.context_window is not None:
+        parts.append(
+            f"takes {info.context_window} tokens in all, {room.reserved} of them kept for the answer ({room.why})"
+        )
+    if info.max_input is not None:
+        parts.append(f"takes at most {info.max_input} input tokens (its max input)")
+    return " and ".join(parts) + f": at most {room.limit} input tokens"
 
 
 def _texts(call: Call) -> list[str]:

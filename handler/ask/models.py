@@ -52,6 +52,7 @@ class ModelInfo:
     tiers: tuple[PriceTier, ...] = ()  # ascending by `above`
     api: str | None = None  # "text" | "multimodal"; None: learned per instance (handler/ask/apis.py)
     thinking: str | None = None  # "hybrid" | "always"; None: not said
+    max_input: int | None = None  # the longest input the model takes (Alibaba's "max input"); None: not known
 
     def prices(self, input_tokens: int) -> tuple[float | None, float | None]:
         """The (input, output) prices for a call of this many input tokens: the tier it falls in."""
@@ -85,7 +86,7 @@ DEFAULT_MODELS: Mapping[str, ModelInfo] = {
     # https://help.aliyun.com/zh/model-studio/developer-reference/billing-for-applied-computer-vision
     # (no page date in the copy; its qwen-max row reads "currently equal to qwen-max-2024-09-19"):
     # qwen-max stable, context 32,768, max input 30,720, max output 8,192, 0.02 / 0.06 CNY per 1K.
-    "qwen-max": ModelInfo(32_768, 0.02, 0.06, max_output=8_192, api=TEXT),
+    "qwen-max": ModelInfo(32_768, 0.02, 0.06, max_output=8_192, api=TEXT, max_input=30_720),
     # The same page's flagship summary gives qwen-plus 131,072 and 0.0008 / 0.002 CNY per 1K (as the
     # reference); its qwen-plus row with the max output was not in the readable copy, so None.
     "qwen-plus": ModelInfo(131_072, 0.0008, 0.002, api=TEXT),
@@ -94,7 +95,7 @@ DEFAULT_MODELS: Mapping[str, ModelInfo] = {
     # page says qwen-turbo equals the snapshot qwen-turbo-2025-04-28): Context Window 131072, Max
     # Input Length 98304, Max Output Length 16384. (The older model list above gave qwen-turbo a
     # 1,000,000 context; the reference's 131,072, which the per-model page also gives, is kept.)
-    "qwen-turbo": ModelInfo(131_072, 0.0003, 0.0006, max_output=16_384, api=TEXT),
+    "qwen-turbo": ModelInfo(131_072, 0.0003, 0.0006, max_output=16_384, api=TEXT, max_input=98_304),
     # 10,000,000 context confirmed 2026-11-27 by
     # https://help.aliyun.com/zh/model-studio/developer-reference/qwen-long-api and
     # https://www.alibabacloud.com/help/tc/model-studio/long-context-qwen-long (copy "updated Jan 01,
@@ -146,7 +147,7 @@ DEFAULT_MODELS: Mapping[str, ModelInfo] = {
     "qwen3-vl-flash": replace(_MULTIMODAL_NOT_FOUND, thinking=HYBRID),
 }
 
-_NUMBERS = {"context_window": int, "max_output": int, "input_price": float, "output_price": float}
+_NUMBERS = {"context_window": int, "max_output": int, "max_input": int, "input_price": float, "output_price": float}
 _REQUIRED_FOR_NEW = ("context_window", "input_price", "output_price")
 APIS = (TEXT, MULTIMODAL)
 THINKING = (HYBRID, ALWAYS)

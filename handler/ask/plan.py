@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from handler.config import Mode, Settings
+from handler.config import EventCaps, Mode, Settings
 from handler.errors import InvalidInput
 from handler.events import images
 from handler.events.question import Message, Question
@@ -31,6 +31,7 @@ class Call:
 
 def plan(question: Question, settings: Settings, *, rng: random.Random | None = None) -> Call:
     """Decide the call, or raise InvalidInput when the event asked for something not allowed."""
+    _check_caps(question, settings.event_caps)  # the operator's caps hold for image questions too
     if question.messages is not None and any(m.images for m in question.messages):
         return _image_call(question, settings, rng)
     model = question.model or settings.model
@@ -85,3 +86,29 @@ def _image_call(question: Question, settings: Settings, rng: random.Random | Non
     if "seed" not in params:
         params["seed"] = (rng or random).randint(1, 10000)
     return Call(mode="messages", model=model, messages=messages, parameters=params)
+
+
+def _check_caps(question: Question, caps: EventCaps) -> None:
+    """The event's parameters against the operator's caps: 400 ParameterNotAllowed naming the setting."""
+    for name, value in question.parameters.items():
+        if name not in caps.allowed:
+            allowed = ", ".join(sorted(caps.allowed)) or "none"
+            raise InvalidInput(
+                f"parameter '{name}' may not be set by an event here; QWEN_EVENT_PARAMETERS allows: {allowed}. "
+                f"The operator can add {name} to QWEN_EVENT_PARAMETERS",
+                code="ParameterNotAllowed",
+            )
+        ceiling = caps.ceiling(name)
+        if ceiling is not None and isinstance(value, int) and value > ceiling:
+            source = "QWEN_EVENT_LIMITS" if name != "n" or ceiling != 1 else "QWEN_EVENT_LIMITS (n is 1 unless raised)"
+            raise InvalidInput(
+                f"parameter '{name}' is {value}, above the operator's ceiling of {ceiling}; send at most {ceiling}, "
+                f"or the operator raises '{name}' in {source}",
+                code="ParameterNotAllowed",
+            )
+    if question.messages and question.messages[0].role == "system" and not caps.system_prompt:
+        raise InvalidInput(
+            "the conversation's system message would replace the operator's system prompt (QWEN_SYSTEM_PROMPT); "
+            "leave it out, or the operator sets QWEN_EVENT_SYSTEM_PROMPT=true to let events bring their own",
+            code="ParameterNotAllowed",
+        )

@@ -7,7 +7,9 @@ methods. `handler/deliver/once.py` runs the protocol over it; `handler/deliver/a
 
 Keys are documented and predictable (relative to QWEN_OSS_OUTPUT_PREFIX):
     mns/<messageId>.json                     MNS topic (JSON format) and MNS queue messages
-    timer/<triggerName>/<triggerTime>.json   timer triggers
+    timer/<triggerName>/<triggerTime>@<payload hash>.json   timer triggers (the first 16 hex digits of
+                                             the SHA-256 of the payload: a forged look-alike
+                                             never takes a real tick's key, handler/events/sources.py)
 and the in-progress markers of those answers live under `.pending/` beside them. Every segment that
 comes from an event is made safe by `segment`. OSS question files keep their answer beside the
 question, in the question's bucket, over the same protocol (handler/deliver/oss_files.py).

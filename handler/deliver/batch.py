@@ -1,6 +1,7 @@
 """Answer the records of one event concurrently; nothing is lost when some of them fail.
 
-Every record gets its Result in its own slot (answers cannot cross records). Transient failures are
+Every record gets its Result in its own slot (answers cannot cross records); a record repeated in
+the batch (same delivery id, same question) is answered once, its slots sharing that Result. Transient failures are
 collected and raised together after the others finish, naming the records, so the trigger
 redelivers the event; records answered meanwhile are remembered and not asked again.
 """
@@ -54,11 +55,13 @@ def answer_all(
         except TransientUpstreamError as error:
             return error
 
-    workers = max(1, min(concurrency, len(records)))
+    same = _duplicates(records, source)
+    unique = [index for index in range(len(records)) if index not in same]
+    workers = max(1, min(concurrency, len(unique)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qwen-batch") as pool:
         # Each task runs in a copy of this context, so log fields bound for the invocation follow it.
-        futures = [pool.submit(contextvars.copy_context().run, run, record) for record in records]
-        outcomes = [future.result() for future in futures]
+        futures = {index: pool.submit(contextvars.copy_context().run, run, records[index]) for index in unique}
+        outcomes = [futures[same.get(index, index)].result() for index in range(len(records))]
 
     failures = [
         (index, source(records[index]), outcome)
@@ -68,3 +71,21 @@ def answer_all(
     if failures:
         raise BatchIncomplete(failures, total=len(records))
     return [outcome for outcome in outcomes if isinstance(outcome, Result)]
+
+
+def _duplicates(records: Sequence[R], source: Callable[[R], str | None]) -> dict[int, int]:
+    """index -> the earlier index of the same record (same delivery id, same question) in this batch.
+
+    A message delivered twice within one batch is asked once and both slots get that one result:
+    without an answer store nothing else would stop it being paid for twice. The same id with a
+    different question is not merged (the answer store gives the second a 409 AnswerConflict)."""
+    first: dict[str, int] = {}
+    same: dict[int, int] = {}
+    for index, record in enumerate(records):
+        name = source(record)
+        if name is None or isinstance(record, BaseException):
+            continue
+        earlier = first.setdefault(name, index)
+        if earlier != index and records[earlier] == record:
+            same[index] = earlier
+    return same

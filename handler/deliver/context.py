@@ -24,3 +24,5 @@ class DeliveryContext:
     sleep: Callable[[float], None]
     backoff: Backoff
     wall: Callable[[], float] = time.time  # epoch seconds: in-progress markers are compared across instances
+    # A synchronous invocation (the shipped MNS queue trigger): no FC destination ever sees its answers.
+    synchronous: bool = False

@@ -33,10 +33,13 @@ _warned_lock = threading.Lock()
 _warned = False
 
 
-def _warn_kept_nowhere(settings: Settings) -> None:
-    """Once per instance: a timer or MNS answer that neither the store, a destination nor the log keeps."""
+def _warn_kept_nowhere(settings: Settings, *, synchronous: bool) -> None:
+    """Once per instance: a timer or MNS answer that neither the store, a destination nor the log keeps.
+
+    QWEN_FC_DESTINATION silences it only for asynchronous invocations (timer, MNS topic): FC's
+    destinations apply to those alone, and the shipped MNS queue trigger invokes synchronously."""
     global _warned
-    if settings.fc_destination or settings.log_content:
+    if (settings.fc_destination and not synchronous) or settings.log_content:
         return
     with _warned_lock:
         if _warned:
@@ -45,9 +48,15 @@ def _warn_kept_nowhere(settings: Settings) -> None:
     logs.emit(
         "answers_kept_nowhere",
         level=logging.WARNING,
-        message="this timer or MNS answer is kept nowhere: FC discards an async invocation's return value. Set "
-        "QWEN_ANSWER_BUCKET to keep every answer in OSS, or configure asyncInvokeConfig.destinationConfig.onSuccess "
-        "in s.yaml and set QWEN_FC_DESTINATION=true (see README, Where answers go)",
+        message=(
+            "this MNS queue answer is kept nowhere: EventBridge invokes the function synchronously and keeps no "
+            "return value, and FC destinations apply only to asynchronous invocations. Set QWEN_ANSWER_BUCKET to "
+            "keep every answer in OSS (see README, Where answers go)"
+            if synchronous
+            else "this timer or MNS answer is kept nowhere: FC discards an async invocation's return value. Set "
+            "QWEN_ANSWER_BUCKET to keep every answer in OSS, or configure asyncInvokeConfig.destinationConfig"
+            ".onSuccess in s.yaml and set QWEN_FC_DESTINATION=true (see README, Where answers go)"
+        ),
     )
 
 
@@ -85,7 +94,7 @@ class Deliveries:
                 result, attempts = ask(question, fields)
                 self.ctx.memory.put(memo, result, stored=False)
                 return not_stored(result, unusable, f"oss://{self.ctx.settings.answer_bucket}"), attempts
-            _warn_kept_nowhere(self.ctx.settings)
+            _warn_kept_nowhere(self.ctx.settings, synchronous=self.ctx.synchronous)
             result, attempts = ask(question, fields)
             self.ctx.memory.put(memo, result)
             return result, attempts

@@ -38,6 +38,7 @@ from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from handler import logs
+from handler.ask.account import is_account_level
 from handler.ask.retry import MIN_ATTEMPT_SECONDS, Backoff
 from handler.deliver.answers import COMPLETED, IN_PROGRESS, AnswerRecord, AnswerStore, pending_key
 from handler.errors import QwenError, TransientUpstreamError
@@ -168,10 +169,11 @@ class Once:
     def _acquire(self, key: str, marker: str, digest: str) -> AnswerRecord | Outcome:
         for _ in range(_ROUNDS):
             found = self._retrying(lambda: self.store.get(key))
-            if found is not None and found.completed:
+            if _answer(found):
                 return self._answered(key, found, digest, STORED)
             mine = AnswerRecord(IN_PROGRESS, digest, self.owner, self.wall() + self.timeout)
             if self._retrying(lambda mine=mine: self.store.put_if_absent(marker, mine)):
+                self._drop_account_failure(key, found)
                 return mine
             other = self._retrying(lambda: self.store.get(marker))
             if other is None:
@@ -211,8 +213,9 @@ class Once:
         self._retrying(lambda: self.store.update(marker, ours))
         # The abandoned attempt may have stored its answer after all, just before we locked.
         found = self._retrying(lambda: self.store.get(key))
-        if found is not None and found.completed:
+        if _answer(found):
             return self._answered(key, found, digest, STORED)
+        self._drop_account_failure(key, found)
         return ours
 
     def _wait(self, key: str, marker: str, other: AnswerRecord, digest: str) -> Outcome | None:
@@ -222,7 +225,7 @@ class Once:
                 raise self._in_progress(key, f"another instance ({other.owner}) is answering it")
             self.sleep(self.poll)
             found = self._retrying(lambda: self.store.get(key))
-            if found is not None and found.completed:
+            if _answer(found):
                 return self._answered(key, found, digest, WAITED)
             if self.wall() > other.deadline:
                 return None
@@ -274,6 +277,14 @@ class Once:
 
     # -- helpers --------------------------------------------------------------------------------
 
+    def _drop_account_failure(self, key: str, found: AnswerRecord | None) -> None:
+        """Remove an account-level refusal found under `key`, stored by an earlier release, which kept
+        any status below 500 (a revoked key's 401): it is not the record's answer, so it is asked
+        again. Only the holder of the marker gets here, and only it writes the key meanwhile."""
+        if found is not None and found.completed and is_account_level(found.result):
+            logs.emit("account_failure_dropped", level=logging.WARNING, answer_key=self.store.where(key))
+            self._retrying(lambda: self.store.delete(key))
+
     def _answered(self, key: str, found: AnswerRecord, digest: str, how: str) -> Outcome:
         # An empty hash (a refusal stored by an earlier release) answers no question either.
         if found.payload_hash != digest:
@@ -299,3 +310,8 @@ class Once:
 
     def _retrying(self, operation: Callable[[], T]) -> T:
         return with_retries(operation, remaining=self.remaining, sleep=self.sleep, backoff=self.backoff)
+
+
+def _answer(found: AnswerRecord | None) -> bool:
+    """Whether `found` is a completed answer to serve: an account-level refusal is not one."""
+    return found is not None and found.completed and not is_account_level(found.result)

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from handler import logs, redact
+from handler.ask.account import is_account_level
 from handler.config import Settings
 from handler.deliver.answer_oss import OssAnswerStore, record_body
 from handler.deliver.answers import COMPLETED, AnswerRecord
@@ -83,8 +84,10 @@ class QuestionFileAnswers(OssAnswerStore):
         if _etag(stored.metadata.get(SOURCE_ETAG_META)) != self.etag:
             return None  # the answer to another version of the file
         result = loads(stored.data)
-        if result is None or result.status_code >= 500:
-            return None  # not an answer (our own failure, written so the uploader sees it): ask again
+        if result is None or result.status_code >= 500 or is_account_level(result):
+            # Not an answer: our own failure (written so the uploader sees it), or an account-level
+            # refusal an earlier release wrote (a revoked key's 401): ask again.
+            return None
         return AnswerRecord(COMPLETED, self.etag, result=result)  # this version's: its eTag is its payload hash
 
     def put_if_absent(self, key: str, record: AnswerRecord) -> bool:

@@ -28,11 +28,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from handler.errors import InvalidInput
+from handler.errors import BatchTooLarge, InvalidInput
 from handler.events import images, parameters
 from handler.events.question import ROLES, Message, OssObject, Question, Skipped
 from handler.events.sources import segment, shown_object
-from handler.events.triggers.cloudevents import CloudEvent
+from handler.events.triggers.cloudevents import PUSH_FORMAT_HINT, CloudEvent, MnsRawMessage
 from handler.events.triggers.mns_topic import MnsTopicMessage, MnsTopicStreamMessage
 from handler.events.triggers.oss import OssEvent, OssRecord
 from handler.events.triggers.timer import TimerEvent
@@ -65,6 +65,9 @@ class Decoded:
 
     records: tuple[Record, ...]
     batch: bool = False
+    # Delivered by a synchronous invocation (EventBridge's MNS queue trigger as shipped): FC's
+    # destinations, which apply to asynchronous invocations only, never see its answers.
+    synchronous: bool = False
 
     @classmethod
     def single(cls, record: Record) -> Decoded:
@@ -76,7 +79,20 @@ def decode(event: bytes | bytearray | memoryview | str | None, *, max_bytes: int
     if max_bytes is not None and event is not None:
         size = len(event.encode()) if isinstance(event, str) else len(event)
         if size > max_bytes:
-            # Judged on the length alone: an oversized event is never decoded or parsed.
+            # Judged on the length alone: an oversized event is never decoded or parsed. Only its first
+            # bytes are looked at: an array is a batch, whose messages must not be consumed by one 413.
+            if _opens_an_array(event):
+                return Decoded(
+                    records=(
+                        BatchTooLarge(
+                            f"the batch is {size} bytes, over the {max_bytes}-byte limit (QWEN_MAX_EVENT_BYTES); "
+                            "raised so the trigger delivers it again and then to its dead-letter queue: lower the "
+                            "trigger's batch size (runOptions.batchWindow.CountBasedWindow in s.yaml) or raise "
+                            "QWEN_MAX_EVENT_BYTES",
+                        ),
+                    ),
+                    batch=True,
+                )
             return Decoded.single(
                 InvalidInput(
                     f"the event is {size} bytes, over the {max_bytes}-byte limit (QWEN_MAX_EVENT_BYTES); "
@@ -88,11 +104,17 @@ def decode(event: bytes | bytearray | memoryview | str | None, *, max_bytes: int
     text = _text(event)
     if isinstance(text, InvalidInput):
         return Decoded.single(text)
-    stripped = text.strip()
+    stripped = text.lstrip(_BOM).strip()
     value = _parse(stripped)
     if value is not _NOT_JSON and (envelope := _envelope(value)) is not None:
         return envelope
     return Decoded.single(_decode_parsed(stripped, value, empty=EMPTY_HINT))
+
+
+def _opens_an_array(event: bytes | bytearray | memoryview | str) -> bool:
+    head = event[:64]
+    text = head if isinstance(head, str) else bytes(head).decode("utf-8", "ignore")
+    return text.lstrip(_BOM + " \t\r\n")[:1] == "["
 
 
 def _envelope(value: Any) -> Decoded | None:
@@ -113,9 +135,13 @@ def _envelope(value: Any) -> Decoded | None:
     if MnsTopicStreamMessage.matches(value):
         return Decoded.single(_payload(MnsTopicStreamMessage(value).body, source=None))
     if CloudEvent.matches(value):
-        return Decoded.single(_cloud_event(value))
+        return Decoded(records=(_cloud_event(value),), synchronous=True)
     if CloudEvent.matches_batch(value):
-        return Decoded(records=tuple(_cloud_event(item) for item in value), batch=True)
+        return Decoded(records=tuple(_cloud_event(item) for item in value), batch=True, synchronous=True)
+    if MnsRawMessage.matches(value):
+        return Decoded(records=(_raw_message(value),), synchronous=True)
+    if MnsRawMessage.matches_batch(value):
+        return Decoded(records=tuple(_raw_message(item) for item in value), batch=True, synchronous=True)
     if OssEvent.matches(value):
         records = OssEvent(value).records
         if not records:
@@ -130,9 +156,17 @@ def _payload(value: Any, *, source: str | None) -> Record:
     return _with_source(record, source)
 
 
+def _raw_message(value: Any) -> Record:
+    """An MNS queue message in the RawData push format; its messageId makes it answered once."""
+    if not MnsRawMessage.matches(value):
+        return InvalidInput(f"this batch element is not an MNS queue message: {PUSH_FORMAT_HINT}", code="InvalidEvent")
+    message = MnsRawMessage(value)
+    return _payload(message.message_body, source=_mns_source(message.message_id))
+
+
 def _cloud_event(value: Any) -> Record:
     if not CloudEvent.matches(value):
-        return InvalidInput("this batch element is not a CloudEvents object", code="InvalidEvent")
+        return InvalidInput(f"this batch element is not a CloudEvents object: {PUSH_FORMAT_HINT}", code="InvalidEvent")
     event = CloudEvent(value)
     message = event.mns_queue_message
     if message is None:
@@ -212,11 +246,13 @@ def _with_source(record: Record, source: str | None) -> Record:
 
 def decode_text(text: str) -> Record:
     """Decode one text payload inside an envelope: a request object, a JSON scalar, or the question itself."""
-    stripped = text.strip()
+    # A BOM (editors on Windows, some MNS clients) before a JSON request would make it "not JSON".
+    stripped = text.lstrip(_BOM).strip()
     return _decode_parsed(stripped, _parse(stripped), empty=EMPTY_RECORD)
 
 
 _NOT_JSON = object()
+_BOM = "\ufeff"
 
 
 # The characters a JSON document can start with: plain questions skip the parse attempt entirely.
@@ -297,7 +333,8 @@ def _decode_value(value: Any, *, raw: str | None, empty: str) -> Record:
     kind = "object" if isinstance(value, dict) else "array"
     return InvalidInput(
         f'the event is a JSON {kind} that is neither a request ({{"prompt": ...}}, '
-        '{"question": ...} or {"messages": [...]}) nor a trigger event this function knows',
+        '{"question": ...} or {"messages": [...]}) nor a trigger event this function knows; '
+        f"{PUSH_FORMAT_HINT}",
         code="InvalidEvent",
     )
 

@@ -36,9 +36,21 @@ def _utf8(ch: str) -> bytes:
     return ch.encode("utf-8", "surrogatepass")
 
 
-def timer_source(trigger_name: str, trigger_time: str) -> str:
-    """The source of a timer record, which names its answer key."""
-    return f"timer:{segment(trigger_name)}/{segment(trigger_time)}"
+def timer_source(trigger_name: str, trigger_time: str, payload: object = None) -> str:
+    """The source of a timer record, which names its answer key: name, time and the payload's hash.
+
+    The hash makes a forged look-alike harmless: in STREAM format a topic message's body is the
+    whole event, so a published `{"triggerName", "triggerTime", "payload"}` cannot be told from a
+    real tick by its bytes. With the payload in the key it can only take the key of a tick with the
+    very same payload, that is the same question, whose answer it then is; a look-alike with any
+    other question gets a key of its own. `@` never comes out of `segment`, so keys stay one-to-one."""
+    return f"timer:{segment(trigger_name)}/{segment(trigger_time)}@{payload_digest(payload)}"
+
+
+def payload_digest(payload: object) -> str:
+    """The first 16 hex digits of the SHA-256 of a timer payload (a string as it is, anything else as JSON)."""
+    text = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 _MAX_SHOWN_KEY = 200

@@ -142,6 +142,9 @@ def main(argv: Sequence[str] | None = None, *, stdin: Any = None, out: TextIO | 
         from handler.local.standin_oss import OssStandIn
 
         standins = [DashScopeStandIn(api_key=OFFLINE_KEY).start(), OssStandIn(emulate_missing=True).start()]
+        # The stand-ins are on this machine: a configured http(s)_proxy must not carry their requests
+        # (requests and oss2 read NO_PROXY/no_proxy; a proxy would answer for 127.0.0.1 itself).
+        _bypass_proxies_for_loopback()
         # A real key never goes to a stand-in: both endpoints and all credentials are replaced.
         os.environ.update(
             DASHSCOPE_API_KEY=OFFLINE_KEY,
@@ -173,6 +176,13 @@ def main(argv: Sequence[str] | None = None, *, stdin: Any = None, out: TextIO | 
             standin.stop()
     print(returned, file=out)
     return 0 if _all_ok(returned) else 1
+
+
+def _bypass_proxies_for_loopback() -> None:
+    """Add 127.0.0.1 and localhost to NO_PROXY and no_proxy, keeping whatever they already list."""
+    for name in ("NO_PROXY", "no_proxy"):
+        listed = [host.strip() for host in os.environ.get(name, "").split(",") if host.strip()]
+        os.environ[name] = ",".join([*listed, *(h for h in ("127.0.0.1", "localhost") if h not in listed)])
 
 
 def _event(args: argparse.Namespace, stdin: Any) -> bytes:

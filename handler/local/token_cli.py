@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import TextIO
 
 from handler.ask import guard, tokens
+from handler.ask.models import ModelInfo
 from handler.ask.plan import Call, plan
 from handler.config import Settings
 from handler.errors import InvalidConfig, InvalidInput
@@ -39,7 +40,8 @@ def parser() -> argparse.ArgumentParser:
         "--max-tokens",
         type=int,
         default=None,
-        help="tokens to keep for the answer (default: max_tokens in QWEN_PARAMETERS, else 0)",
+        help="tokens to keep for the answer (default: max_tokens in QWEN_PARAMETERS, else the guard's default "
+        "reservation: the window less the max input, else the max output)",
     )
     return p
 
@@ -71,13 +73,14 @@ def main(argv: Sequence[str], *, out: TextIO | None = None) -> int:
     if isinstance(question, InvalidInput):
         print(f"the handler would refuse it: {question.code}: {question.message}", file=out)
         return 1
-    if args.max_tokens is not None:
-        question = replace(question, parameters={**question.parameters, "max_tokens": args.max_tokens})
     try:
         call = plan(question, settings)
     except InvalidInput as error:
         print(f"the handler would refuse it: {error.code}: {error.message}", file=out)
         return 1
+    if args.max_tokens is not None:
+        # The operator's what-if, not an event's choice: applied after the event caps.
+        call = replace(call, parameters={**call.parameters, "max_tokens": args.max_tokens})
 
     texts = _texts(call)
     counts = [tokens.count(t) for t in texts]
@@ -95,18 +98,22 @@ def main(argv: Sequence[str], *, out: TextIO | None = None) -> int:
     input_price, _ = info.prices(total)
     cost = info.cost(total, 0)
     priced = f"{cost:.8f} CNY at {input_price} CNY per 1K tokens" if cost is not None else "unknown (no price)"
-    if info.context_window is None:
-        print(f"model         {call.model}: context window not in the table, not guarded", file=out)
+    room = guard.budget(info, max_tokens)
+    if room is None:
+        print(f"model         {call.model}: context window and max input not in the table, not guarded", file=out)
         print(f"input cost    {priced}", file=out)
         return 0
+    window = f"context {info.context_window:,} tokens" if info.context_window is not None else "context not known"
+    shown_input = f", max input {info.max_input:,}" if info.max_input is not None else ""
     print(
-        f"model         {call.model}: context {info.context_window:,} tokens, {max_tokens:,} kept for the answer",
+        f"model         {call.model}: {window}{shown_input}, {room.reserved:,} kept for the answer ({room.why})",
         file=out,
     )
+    print(f"input budget  at most {room.limit:,} input tokens ({_arithmetic(info, room)})", file=out)
     try:
         fit = guard.check(call, info, trim=settings.trim_history)
     except InvalidInput as error:
-        over = total - (info.context_window - max_tokens)
+        over = total - room.limit
         verdict = f"too long by {over:,}" if error.code == "InputTooLong" and over > 0 else "refused"
         print(f"verdict       {verdict}: {error.code}: {error.message}", file=out)
         return 1
@@ -114,10 +121,20 @@ def main(argv: Sequence[str], *, out: TextIO | None = None) -> int:
         total = fit.counted_tokens or total
         verdict = f"fits after dropping the {fit.trimmed_turns} oldest turn(s) (QWEN_TRIM_HISTORY): {total:,} tokens"
     else:
-        verdict = f"fits, {info.context_window - max_tokens - total:,} to spare"
+        verdict = f"fits, {room.limit - total:,} to spare"
     print(f"verdict       {verdict}", file=out)
     print(f"input cost    {priced}", file=out)
     return 0
+
+
+def _arithmetic(info: ModelInfo, room: guard.Budget) -> str:
+    """The guard's rule as numbers: min(max input, window - room)."""
+    terms = []
+    if info.max_input is not None:
+        terms.append(f"max input {info.max_input:,}")
+    if info.context_window is not None:
+        terms.append(f"{info.context_window:,} - {room.reserved:,} = {info.context_window - room.reserved:,}")
+    return terms[0] if len(terms) == 1 else f"the lower of {' and '.join(terms)}"
 
 
 def _environment(env: Mapping[str, str], model: str | None) -> dict[str, str]:

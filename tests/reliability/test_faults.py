@@ -83,7 +83,9 @@ SCENARIOS = [
     ),
     Scenario("a hung connection", (hang(30),) * 3, "raised", 3, timeout=4, code="RequestTimeout"),
     Scenario("a 400 is final", (error(400, "InvalidParameter", "bad"),), "refused", 1, code="InvalidParameter"),
-    Scenario("a 401 is final", (error(401, "InvalidApiKey", "bad key"),), "refused", 1, code="InvalidApiKey"),
+    Scenario(
+        "a 401 is the account's: raised", (error(401, "InvalidApiKey", "bad key"),), "raised", 1, code="InvalidApiKey"
+    ),
     Scenario("a stream that breaks before output", (stream(break_after=0),), "answered", 2),
     Scenario("a stream silent before output", (stream(stall_after=0, stall=30),), "answered", 2, min_seconds=1),
     Scenario(

@@ -16,7 +16,7 @@ from handler.app import Runtime, handle
 from handler.ask.retry import Backoff
 from handler.deliver.memory import AnsweredRecords
 from handler.errors import TransientUpstreamError
-from handler.local.standin import drop, error, gateway_page, hang, truncated
+from handler.local.standin import answer, drop, error, gateway_page, hang, truncated
 from tests.conftest import ROOT
 from tests.reliability.conftest import (
     API_KEY,
@@ -70,6 +70,9 @@ def test_no_secret_in_any_upstream_scenario(standin, wire, debug_logs, script):
 
 def test_no_secret_in_the_oss_flow(standin, oss, wire, debug_logs):
     """oss2's DEBUG lines print request headers (the STS token among them): masked; objects clean."""
+    # This file's key is not the stand-in's, which refuses it with a 401: an account failure that is
+    # raised and writes nothing (tests/test_account_failures.py). Scripted, the question is answered.
+    standin.script(answer())
     etag = oss.put("qwen-bkt", "questions/q.txt", "什么是STS?").etag
     event = json.dumps(
         {

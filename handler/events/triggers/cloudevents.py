@@ -1,6 +1,9 @@
 """EventBridge deliveries in CloudEvents 1.0 form: one object, or a JSON array for batch pushes.
 
 MNS queue messages have type "mns:Queue:SendMessage" and data {"requestId", "messageId", "messageBody"}.
+With the RawData push format (eventSinkConfig.deliveryOption.eventSchema: RawData; Alibaba's trigger
+docs: RawData "只投递CloudEvents中数据字段的内容", only the data field is delivered) the event is that
+data object alone, or an array of them for a batch.
 """
 
 from __future__ import annotations
@@ -71,3 +74,22 @@ class MnsQueueMessage(EventView):
     @property
     def message_body(self) -> Any:
         return self._get("messageBody")
+
+
+PUSH_FORMAT_HINT = (
+    "an MNS queue trigger delivers CloudEvents or RawData (eventSinkConfig.deliveryOption.eventSchema in s.yaml); "
+    'each message is {"requestId", "messageId", "messageBody"}, inside a CloudEvent\'s data or as it is'
+)
+
+
+class MnsRawMessage(MnsQueueMessage):
+    """An MNS queue message pushed in the RawData format: the CloudEvent's data object alone."""
+
+    @staticmethod
+    def matches(value: Any) -> bool:
+        return isinstance(value, Mapping) and "messageId" in value and "messageBody" in value
+
+    @staticmethod
+    def matches_batch(value: Any) -> bool:
+        """An array in which at least one element is a RawData message (the others become per-record errors)."""
+        return isinstance(value, list) and any(MnsRawMessage.matches(item) for item in value)

@@ -24,11 +24,12 @@ class TimerEvent(EventView):
 
     @property
     def source(self) -> str | None:
-        """`timer:<name>/<time>`, each made safe for an object key; None when either is not a non-empty string."""
+        """`timer:<name>/<time>@<payload hash>`, each made safe for an object key (handler/events/sources.py
+        says why the payload is in it); None when the name or time is not a non-empty string."""
         name, time = self.trigger_name, self.trigger_time
         if not isinstance(name, str) or not isinstance(time, str) or not name or not time:
             return None
-        return timer_source(name, time)
+        return timer_source(name, time, self.payload)
 
     @property
     def payload(self) -> Any:

@@ -1,0 +1,76 @@
+"""Which DashScope refusals are about the account or the deployment, not about the question.
+
+Sources (Alibaba Cloud Model Studio's own pages, stored copies read 2026-12-01 through the
+project's search tool):
+  https://help.aliyun.com/en/model-studio/error-code-start ("Error codes", quick troubleshooting):
+    401 InvalidApiKey: check the key, its region and the Base URL; 403 AccessDenied: access
+    permissions, service activation, synchronous or asynchronous calls, overdue payments
+    (Arrearage); 404 ModelNotFound: the model's name and whether it is available in the region.
+  https://www.alibabacloud.com/help/en/model-studio/developer-reference/error-code ("Status codes",
+    copy "Last Updated: Nov 22, 2024"): 400 Arrearage "Access denied, please make sure your
+    account is in good standing" (note: HTTP 400, so the code decides, not the status);
+    400 InvalidParameter and 400 DataInspectionFailed are about the request's own input.
+  https://help.aliyun.com/zh/model-studio/error-code (错误信息): Workspace.AccessDenied for a RAM
+    user's key without the workspace.
+
+Account-level (raised, redelivered, never stored): every 401 and 403, and by code whatever its
+status: InvalidApiKey, Arrearage, AccessDenied and AccessDenied.*, Workspace.AccessDenied,
+Model.AccessDenied, ModelNotFound. Everything else below 500 (InvalidParameter, DataInspectionFailed,
+InputTooLong-like refusals, ...) is the question's own answer and is kept as before.
+"""
+
+from __future__ import annotations
+
+from handler.errors import AccountFailure
+from handler.result import Result
+
+# code (or code prefix before ".") -> what the operator does about it
+_FIXES = {
+    "InvalidApiKey": "set DASHSCOPE_API_KEY to a valid key of this region (DASHSCOPE_HTTP_BASE_URL its endpoint)",
+    "Arrearage": "the Alibaba Cloud account has an overdue payment: top up under Expenses and Costs, then wait a "
+    "few minutes",
+    "AccessDenied": "grant the key access to the model and activate the model in Model Studio for this account "
+    "and region",
+    "Workspace.AccessDenied": "give the RAM user's key access to its Model Studio workspace",
+    "Model.AccessDenied": "activate the model in Model Studio, or remove it from QWEN_ALLOWED_MODELS",
+    "ModelNotFound": "the model is not available in this region: fix QWEN_MODEL / QWEN_ALLOWED_MODELS or the region",
+}
+_BY_STATUS = {
+    401: "check DASHSCOPE_API_KEY and that the key, its region and DASHSCOPE_HTTP_BASE_URL match",
+    403: "check the key's permissions, the model's activation and the account's standing in Model Studio",
+}
+
+
+def fix_for(status: int, code: str) -> str | None:
+    """What the operator must do when DashScope answered (status, code); None when it is the question's answer."""
+    if code in _FIXES:
+        return _FIXES[code]
+    head = code.split(".", 1)[0]
+    if head in ("AccessDenied", "Arrearage", "InvalidApiKey"):
+        return _FIXES[head]
+    return _BY_STATUS.get(status)
+
+
+def is_account_level(result: Result | None) -> bool:
+    """Whether a stored or fresh result is an account-level refusal (never a record's answer)."""
+    if result is None or not 400 <= result.status_code < 500:
+        return False
+    return fix_for(result.status_code, result.code) is not None
+
+
+def raise_if_account_level(result: Result, *, model: str) -> None:
+    """Raise AccountFailure for an account-level refusal; return for anything else."""
+    if not 400 <= result.status_code < 500:
+        return
+    fix = fix_for(result.status_code, result.code)
+    if fix is None:
+        return
+    raise AccountFailure(
+        f"{result.code or result.status_code}: DashScope refused the account, not the question "
+        f"(HTTP {result.status_code}, model={model}, request_id={result.request_id or 'none'}): {result.message}; "
+        f"fix: {fix}. The event is raised so the trigger delivers it again, then dead-letters it",
+        code=result.code or f"HTTP{result.status_code}",
+        status_code=result.status_code,
+        request_id=result.request_id,
+        fix=fix,
+    )
