@@ -171,6 +171,20 @@ def reset() -> Behaviour:
     return behave
 
 
+def empty_stream() -> Behaviour:
+    """A 200 stream that ends cleanly with no text, no reasoning and no finish_reason: an answer that never began."""
+
+    def behave(handler: _Handler, request: Request) -> None:
+        frames = _plan(request, "", None, chunks=1)
+        for frame in frames:
+            output = frame["output"]
+            for choice in output.get("choices", [output]):
+                choice["finish_reason"] = "null"
+        handler.stream(request, frames)
+
+    return behave
+
+
 def hang(seconds: float = 3600.0) -> Behaviour:
     """Say nothing until `seconds` pass or the stand-in stops."""
 
