@@ -66,7 +66,10 @@ def handle(event: Any, context: Any, runtime: Runtime = DEFAULT_RUNTIME) -> str:
         except InvalidConfig as error:
             logs.emit("config_invalid", level=logging.ERROR, code=error.code, message=error.message)
             return dumps(Result.failure(error, invocation.request_id))
-        redact.remember([settings.api_key])
+        redact.pin("api_key", [settings.api_key])
+        if (creds := invocation.credentials) is not None:
+            # Pinned, not just remembered: however often they rotate, the ones in use stay masked.
+            redact.pin("credentials", [creds.access_key_secret, creds.security_token])
         try:
             decoded = decode(event, max_bytes=settings.max_event_bytes)
         except Exception as error:  # noqa: BLE001  # a decoder bug must still give the caller JSON

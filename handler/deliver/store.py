@@ -264,7 +264,7 @@ class OssAccess:
         creds = self.invocation.credentials
         if creds is not None:
             # oss2 logs its request headers at DEBUG, the STS token among them.
-            redact.remember([creds.access_key_secret, creds.security_token])
+            redact.pin("credentials", [creds.access_key_secret, creds.security_token])
         if creds is None:
             raise QwenError("cannot reach OSS without credentials (the function needs a role)", code="OssNotConfigured")
         endpoint = endpoint_for(self.invocation.region, self.override)
