@@ -250,8 +250,11 @@ class Once:
         # record; or we did, and the reply to our create was lost.
         try:
             found = self._retrying(lambda: self.store.get(key))
-        except QwenError:
-            found = None
+        except Exception as error:  # noqa: BLE001  # whatever failed, the paid answer must still be returned
+            # Something is stored under the key, ours or a take-over's; which, we could not read: the
+            # paid answer is returned, said not to be (known to be) stored.
+            problem = error if isinstance(error, QwenError) else QwenError(f"{type(error).__name__}", code="OssError")
+            return Outcome(result, attempts, ASKED, problem=problem)
         if found is not None and found.owner == self.owner:
             return Outcome(result, attempts, ASKED)
         if found is not None and found.completed and found.result is not None:

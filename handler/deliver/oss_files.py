@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from handler import logs, redact
@@ -52,6 +52,21 @@ class _Superseded(Exception):
     """The object was replaced since the event: the newer version's own event answers it."""
 
 
+class SupersededAnswer(QwenError):
+    """The object was replaced while its older version was being answered: that answer is returned,
+    not written, so it cannot overwrite the newer version's answer file."""
+
+    status_code = 409
+    code = "Superseded"
+
+    def __init__(self, where: str, answered: str, current: str):
+        super().__init__(
+            f"{where} was replaced while this answer was being made (answered eTag {answered}, current eTag "
+            f"{current}): the answer is returned but not written, so the newer upload's answer file stays"
+        )
+        self.answered, self.current = answered, current
+
+
 class QuestionFileAnswers(OssAnswerStore):
     """The answer store of one version (key + eTag) of a question file, for handler/deliver/once.py.
 
@@ -63,6 +78,7 @@ class QuestionFileAnswers(OssAnswerStore):
     def __init__(self, store: ObjectStore, bucket: str, prefix: str, key: str, etag: str):
         super().__init__(store, bucket, prefix)
         self.etag = etag
+        self.source = key
         self.answer = f"{key}.json"
         folder, _, name = self.answer.rpartition("/")
         self.marker = f"{folder}/.pending/{name}@{etag}" if folder else f".pending/{name}@{etag}"
@@ -84,6 +100,12 @@ class QuestionFileAnswers(OssAnswerStore):
     def put_if_absent(self, key: str, record: AnswerRecord) -> bool:
         if key != self.answer:
             return super().put_if_absent(key, record)
+        # The answer file is shared by the versions and OSS cannot make a PUT conditional on another
+        # object: look at the source's eTag just before writing (one HeadObject), so a slow answer to
+        # an older upload never replaces the newer one's (the window left is this HEAD's round trip).
+        current = _etag(self._store.etag(self.bucket, self.source))
+        if current is not None and current != self.etag:
+            raise SupersededAnswer(shown_object(self.bucket, self.source), self.etag, current)
         self._store.write(self.bucket, self.prefix + key, record_body(record), metadata={SOURCE_ETAG_META: self.etag})
         return True
 
@@ -131,6 +153,8 @@ class OssQuestionFiles:
                 return remembered.result, 0
             problem = once.store_again(files.answer, etag, remembered.result)
             self.ctx.memory.put(memo, remembered.result, stored=problem is None)
+            if isinstance(problem, SupersededAnswer):
+                return _superseded(remembered.result, problem, files.where(files.answer)), 0
             if problem is not None:
                 return not_stored(remembered.result, problem, files.where(files.answer)), 0
             return remembered.result, 0
@@ -156,6 +180,9 @@ class OssQuestionFiles:
             problem = self._write(store, obj.bucket, answer_key, result, etag)
             if result.status_code >= 500:
                 problem = None  # not a paid answer: a redelivery asks again, nothing to remember
+        if isinstance(problem, SupersededAnswer):
+            self.ctx.memory.put(memo, result, stored=True)  # nothing more to write for this version, ever
+            return _superseded(result, problem, files.where(files.answer)), outcome.attempts
         if result.status_code < 500:
             self.ctx.memory.put(memo, result, stored=problem is None)
         if problem is not None:
@@ -220,6 +247,20 @@ class OssQuestionFiles:
         if not isinstance(record, Question):
             raise InvalidInput(f"{_shown(obj)} holds no question", code="InvalidEvent")
         return record
+
+
+def _superseded(result: Result, problem: SupersededAnswer, where: str) -> Result:
+    """The answer to the older version, returned with code Superseded and both eTags; logged as a WARNING."""
+    logs.emit(
+        "answer_superseded",
+        level=logging.WARNING,
+        answer_key=where,
+        answered_etag=problem.answered,
+        current_etag=problem.current,
+    )
+    if not result.ok or result.code:
+        return replace(result, message=f"{result.message} ({problem.message})".strip())
+    return replace(result, code=problem.code, message=problem.message)
 
 
 def _not_allowed(obj: OssObject, settings: Settings) -> QwenError:
