@@ -168,7 +168,9 @@ class _Job:
     def _skipped(self, reason: str) -> Result:
         return Result(status_code=200, request_id=self.invocation.request_id, code="Skipped", message=reason)
 
-    def _ask(self, question: Question, fields: dict[str, Any]) -> tuple[Result, int]:
+    def _ask(self, question: Question, fields: dict[str, Any], *, reserve: float = 0.0) -> tuple[Result, int]:
+        """Ask within the deadline, less `reserve`: the time the caller needs afterwards to store the answer
+        (a stream still going then is cut there, a PartialAnswer that can still be kept)."""
         call = plan(question, self.settings)
         fields.update(model=call.model, mode=call.mode)
         info = self.settings.models.get(call.model)
@@ -182,11 +184,12 @@ class _Job:
         if fit.trimmed_turns:
             fields["trimmed_turns"] = fit.trimmed_turns
         call = fit.call
+        deadline = self.deadline if reserve <= 0 else Deadline(self.deadline.at - reserve, self.deadline.clock)
         outcome = call_with_retries(
             call,
             INVOKERS[call.mode],
             self.settings,
-            self.deadline,
+            deadline,
             self.runtime,
             function_timeout=self.invocation.timeout,
         )
@@ -243,4 +246,5 @@ class _Job:
             input_tokens=usage.get("input_tokens"),
             output_tokens=usage.get("output_tokens"),
             total_tokens=usage.get("total_tokens"),
+            **({"stored": result.stored} if result.stored is not None else {}),
         )

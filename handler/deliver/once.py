@@ -68,15 +68,22 @@ class Outcome:
 
 
 def not_stored(result: Result, problem: QwenError, where: str) -> Result:
-    """The paid answer, returned with code AnswerNotStored and why, when it could not be kept; logged as an ERROR."""
-    logs.emit("answer_not_stored", level=logging.ERROR, answer_key=where, code=problem.code, message=problem.message)
-    if not result.ok or result.code:
-        return result  # a refusal or an error is already its own news
-    return replace(
-        result,
-        code="AnswerNotStored",
-        message=f"answered, but the answer could not be stored at {where}: {problem.message}",
+    """The paid answer, returned with `stored: false`, and code AnswerNotStored and why, when it could not be
+    kept; logged as an ERROR. A result that already has a code (PartialAnswer, a refusal) keeps it, and its
+    message says where it could not be stored."""
+    logs.emit(
+        "answer_not_stored",
+        level=logging.ERROR,
+        answer_key=where,
+        result_code=result.code or None,
+        code=problem.code,
+        message=problem.message,
     )
+    why = f"the answer could not be stored at {where}: {problem.message}"
+    if not result.ok or result.code:
+        # Its code is its own news (PartialAnswer, a refusal); that it was not kept is said beside it.
+        return replace(result, stored=False, message=f"{result.message} (also, {why})" if result.message else why)
+    return replace(result, code="AnswerNotStored", message=f"answered, but {why}", stored=False)
 
 
 def with_retries(

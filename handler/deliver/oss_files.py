@@ -37,15 +37,16 @@ from handler import logs, redact
 from handler.config import Settings
 from handler.deliver.answer_oss import OssAnswerStore, record_body
 from handler.deliver.answers import COMPLETED, AnswerRecord
-from handler.deliver.context import DeliveryContext
+from handler.deliver.context import Ask, DeliveryContext
 from handler.deliver.once import ASKED, Once, not_stored, with_retries
-from handler.deliver.store import SOURCE_ETAG_META, ObjectStore, shown_object
+from handler.deliver.store import SOURCE_ETAG_META, ObjectStore, shown_object, store_reserve
 from handler.errors import InvalidInput, ObjectNotFound, QwenError
 from handler.events.decode import decode_text
 from handler.events.question import OssObject, Question
 from handler.result import Result, dumps, loads
 
-Ask = Callable[[Question, dict[str, Any]], tuple[Result, int]]
+# After the answer: HeadObject the source, write the answer file, and on failure read and delete the marker.
+STORE_REQUESTS = 4
 
 
 class _Superseded(Exception):
@@ -136,7 +137,7 @@ class OssQuestionFiles:
                 question = self._read_question(store, obj, etag)
             except InvalidInput as refusal:
                 return Result.failure(refusal, self.ctx.request_id), 0
-            return ask(question, fields)
+            return ask(question, fields, reserve=store_reserve(STORE_REQUESTS))
 
         if etag is None:
             # Without a version there is no telling a redelivery from a new upload: answered each time.

@@ -24,6 +24,15 @@ SOURCE_ETAG_META = "source-etag"  # x-oss-meta-source-etag on each answer object
 REQUEST_TIMEOUT = 10.0
 # Below this much time left no OSS request is started: it could not finish before the deadline.
 MIN_REQUEST_SECONDS = 0.25
+
+
+def store_reserve(requests: int) -> float:
+    """Seconds an answer must leave before the deadline for the `requests` OSS requests that keep it (write
+    it, free the marker): `Bounded` starts none with less than MIN_REQUEST_SECONDS left, so each gets that
+    minimum and the last still starts with it left."""
+    return (requests + 1) * MIN_REQUEST_SECONDS
+
+
 # The per-request timeout `Bounded` set for the call running in this thread (None: REQUEST_TIMEOUT).
 _request_timeout: contextvars.ContextVar[float | None] = contextvars.ContextVar("oss_request_timeout", default=None)
 
