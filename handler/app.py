@@ -28,6 +28,7 @@ from handler.errors import InvalidConfig, InvalidInput, QwenError, TransientUpst
 from handler.events.decode import Record, decode
 from handler.events.question import OssObject, Question, Skipped
 from handler.fc_context import Credentials, Invocation
+from handler.internal import internal_error
 from handler.result import Result, dumps
 
 redact.install()
@@ -73,9 +74,8 @@ def handle(event: Any, context: Any, runtime: Runtime = DEFAULT_RUNTIME) -> str:
         try:
             decoded = decode(event, max_bytes=settings.max_event_bytes)
         except Exception as error:  # noqa: BLE001  # a decoder bug must still give the caller JSON
-            logs.emit("internal_error", level=logging.ERROR, stage="decode", error=type(error).__name__)
-            failure = QwenError(f"internal error while decoding the event ({type(error).__name__})")
-            return dumps(Result.failure(failure, invocation.request_id))
+            failure = internal_error(error, "internal error while decoding the event", stage="decode")
+            return redact.redact(dumps(Result.failure(failure, invocation.request_id)))
         job = _Job(
             settings,
             Deadline.for_function(invocation.timeout, started=started, clock=runtime.clock),
@@ -160,8 +160,8 @@ class _Job:
                 raise
             result = Result.failure(error, self.invocation.request_id)
         except Exception as error:  # noqa: BLE001  # one record's bug must not cost the others their answers
-            logs.emit("internal_error", level=logging.ERROR, **fields, error=type(error).__name__)
-            result = Result.failure(QwenError(f"internal error ({type(error).__name__})"), self.invocation.request_id)
+            failure = internal_error(error, "internal error", stage="answer", **fields)
+            result = Result.failure(failure, self.invocation.request_id)
         self._log(fields, began, result=result, attempts=attempts)
         return result
 
