@@ -18,6 +18,7 @@ from typing import Any
 
 from handler import logs
 from handler.config import Settings
+from handler.deliver import versioning
 from handler.deliver.answer_oss import OssAnswerStore
 from handler.deliver.answers import COMPLETED, AnswerRecord, AnswerStore, answer_key, payload_hash, refusal_hash
 from handler.deliver.context import Ask, DeliveryContext
@@ -72,6 +73,8 @@ class Deliveries:
         answers, unusable = self._answer_store()
         if answers is not None:
             fields["answer_key"] = answers.where(key)
+            # Before anything is asked: on a versioned bucket the conditional creates hold nothing.
+            versioning.check(self.ctx.access.store(), self.ctx.settings.answer_bucket or "", "QWEN_ANSWER_BUCKET")
         remembered = self.ctx.memory.entry(memo)
         if remembered is not None:
             fields["remembered"] = True

@@ -35,6 +35,7 @@ from typing import Any
 
 from handler import logs, redact
 from handler.config import Settings
+from handler.deliver import versioning
 from handler.deliver.answer_oss import OssAnswerStore, record_body
 from handler.deliver.answers import COMPLETED, AnswerRecord
 from handler.deliver.context import Ask, DeliveryContext
@@ -130,6 +131,7 @@ class OssQuestionFiles:
         answer_key = f"{prefix}{obj.key}.json"
         fields["answer_key"] = answer_key
         store = self.ctx.access.store()
+        versioning.check(store, obj.bucket, "QWEN_OSS_BUCKETS")  # before anything is asked (see versioning.py)
         etag = _etag(obj.etag)
 
         def asked() -> tuple[Result, int]:

@@ -213,7 +213,7 @@ class _Handler(BaseHTTPRequestHandler):
         return standin, bucket, key, fault
 
     def do_GET(self) -> None:
-        if "versioning" in urlsplit(self.path).query.split("&"):
+        if "versioning" in [part.partition("=")[0] for part in urlsplit(self.path).query.split("&")]:
             return self._versioning()
         standin, bucket, key, fault = self._begin("GET")
         if fault and fault != TRUNCATE:
