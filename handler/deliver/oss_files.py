@@ -15,11 +15,12 @@ cannot be written is returned with code AnswerNotStored (where, and which permis
 never dropped, and the instance remembers it.
 
 The answer file `<prefix><key>.json` holds the answer to the latest answered version; its
-x-oss-meta-source-etag says which. The in-progress marker of a version sits in a `.pending/` folder
-beside it, `<prefix><folder>/.pending/<name>.json@<ETAG>`, so the grant that lets the function write
-the answers (oss:PutObject on <bucket>/<prefix><folder>/*) covers the markers too. Its eTag makes it
-one marker per version: a new upload is a new question, claimed afresh, and only the holder of its
-marker replaces the earlier version's answer file.
+x-oss-meta-source-etag says which. The in-progress marker of a version sits under the one markers
+folder of every answer, `<prefix>.pending/<key>.json@<ETAG>`, so one grant (oss:DeleteObject on
+<bucket>/<prefix>.pending/*) and one lifecycle rule (prefix <prefix>.pending/) cover every marker,
+however deep the question's key. Its eTag makes it one marker per version: a new upload is a new
+question, claimed afresh, and only the holder of its marker replaces the earlier version's answer
+file (after a HeadObject shows the source is still that version).
 
 The OSS endpoint and credentials are the function's own (`OssAccess`); the bucket an event names is
 used only when QWEN_OSS_BUCKETS lists it, so no event can send the function's credentials to a
@@ -37,7 +38,7 @@ from handler import logs, redact
 from handler.config import Settings
 from handler.deliver import versioning
 from handler.deliver.answer_oss import OssAnswerStore, record_body
-from handler.deliver.answers import COMPLETED, AnswerRecord
+from handler.deliver.answers import COMPLETED, AnswerRecord, pending_key
 from handler.deliver.context import Ask, DeliveryContext
 from handler.deliver.once import ASKED, Once, not_stored, with_retries
 from handler.deliver.store import SOURCE_ETAG_META, ObjectStore, shown_object, store_reserve
@@ -82,8 +83,7 @@ class QuestionFileAnswers(OssAnswerStore):
         self.etag = etag
         self.source = key
         self.answer = f"{key}.json"
-        folder, _, name = self.answer.rpartition("/")
-        self.marker = f"{folder}/.pending/{name}@{etag}" if folder else f".pending/{name}@{etag}"
+        self.marker = pending_key(f"{self.answer}@{etag}")  # one per version, under the one markers folder
 
     def get(self, key: str) -> AnswerRecord | None:
         if key != self.answer:
