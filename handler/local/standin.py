@@ -211,6 +211,8 @@ class DashScopeStandIn:
         self.requests: list[Request] = []
         self.keep_requests = True  # soak runs turn this off so the stand-in's memory stays flat
         self.connections = 0
+        self._open: list[_Handler] = []  # the connections' handlers, for `drop_idle`
+        self.dead_requests = 0  # requests that arrived on a connection `drop_idle` made silent
         self._thread: threading.Thread | None = None
 
     @property
@@ -244,6 +246,7 @@ class DashScopeStandIn:
             self._script.clear()
             self.requests.clear()
             self.connections = 0
+            self.dead_requests = 0
             self.policy = None
             self.keep_requests = True
 
@@ -263,9 +266,18 @@ class DashScopeStandIn:
             return chosen
         return answer(delay=self.latency)
 
-    def _connected(self) -> None:
+    def _connected(self, handler: _Handler) -> None:
         with self._lock:
             self.connections += 1
+            self._open.append(handler)
+
+    def drop_idle(self) -> None:
+        """Every connection open now goes silent, as a NAT or load balancer that dropped it after an idle
+        spell without a reset: a request written to it is read and never answered (new ones are fine)."""
+        with self._lock:
+            for handler in self._open:
+                handler.dead = True
+            self._open.clear()
 
 
 class _Server(ThreadingHTTPServer):
@@ -285,11 +297,18 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         # Headers and body go out in two writes; without this, Nagle and delayed ACKs add ~40 ms.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.server.standin._connected()
+        self.dead = False
+        self.server.standin._connected(self)
 
     def do_POST(self) -> None:  # http.server's naming
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if getattr(self, "dead", False):
+            with self.server.standin._lock:
+                self.server.standin.dead_requests += 1
+            self.server.stopping.wait(120)  # silence: the client's read timeout is all that ends it
+            self.close_connection = True
+            return
         try:
             body = json.loads(raw or b"null")
         except ValueError:
