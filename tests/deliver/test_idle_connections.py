@@ -5,11 +5,22 @@ age comes from an injected clock, so the test need not wait 30 s."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+
+import pytest
 
 from handler.app import Runtime, handle
 from handler.ask.retry import Backoff
 from handler.ask.transport import MAX_IDLE_SECONDS, DashScopeTransport
+from handler.local.standin import DashScopeStandIn
 from tests.conftest import API_KEY
+
+
+@pytest.fixture
+def standin() -> Iterator[DashScopeStandIn]:
+    """A stand-in of its own: `drop_idle` silences every connection to it, other tests' pooled ones too."""
+    with DashScopeStandIn(api_key=API_KEY) as server:
+        yield server
 
 
 class Clock:
