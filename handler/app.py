@@ -37,6 +37,7 @@ from handler.errors import (
 from handler.events.decode import Record, decode
 from handler.events.question import OssObject, Question, Skipped
 from handler.fc_context import Credentials, Invocation
+from handler.internal import internal_error
 from handler.result import Result, dumps
 
 redact.install()
@@ -77,13 +78,15 @@ def handle(event: Any, context: Any, runtime: Runtime = DEFAULT_RUNTIME) -> str:
         except InvalidConfig as error:
             logs.emit("config_invalid", level=logging.ERROR, code=error.code, message=error.message)
             return dumps(Result.failure(error, invocation.request_id))
-        redact.remember([settings.api_key])
+        redact.pin("api_key", [settings.api_key])
+        if (creds := invocation.credentials) is not None:
+            # Pinned, not just remembered: however often they rotate, the ones in use stay masked.
+            redact.pin("credentials", [creds.access_key_secret, creds.security_token])
         try:
             decoded = decode(event, max_bytes=settings.max_event_bytes)
         except Exception as error:  # noqa: BLE001  # a decoder bug must still give the caller JSON
-            logs.emit("internal_error", level=logging.ERROR, stage="decode", error=type(error).__name__)
-            failure = QwenError(f"internal error while decoding the event ({type(error).__name__})")
-            return dumps(Result.failure(failure, invocation.request_id))
+            failure = internal_error(error, "internal error while decoding the event", stage="decode")
+            return redact.redact(dumps(Result.failure(failure, invocation.request_id)))
         if decoded.records and isinstance(oversized := decoded.records[0], BatchTooLarge):
             logs.emit("batch_too_large", level=logging.ERROR, code=oversized.code, message=oversized.message)
             raise oversized
@@ -214,15 +217,17 @@ class _Job:
                 raise
             result = Result.failure(error, self.invocation.request_id)
         except Exception as error:  # noqa: BLE001  # one record's bug must not cost the others their answers
-            logs.emit("internal_error", level=logging.ERROR, **fields, error=type(error).__name__)
-            result = Result.failure(QwenError(f"internal error ({type(error).__name__})"), self.invocation.request_id)
+            failure = internal_error(error, "internal error", stage="answer", **fields)
+            result = Result.failure(failure, self.invocation.request_id)
         self._log(fields, began, result=result, attempts=attempts)
         return result
 
     def _skipped(self, reason: str) -> Result:
         return Result(status_code=200, request_id=self.invocation.request_id, code="Skipped", message=reason)
 
-    def _ask(self, question: Question, fields: dict[str, Any]) -> tuple[Result, int]:
+    def _ask(self, question: Question, fields: dict[str, Any], *, reserve: float = 0.0) -> tuple[Result, int]:
+        """Ask within the deadline, less `reserve`: the time the caller needs afterwards to store the answer
+        (a stream still going then is cut there, a PartialAnswer that can still be kept)."""
         call = plan(question, self.settings)
         fields.update(model=call.model, mode=call.mode)
         info = self.settings.models.get(call.model)
@@ -243,11 +248,12 @@ class _Job:
         if fit.trimmed_turns:
             fields["trimmed_turns"] = fit.trimmed_turns
         call = fit.call
+        deadline = self.deadline if reserve <= 0 else Deadline(self.deadline.at - reserve, self.deadline.clock)
         outcome = call_with_retries(
             call,
             invoker_for(call.mode, api),
             self.settings,
-            self.deadline,
+            deadline,
             self.runtime,
             function_timeout=self.invocation.timeout,
         )
@@ -260,7 +266,7 @@ class _Job:
                 call,
                 invoker_for(call.mode, api),
                 self.settings,
-                self.deadline,
+                deadline,
                 self.runtime,
                 function_timeout=self.invocation.timeout,
             )
@@ -323,4 +329,5 @@ class _Job:
             input_tokens=usage.get("input_tokens"),
             output_tokens=usage.get("output_tokens"),
             total_tokens=usage.get("total_tokens"),
+            **({"stored": result.stored} if result.stored is not None else {}),
         )

@@ -18,23 +18,52 @@ _MIN_SECRET = 8  # shorter values would mask ordinary words
 _MAX_KEPT = 32  # STS tokens rotate; keep the newest few, not every one ever seen
 
 _lock = threading.Lock()
-_secrets: list[str] = []
+_secrets: list[str] = []  # the newest remembered values, oldest first
+# The values in use now (the API key, the current STS credentials), by role: always masked, however
+# many rotated values pass through `_secrets`; a replaced one moves to `_secrets` and ages out there.
+_pinned: dict[str, tuple[str, ...]] = {}
+_masked: tuple[str, ...] = ()  # pinned then remembered: what `redact` replaces, rebuilt on each change
 _installed = False
 _formatter = logging.Formatter()
 
 
 def remember(values: Iterable[str | None]) -> None:
-    """Add secret values (API key, STS credentials) to mask from now on."""
+    """Add secret values to mask from now on (the newest _MAX_KEPT are kept)."""
     with _lock:
-        for value in values:
-            if value and len(value) >= _MIN_SECRET and value not in _secrets:
-                _secrets.append(value)
-        del _secrets[:-_MAX_KEPT]
+        _remember(values)
+        _rebuild()
+
+
+def pin(role: str, values: Iterable[str | None]) -> None:
+    """The values in use now for `role` ("api_key", "credentials"): masked for as long as they are in use,
+    whatever else is remembered; the values they replace are remembered like any other."""
+    kept = tuple(v for v in values if v and len(v) >= _MIN_SECRET)
+    with _lock:
+        previous = _pinned.get(role, ())
+        if previous == kept:
+            return  # the warm path: the same key and credentials as the last invocation
+        _pinned[role] = kept
+        _remember(v for v in previous if v not in kept)
+        _rebuild()
+
+
+def _remember(values: Iterable[str | None]) -> None:
+    for value in values:
+        if value and len(value) >= _MIN_SECRET and value not in _secrets:
+            _secrets.append(value)
+    del _secrets[:-_MAX_KEPT]
+
+
+def _rebuild() -> None:
+    global _masked
+    pinned = [v for values in _pinned.values() for v in values]
+    # Longest first: a secret that contains another is masked whole.
+    _masked = tuple(sorted(dict.fromkeys(pinned + _secrets), key=len, reverse=True))
 
 
 def redact(text: str) -> str:
-    """`text` with every remembered secret replaced by ***."""
-    for secret in _secrets:
+    """`text` with every pinned and remembered secret replaced by ***."""
+    for secret in _masked:
         if secret in text:
             text = text.replace(secret, MASK)
     return text
@@ -79,7 +108,7 @@ def install() -> None:
 
         def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
             record = previous(*args, **kwargs)
-            if _secrets:
+            if _masked:
                 mask_record(record)
             return record
 

@@ -20,6 +20,9 @@ class Result:
     message: str = ""
     output: Any = None
     usage: Any = None
+    # False when an answer that should have been kept (answer store, OSS answer file) could not be; None
+    # otherwise, and then not serialized: the reference's fields stay as they are.
+    stored: bool | None = None
 
     @property
     def ok(self) -> bool:
@@ -32,7 +35,7 @@ class Result:
     def to_dict(self) -> dict[str, Any]:
         # Shallow on purpose: output and usage are already plain JSON values (dataclasses.asdict
         # would deep-copy them on every invocation, a fifth of our warm overhead).
-        return {
+        fields = {
             "status_code": self.status_code,
             "request_id": self.request_id,
             "code": self.code,
@@ -40,6 +43,9 @@ class Result:
             "output": self.output,
             "usage": self.usage,
         }
+        if self.stored is not None:
+            fields["stored"] = self.stored
+        return fields
 
 
 def dumps(results: Result | Sequence[Result]) -> str:

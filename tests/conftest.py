@@ -109,7 +109,10 @@ def transport(mocker: Any) -> Any:
 @pytest.fixture
 def store(mocker: Any) -> Any:
     """The OSS seam: a fake bucket whose reads and writes the test arranges and inspects."""
-    return mocker.Mock(name="ObjectStore")
+    fake = mocker.Mock(name="ObjectStore")
+    fake.etag.return_value = None  # the source object's eTag unknown: never superseded unless a test says so
+    fake.versioning.return_value = None  # a bucket never versioned
+    return fake
 
 
 @pytest.fixture

@@ -322,7 +322,7 @@ def test_with_the_real_oss2_client(oss, standin, oss_context, context):
     # One answer PUT, and the one in-progress marker of this version (x-oss-forbid-overwrite) beside it.
     assert oss.writes == {
         ("qwen-bkt", "answers/questions/q.txt.json"): 1,
-        ("qwen-bkt", f"answers/questions/.pending/q.txt.json@{etag}"): 1,
+        ("qwen-bkt", f"answers/.pending/questions/q.txt.json@{etag}"): 1,
     }
     assert len(standin.requests) == 1
     sts = [r.headers.get("x-oss-security-token") for r in oss.requests]
@@ -394,12 +394,12 @@ def test_a_denied_marker_still_writes_the_answer_and_warns(runtime, oss_context,
     """No grant for the in-progress marker: the file is still answered and written, and a WARNING names why."""
     reads(store)
     store.create.side_effect = ObjectAccessDenied(
-        "cannot write oss://bkt/answers/questions/.pending/q.txt.json@ETAG1: access denied (AccessDenied)"
+        "cannot write oss://bkt/answers/.pending/questions/q.txt.json@ETAG1: access denied (AccessDenied)"
     )
     result = json.loads(handle(oss_event(), oss_context, runtime))[0]
     assert result["status_code"] == 200 and result["code"] == ""
     (write,) = store.write.call_args_list
     assert write.args[1] == "answers/questions/q.txt.json" and json.loads(write.args[2]) == result
     (warning,) = logs.events("answer_marker_unavailable")
-    assert warning["answer_key"] == "oss://bkt/answers/questions/.pending/q.txt.json@ETAG1"
+    assert warning["answer_key"] == "oss://bkt/answers/.pending/questions/q.txt.json@ETAG1"
     assert warning["code"] == "OssAccessDenied" and transport.call_count == 1

@@ -52,7 +52,7 @@ def oss_event(*objects: tuple[str, str, str | None]) -> bytes:
 
 
 def marker(etag: str) -> str:
-    return f"answers/questions/.pending/q.txt.json@{etag}"
+    return f"answers/.pending/questions/q.txt.json@{etag}"
 
 
 def content(result) -> str:

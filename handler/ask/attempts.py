@@ -17,7 +17,8 @@ from handler.ask.plan import Call
 from handler.ask.retry import MIN_ATTEMPT_SECONDS, Backoff, Deadline
 from handler.ask.transport import Bounds, Transient, Transport, classify_exception
 from handler.config import Settings
-from handler.errors import QwenError, TransientUpstreamError
+from handler.errors import TransientUpstreamError
+from handler.internal import internal_error
 from handler.result import Result
 
 
@@ -65,7 +66,7 @@ def call_with_retries(
         except Exception as error:  # noqa: BLE001  # anything the SDK raises is classified, not leaked
             reply = classify_exception(error)
             if reply is None:
-                failure = QwenError(f"the DashScope SDK failed unexpectedly ({type(error).__name__})")
+                failure = internal_error(error, "the DashScope SDK failed unexpectedly", stage="ask", model=call.model)
                 return Outcome(Result.failure(failure, ""), attempts)
         if isinstance(reply, Result):
             return Outcome(reply, attempts, reading.partial if reading is not None else None)

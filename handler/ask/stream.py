@@ -200,7 +200,10 @@ def read(
     if answer.began and not answer.finished:
         return _partial(answer, Partial("ended", ""), function_timeout, silence, invoker)
     output = _finished(invoker, answer.assembled())
-    if output is None or not answer.answered or invoker.answer(output) is None:
+    # Nothing began and nothing finished: a clean end with no answer in it, as transient as any other
+    # answerless 200 (an empty text with a finish_reason is still DashScope's answer).
+    answerless = not answer.began and not answer.finished
+    if output is None or not answer.answered or answerless or invoker.answer(output) is None:
         ended = "DashScope's stream ended without an answer"
         return Reading(Transient("MalformedResponse", ended, str(answer.request_id)))
     return Reading(Result(200, str(answer.request_id), "", "", output, answer.usage))

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -53,6 +54,11 @@ class Transport(Protocol):
 
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "requests_ca_bundle", "curl_ca_bundle")
 POOL_SIZE = 16  # connections kept per host: a batch's concurrent questions each reuse one
+# A pooled connection idle longer than this is closed before the next call, never reused. FC freezes an
+# instance between invocations (TCP keepalive cannot run then), and a NAT or load balancer that dropped the
+# connection silently meanwhile would cost a whole QWEN_REQUEST_TIMEOUT before the first byte; a new
+# connection costs one handshake (README, Operations).
+MAX_IDLE_SECONDS = 20.0
 
 # The attempt running on this thread: the adapter reads its bounds on every send (the SDK's own
 # resend included) and leaves the live response here for the stream to bound each read.
@@ -68,10 +74,13 @@ class DashScopeTransport:
     invocation here) and let a ~/.netrc replace the API key's Authorization header.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._generation: Any = None
         self._session: Any = None
         self._lock = threading.Lock()
+        self.clock = clock
+        self._busy = 0  # calls in flight: their connections are not idle
+        self._idle_since: float | None = None  # when the last call in flight ended
 
     def __call__(self, *, bounds: Bounds | None = None, api: str = "text", **kwargs: Any) -> Iterable[Any]:
         if self._session is None:
@@ -80,8 +89,23 @@ class DashScopeTransport:
             # Same session, adapter and bounds; never MultiModalConversation.call (handler/ask/multimodal.py).
             from handler.ask import multimodal
 
-            return _BoundedStream(lambda: multimodal.call(**kwargs, session=self._session), bounds)
-        return _BoundedStream(lambda: self._generation.call(**kwargs, session=self._session), bounds)
+            return _BoundedStream(lambda: multimodal.call(**kwargs, session=self._session), bounds, self)
+        return _BoundedStream(lambda: self._generation.call(**kwargs, session=self._session), bounds, self)
+
+    def begin(self) -> None:
+        """A call starts: when every pooled connection has been idle past MAX_IDLE_SECONDS, close them first."""
+        with self._lock:
+            idle = self._idle_since is not None and self.clock() - self._idle_since > MAX_IDLE_SECONDS
+            if self._busy == 0 and idle and self._session is not None:
+                for adapter in self._session.adapters.values():
+                    adapter.close()  # closes the pooled sockets; the next send opens a new connection
+            self._busy += 1
+
+    def end(self) -> None:
+        with self._lock:
+            self._busy -= 1
+            if self._busy == 0:
+                self._idle_since = self.clock()
 
     def _start(self) -> None:
         # Imported on first use, not at module import: the CLI's --offline mode and the tests point
@@ -129,15 +153,18 @@ class _BoundedStream:
     """The SDK's chunk generator, read with the socket's timeout reset to the bounds before each
     chunk; closing it (or leaving it early) closes the HTTP response, so nothing keeps streaming."""
 
-    def __init__(self, call: Any, bounds: Bounds | None) -> None:
+    def __init__(self, call: Any, bounds: Bounds | None, pool: DashScopeTransport | None = None) -> None:
         self._call = call
         self._bounds = bounds
+        self._pool = pool
 
     def __iter__(self) -> Iterator[Any]:
         bounds = self._bounds
         _attempt.bounds, _attempt.response = bounds, None
         chunks: Any = None
         socket: Any = None
+        if self._pool is not None:
+            self._pool.begin()
         try:
             chunks = iter(self._call())  # the request is sent on the first next(), under the bounds
             # While more than the silence allowance is left, the socket's timeout (set at the send) is
@@ -161,6 +188,8 @@ class _BoundedStream:
                 chunks.close()
             if response is not None:
                 response.close()  # a stream left early is dropped, not returned to the pool half-read
+            if self._pool is not None:
+                self._pool.end()
 
 
 def _socket_of(response: Any) -> Any:

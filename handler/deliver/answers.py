@@ -10,7 +10,7 @@ Keys are documented and predictable (relative to QWEN_OSS_OUTPUT_PREFIX):
     timer/<triggerName>/<triggerTime>@<payload hash>.json   timer triggers (the first 16 hex digits of
                                              the SHA-256 of the payload: a forged look-alike
                                              never takes a real tick's key, handler/events/sources.py)
-and the in-progress markers of those answers live under `.pending/` beside them. Every segment that
+and the in-progress markers of every answer (question files' too) under one folder, `.pending/`. Every segment that
 comes from an event is made safe by `segment`. OSS question files keep their answer beside the
 question, in the question's bucket, over the same protocol (handler/deliver/oss_files.py).
 """
@@ -95,9 +95,13 @@ def answer_key(source: str | None) -> str | None:
     return None
 
 
+MARKERS = ".pending/"  # every in-progress marker, of every answer, lives under <QWEN_OSS_OUTPUT_PREFIX>.pending/
+
+
 def pending_key(key: str) -> str:
-    """Where the in-progress marker of the answer under `key` lives."""
-    return f".pending/{key}"
+    """Where the in-progress marker of the answer under `key` lives (relative to the output prefix): under
+    one folder for all markers, so one DeleteObject grant and one lifecycle rule cover every one."""
+    return f"{MARKERS}{key}"
 
 
 def payload_hash(question: Question) -> str:

@@ -5,11 +5,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from handler.ask.retry import Backoff
 from handler.config import Settings
 from handler.deliver.memory import AnsweredRecords
 from handler.deliver.store import OssAccess
+from handler.events.question import Question
+from handler.result import Result
+
+
+class Ask(Protocol):
+    """Ask DashScope one question; `reserve` seconds before the deadline are kept for storing its answer."""
+
+    def __call__(self, question: Question, fields: dict[str, Any], *, reserve: float = 0.0) -> tuple[Result, int]: ...
 
 
 @dataclass(frozen=True)

@@ -13,21 +13,23 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from handler import logs
 from handler.config import Settings
+from handler.deliver import versioning
 from handler.deliver.answer_oss import OssAnswerStore
 from handler.deliver.answers import COMPLETED, AnswerRecord, AnswerStore, answer_key, payload_hash, refusal_hash
-from handler.deliver.context import DeliveryContext
+from handler.deliver.context import Ask, DeliveryContext
 from handler.deliver.once import ASKED, CONFLICT, Once, not_stored
+from handler.deliver.store import store_reserve
 from handler.errors import QwenError
 from handler.events.question import Question
 from handler.result import Result
 
-Ask = Callable[[Question, dict[str, Any]], tuple[Result, int]]
+# After the answer: create it, and on failure read and delete the marker; the answer must leave time for them.
+STORE_REQUESTS = 3
 
 _warned_lock = threading.Lock()
 _warned = False
@@ -80,6 +82,8 @@ class Deliveries:
         answers, unusable = self._answer_store()
         if answers is not None:
             fields["answer_key"] = answers.where(key)
+            # Before anything is asked: on a versioned bucket the conditional creates hold nothing.
+            versioning.check(self.ctx.access.store(), self.ctx.settings.answer_bucket or "", "QWEN_ANSWER_BUCKET")
         remembered = self.ctx.memory.entry(memo)
         if remembered is not None:
             fields["remembered"] = True
@@ -98,7 +102,8 @@ class Deliveries:
             result, attempts = ask(question, fields)
             self.ctx.memory.put(memo, result)
             return result, attempts
-        outcome = self._once(answers).answer(key, digest, lambda: ask(question, fields))
+        reserve = store_reserve(STORE_REQUESTS)
+        outcome = self._once(answers).answer(key, digest, lambda: ask(question, fields, reserve=reserve))
         if outcome.how != ASKED:
             fields["answered_by"] = outcome.how  # stored, waited, superseded or conflict: not asked here
         result = outcome.result

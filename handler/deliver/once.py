@@ -69,15 +69,22 @@ class Outcome:
 
 
 def not_stored(result: Result, problem: QwenError, where: str) -> Result:
-    """The paid answer, returned with code AnswerNotStored and why, when it could not be kept; logged as an ERROR."""
-    logs.emit("answer_not_stored", level=logging.ERROR, answer_key=where, code=problem.code, message=problem.message)
-    if not result.ok or result.code:
-        return result  # a refusal or an error is already its own news
-    return replace(
-        result,
-        code="AnswerNotStored",
-        message=f"answered, but the answer could not be stored at {where}: {problem.message}",
+    """The paid answer, returned with `stored: false`, and code AnswerNotStored and why, when it could not be
+    kept; logged as an ERROR. A result that already has a code (PartialAnswer, a refusal) keeps it, and its
+    message says where it could not be stored."""
+    logs.emit(
+        "answer_not_stored",
+        level=logging.ERROR,
+        answer_key=where,
+        result_code=result.code or None,
+        code=problem.code,
+        message=problem.message,
     )
+    why = f"the answer could not be stored at {where}: {problem.message}"
+    if not result.ok or result.code:
+        # Its code is its own news (PartialAnswer, a refusal); that it was not kept is said beside it.
+        return replace(result, stored=False, message=f"{result.message} (also, {why})" if result.message else why)
+    return replace(result, code="AnswerNotStored", message=f"answered, but {why}", stored=False)
 
 
 def with_retries(
@@ -253,8 +260,11 @@ class Once:
         # record; or we did, and the reply to our create was lost.
         try:
             found = self._retrying(lambda: self.store.get(key))
-        except QwenError:
-            found = None
+        except Exception as error:  # noqa: BLE001  # whatever failed, the paid answer must still be returned
+            # Something is stored under the key, ours or a take-over's; which, we could not read: the
+            # paid answer is returned, said not to be (known to be) stored.
+            problem = error if isinstance(error, QwenError) else QwenError(f"{type(error).__name__}", code="OssError")
+            return Outcome(result, attempts, ASKED, problem=problem)
         if found is not None and found.owner == self.owner:
             return Outcome(result, attempts, ASKED)
         if found is not None and found.completed and found.result is not None:

@@ -20,11 +20,12 @@ cannot be written is returned with code AnswerNotStored (where, and which permis
 never dropped, and the instance remembers it.
 
 The answer file `<prefix><key>.json` holds the answer to the latest answered version; its
-x-oss-meta-source-etag says which. The in-progress marker of a version sits in a `.pending/` folder
-beside it, `<prefix><folder>/.pending/<name>.json@<ETAG>`, so the grant that lets the function write
-the answers (oss:PutObject on <bucket>/<prefix><folder>/*) covers the markers too. Its eTag makes it
-one marker per version: a new upload is a new question, claimed afresh, and only the holder of its
-marker replaces the earlier version's answer file.
+x-oss-meta-source-etag says which. The in-progress marker of a version sits under the one markers
+folder of every answer, `<prefix>.pending/<key>.json@<ETAG>`, so one grant (oss:DeleteObject on
+<bucket>/<prefix>.pending/*) and one lifecycle rule (prefix <prefix>.pending/) cover every marker,
+however deep the question's key. Its eTag makes it one marker per version: a new upload is a new
+question, claimed afresh, and only the holder of its marker replaces the earlier version's answer
+file (after a HeadObject shows the source is still that version).
 
 The OSS endpoint and credentials are the function's own (`OssAccess`); the bucket an event names is
 used only when QWEN_OSS_BUCKETS lists it, so no event can send the function's credentials to a
@@ -35,28 +36,45 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from handler import logs, redact
 from handler.ask.account import is_account_level
 from handler.config import Settings
+from handler.deliver import versioning
 from handler.deliver.answer_oss import OssAnswerStore, record_body
-from handler.deliver.answers import COMPLETED, AnswerRecord
-from handler.deliver.context import DeliveryContext
+from handler.deliver.answers import COMPLETED, AnswerRecord, pending_key
+from handler.deliver.context import Ask, DeliveryContext
 from handler.deliver.once import ASKED, Once, not_stored, with_retries
-from handler.deliver.store import SOURCE_ETAG_META, ObjectStore, shown_object
+from handler.deliver.store import SOURCE_ETAG_META, ObjectStore, shown_object, store_reserve
 from handler.errors import InvalidInput, ObjectNotFound, QwenError
 from handler.events import images
 from handler.events.decode import decode_text
 from handler.events.question import Message, OssObject, Question
 from handler.result import Result, dumps, loads
 
-Ask = Callable[[Question, dict[str, Any]], tuple[Result, int]]
+# After the answer: HeadObject the source, write the answer file, and on failure read and delete the marker.
+STORE_REQUESTS = 4
 
 
 class _Superseded(Exception):
     """The object was replaced since the event: the newer version's own event answers it."""
+
+
+class SupersededAnswer(QwenError):
+    """The object was replaced while its older version was being answered: that answer is returned,
+    not written, so it cannot overwrite the newer version's answer file."""
+
+    status_code = 409
+    code = "Superseded"
+
+    def __init__(self, where: str, answered: str, current: str):
+        super().__init__(
+            f"{where} was replaced while this answer was being made (answered eTag {answered}, current eTag "
+            f"{current}): the answer is returned but not written, so the newer upload's answer file stays"
+        )
+        self.answered, self.current = answered, current
 
 
 class QuestionFileAnswers(OssAnswerStore):
@@ -70,9 +88,9 @@ class QuestionFileAnswers(OssAnswerStore):
     def __init__(self, store: ObjectStore, bucket: str, prefix: str, key: str, etag: str):
         super().__init__(store, bucket, prefix)
         self.etag = etag
+        self.source = key
         self.answer = f"{key}.json"
-        folder, _, name = self.answer.rpartition("/")
-        self.marker = f"{folder}/.pending/{name}@{etag}" if folder else f".pending/{name}@{etag}"
+        self.marker = pending_key(f"{self.answer}@{etag}")  # one per version, under the one markers folder
 
     def get(self, key: str) -> AnswerRecord | None:
         if key != self.answer:
@@ -93,6 +111,12 @@ class QuestionFileAnswers(OssAnswerStore):
     def put_if_absent(self, key: str, record: AnswerRecord) -> bool:
         if key != self.answer:
             return super().put_if_absent(key, record)
+        # The answer file is shared by the versions and OSS cannot make a PUT conditional on another
+        # object: look at the source's eTag just before writing (one HeadObject), so a slow answer to
+        # an older upload never replaces the newer one's (the window left is this HEAD's round trip).
+        current = _etag(self._store.etag(self.bucket, self.source))
+        if current is not None and current != self.etag:
+            raise SupersededAnswer(shown_object(self.bucket, self.source), self.etag, current)
         self._store.write(self.bucket, self.prefix + key, record_body(record), metadata={SOURCE_ETAG_META: self.etag})
         return True
 
@@ -120,6 +144,7 @@ class OssQuestionFiles:
         answer_key = f"{prefix}{obj.key}.json"
         fields["answer_key"] = answer_key
         store = self.ctx.access.store()
+        versioning.check(store, obj.bucket, "QWEN_OSS_BUCKETS")  # before anything is asked (see versioning.py)
         etag = _etag(obj.etag)
 
         def asked() -> tuple[Result, int]:
@@ -127,7 +152,7 @@ class OssQuestionFiles:
                 question = self._read_question(store, obj, etag)
             except InvalidInput as refusal:
                 return Result.failure(refusal, self.ctx.request_id), 0
-            return ask(question, fields)
+            return ask(question, fields, reserve=store_reserve(STORE_REQUESTS))
 
         if etag is None:
             # Without a version there is no telling a redelivery from a new upload: answered each time.
@@ -144,6 +169,8 @@ class OssQuestionFiles:
                 return remembered.result, 0
             problem = once.store_again(files.answer, etag, remembered.result)
             self.ctx.memory.put(memo, remembered.result, stored=problem is None)
+            if isinstance(problem, SupersededAnswer):
+                return _superseded(remembered.result, problem, files.where(files.answer)), 0
             if problem is not None:
                 return not_stored(remembered.result, problem, files.where(files.answer)), 0
             return remembered.result, 0
@@ -169,6 +196,9 @@ class OssQuestionFiles:
             problem = self._write(store, obj.bucket, answer_key, result, etag)
             if result.status_code >= 500:
                 problem = None  # not a paid answer: a redelivery asks again, nothing to remember
+        if isinstance(problem, SupersededAnswer):
+            self.ctx.memory.put(memo, result, stored=True)  # nothing more to write for this version, ever
+            return _superseded(result, problem, files.where(files.answer)), outcome.attempts
         if result.status_code < 500:
             self.ctx.memory.put(memo, result, stored=problem is None)
         if problem is not None:
@@ -277,6 +307,20 @@ class OssQuestionFiles:
             if text and "\x00" not in text:
                 instruction = text
         return Question(messages=(Message("user", instruction, images=(uri,)),))
+
+
+def _superseded(result: Result, problem: SupersededAnswer, where: str) -> Result:
+    """The answer to the older version, returned with code Superseded and both eTags; logged as a WARNING."""
+    logs.emit(
+        "answer_superseded",
+        level=logging.WARNING,
+        answer_key=where,
+        answered_etag=problem.answered,
+        current_etag=problem.current,
+    )
+    if not result.ok or result.code:
+        return replace(result, message=f"{result.message} ({problem.message})".strip())
+    return replace(result, code=problem.code, message=problem.message)
 
 
 def _not_allowed(obj: OssObject, settings: Settings) -> QwenError:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from handler import redact
-from handler.errors import ObjectAccessDenied, ObjectNotFound, QwenError, TransientUpstreamError
+from handler.errors import InvalidInput, ObjectAccessDenied, ObjectNotFound, QwenError, TransientUpstreamError
 from handler.events.sources import plain, shown_key, shown_object
 from handler.fc_context import Credentials, Invocation
 
@@ -24,6 +24,15 @@ SOURCE_ETAG_META = "source-etag"  # x-oss-meta-source-etag on each answer object
 REQUEST_TIMEOUT = 10.0
 # Below this much time left no OSS request is started: it could not finish before the deadline.
 MIN_REQUEST_SECONDS = 0.25
+
+
+def store_reserve(requests: int) -> float:
+    """Seconds an answer must leave before the deadline for the `requests` OSS requests that keep it (write
+    it, free the marker): `Bounded` starts none with less than MIN_REQUEST_SECONDS left, so each gets that
+    minimum and the last still starts with it left."""
+    return (requests + 1) * MIN_REQUEST_SECONDS
+
+
 # The per-request timeout `Bounded` set for the call running in this thread (None: REQUEST_TIMEOUT).
 _request_timeout: contextvars.ContextVar[float | None] = contextvars.ContextVar("oss_request_timeout", default=None)
 
@@ -44,6 +53,14 @@ class ObjectStore(Protocol):
 
     def write(self, bucket: str, key: str, data: bytes, *, metadata: Mapping[str, str]) -> None:
         """Store `data` as a JSON object with user metadata."""
+        ...
+
+    def etag(self, bucket: str, key: str) -> str | None:
+        """The object's current eTag (HeadObject), None when it is gone."""
+        ...
+
+    def versioning(self, bucket: str) -> str | None:
+        """The bucket's versioning status (GetBucketVersioning): "Enabled", "Suspended" or None (never enabled)."""
         ...
 
     def create(self, bucket: str, key: str, data: bytes, *, metadata: Mapping[str, str]) -> bool:
@@ -86,12 +103,31 @@ class Oss2Store:
         return self._oss2.Bucket(self._auth, self._endpoint, name, connect_timeout=timeout, session=self._session)
 
     def read(self, bucket: str, key: str, *, max_bytes: int | None = None) -> StoredObject:
+        import requests  # oss2's own dependency, imported with it
+
         byte_range = (0, max_bytes) if max_bytes is not None else None
         try:
             result = self._bucket(bucket).get_object(key, byte_range=byte_range)
+            # oss2 reads through requests, which undoes any Content-Encoding the object was uploaded
+            # with: a 200 KB gzip object can decode to gigabytes. The range bounds the stored bytes
+            # only, so an encoded object is refused before its body is read.
+            encoding = (result.headers.get("Content-Encoding") or "identity").strip().lower()
+            if encoding != "identity":
+                result.resp.response.close()
+                raise InvalidInput(
+                    f"{shown_object(bucket, key)} was uploaded with Content-Encoding {plain(encoding)[:40]}: only "
+                    "plain (identity) objects are read, so that QWEN_OSS_MAX_BYTES bounds what is held in memory; "
+                    "upload it without Content-Encoding",
+                    code="ObjectEncoded",
+                    status_code=415,
+                )
             data = result.read()
         except self._oss2.exceptions.OssError as error:
             raise self._translate(error, "read", bucket, key) from None
+        except requests.exceptions.RequestException as error:
+            # Raised by requests itself while reading the body (ChunkedEncodingError, ConnectionError,
+            # ReadTimeout), not wrapped by oss2: the connection broke, which another try may cure.
+            raise _broken(error, "read", bucket, key) from None
         size = _total_size(result.headers.get("Content-Range"), len(data))
         metadata = {
             k[len("x-oss-meta-") :].lower(): v for k, v in result.headers.items() if k.lower().startswith("x-oss-meta-")
@@ -103,6 +139,30 @@ class Oss2Store:
             self._bucket(bucket).put_object(key, data, headers=_put_headers(metadata))
         except self._oss2.exceptions.OssError as error:
             raise self._translate(error, "write", bucket, key) from None
+
+    def etag(self, bucket: str, key: str) -> str | None:
+        import requests
+
+        try:
+            result = self._bucket(bucket).head_object(key)
+        except self._oss2.exceptions.NotFound:
+            return None
+        except self._oss2.exceptions.OssError as error:
+            raise self._translate(error, "read", bucket, key) from None
+        except requests.exceptions.RequestException as error:
+            raise _broken(error, "read", bucket, key) from None
+        return result.etag or None
+
+    def versioning(self, bucket: str) -> str | None:
+        import requests
+
+        try:
+            status = self._bucket(bucket).get_bucket_versioning().status
+        except self._oss2.exceptions.OssError as error:
+            raise self._translate(error, "versioning", bucket, "") from None
+        except requests.exceptions.RequestException as error:
+            raise _broken(error, "versioning", bucket, "") from None
+        return status or None
 
     def create(self, bucket: str, key: str, data: bytes, *, metadata: Mapping[str, str]) -> bool:
         # OSS's only conditional PUT: 409 FileAlreadyExists when the key exists, checked atomically by
@@ -139,9 +199,12 @@ class Oss2Store:
             return ObjectNotFound(f"cannot {verb} {where}: it does not exist ({code or 'NoSuchKey'})")
         if status == 403:
             action = _ACTIONS.get(verb, "oss:GetObject")
+            resource = f"acs:oss:*:*:{plain(bucket)}"  # a bucket's own action (GetBucketVersioning)
+            if verb != "versioning":
+                resource += f"/{shown_key(_folder(key))}*"
             return ObjectAccessDenied(
                 f"cannot {verb} {where}: access denied ({code or 'AccessDenied'}); the function's role needs "
-                f"{action} on acs:oss:*:*:{plain(bucket)}/{shown_key(_folder(key))}*"
+                f"{action} on {resource}"
             )
         if 400 <= status < 500 and status not in (408, 429):
             return QwenError(
@@ -174,6 +237,14 @@ class Bounded:
         with self._budget("write", bucket, key):
             self._store.write(bucket, key, data, metadata=metadata)
 
+    def etag(self, bucket: str, key: str) -> str | None:
+        with self._budget("read", bucket, key):
+            return self._store.etag(bucket, key)
+
+    def versioning(self, bucket: str) -> str | None:
+        with self._budget("versioning", bucket, ""):
+            return self._store.versioning(bucket)
+
     def create(self, bucket: str, key: str, data: bytes, *, metadata: Mapping[str, str]) -> bool:
         with self._budget("write", bucket, key):
             return self._store.create(bucket, key, data, metadata=metadata)
@@ -200,12 +271,27 @@ class Bounded:
             _request_timeout.reset(token)
 
 
+def _broken(error: BaseException, verb: str, bucket: str, key: str) -> TransientUpstreamError:
+    """A connection that broke mid-request (requests' own exception): transient, redelivered or retried."""
+    return TransientUpstreamError(
+        f"OssUnavailable: cannot {verb} {shown_object(bucket, key)}: the connection broke ({type(error).__name__})",
+        code="OssUnavailable",
+        request_id="",
+        attempts=1,
+    )
+
+
 def _status(status: int) -> str:
     return str(status) if status > 0 else "network"
 
 
 # The permission each verb needs, named in the 403 message so the deployer knows what to grant.
-_ACTIONS = {"read": "oss:GetObject", "write": "oss:PutObject", "delete": "oss:DeleteObject"}
+_ACTIONS = {
+    "read": "oss:GetObject",
+    "write": "oss:PutObject",
+    "delete": "oss:DeleteObject",
+    "versioning": "oss:GetBucketVersioning",
+}
 
 
 def _folder(key: str) -> str:
@@ -264,7 +350,7 @@ class OssAccess:
         creds = self.invocation.credentials
         if creds is not None:
             # oss2 logs its request headers at DEBUG, the STS token among them.
-            redact.remember([creds.access_key_secret, creds.security_token])
+            redact.pin("credentials", [creds.access_key_secret, creds.security_token])
         if creds is None:
             raise QwenError("cannot reach OSS without credentials (the function needs a role)", code="OssNotConfigured")
         endpoint = endpoint_for(self.invocation.region, self.override)

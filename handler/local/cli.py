@@ -105,7 +105,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=120.0, help="the function timeout to emulate, in seconds")
     p.add_argument("--quiet", action="store_true", help="print no log lines on stderr, only a failure's reason")
     p.add_argument(
-        "--verbose", action="store_true", help="also print the SDK's and other libraries' log records (tracebacks)"
+        "--verbose",
+        action="store_true",
+        help="also print the SDK's and other libraries' log records, and the traceback of an internal_error "
+        "(an unexpected exception: its type, module and traceback)",
     )
     return p
 
@@ -282,6 +285,31 @@ def _all_ok(returned: str) -> bool:
     return bool(results) and all(isinstance(r, dict) and r.get("status_code") == 200 for r in results)
 
 
+class _Lines(logging.Formatter):
+    """`LEVEL message`; an internal_error's traceback (a field of its JSON line) is printed as text after
+    the line with --verbose, and left out without it (the line says how to see it)."""
+
+    def __init__(self, *, verbose: bool) -> None:
+        super().__init__("%(levelname)s %(message)s")
+        self.verbose = verbose
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        if record.name != "qwen" or '"traceback"' not in text:
+            return text
+        try:
+            line = json.loads(record.getMessage())
+        except ValueError:
+            return text
+        trace = line.pop("traceback", None)
+        if not isinstance(trace, str):
+            return text
+        if not self.verbose:
+            line["traceback"] = "run with --verbose to print it"
+            return f"{record.levelname} {json.dumps(line, ensure_ascii=False)}"
+        return f"{record.levelname} {json.dumps(line, ensure_ascii=False)}\n{trace.rstrip()}"
+
+
 def _log_to_stderr(*, quiet: bool, verbose: bool) -> None:
     """Where log records go: a handler on the root logger always, so Python's last-resort handler never
     prints WARNING and ERROR records (and the SDK's tracebacks) behind --quiet's back."""
@@ -292,7 +320,7 @@ def _log_to_stderr(*, quiet: bool, verbose: bool) -> None:
         root.addHandler(logging.NullHandler())
         return
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    handler.setFormatter(_Lines(verbose=verbose))
     if not verbose:
         # The handler's lines say what happened; the SDK logs a traceback for every failed attempt.
         handler.addFilter(logging.Filter("qwen"))

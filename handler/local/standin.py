@@ -190,6 +190,20 @@ def reset() -> Behaviour:
     return behave
 
 
+def empty_stream() -> Behaviour:
+    """A 200 stream that ends cleanly with no text, no reasoning and no finish_reason: an answer that never began."""
+
+    def behave(handler: _Handler, request: Request) -> None:
+        frames = _plan(request, "", None, chunks=1)
+        for frame in frames:
+            output = frame["output"]
+            for choice in output.get("choices", [output]):
+                choice["finish_reason"] = "null"
+        handler.stream(request, frames)
+
+    return behave
+
+
 def hang(seconds: float = 3600.0) -> Behaviour:
     """Say nothing until `seconds` pass or the stand-in stops."""
 
@@ -216,6 +230,8 @@ class DashScopeStandIn:
         self.requests: list[Request] = []
         self.keep_requests = True  # soak runs turn this off so the stand-in's memory stays flat
         self.connections = 0
+        self._open: list[_Handler] = []  # the connections' handlers, for `drop_idle`
+        self.dead_requests = 0  # requests that arrived on a connection `drop_idle` made silent
         self._thread: threading.Thread | None = None
         # model -> "text" | "multimodal": what this DashScope serves, and on which endpoint.
         self.models: dict[str, str] = default_models()
@@ -251,6 +267,7 @@ class DashScopeStandIn:
             self._script.clear()
             self.requests.clear()
             self.connections = 0
+            self.dead_requests = 0
             self.policy = None
             self.keep_requests = True
             self.models = default_models()
@@ -281,9 +298,23 @@ class DashScopeStandIn:
             return "text"  # the open Qwen3 sizes and QwQ models (stream-only behaviour below)
         return None
 
-    def _connected(self) -> None:
+    def _connected(self, handler: _Handler) -> None:
         with self._lock:
             self.connections += 1
+            self._open.append(handler)
+
+    def _closed(self, handler: _Handler) -> None:
+        with self._lock:
+            if handler in self._open:
+                self._open.remove(handler)
+
+    def drop_idle(self) -> None:
+        """Every connection open now goes silent, as a NAT or load balancer that dropped it after an idle
+        spell without a reset: a request written to it is read and never answered (new ones are fine)."""
+        with self._lock:
+            for handler in self._open:
+                handler.dead = True
+            self._open.clear()
 
 
 class _Server(ThreadingHTTPServer):
@@ -303,11 +334,22 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         # Headers and body go out in two writes; without this, Nagle and delayed ACKs add ~40 ms.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.server.standin._connected()
+        self.dead = False
+        self.server.standin._connected(self)
+
+    def finish(self) -> None:
+        super().finish()
+        self.server.standin._closed(self)  # a closed connection is no longer one `drop_idle` can silence
 
     def do_POST(self) -> None:  # http.server's naming
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if getattr(self, "dead", False):
+            with self.server.standin._lock:
+                self.server.standin.dead_requests += 1
+            self.server.stopping.wait(120)  # silence: the client's read timeout is all that ends it
+            self.close_connection = True
+            return
         try:
             body = json.loads(raw or b"null")
         except ValueError:

@@ -1,5 +1,9 @@
-"""A local stand-in for the few OSS object APIs the function uses (GET with Range, PUT, PUT with
-x-oss-forbid-overwrite, DELETE), on 127.0.0.1.
+"""A local stand-in for the few OSS APIs the function uses (GET with Range, HEAD, PUT, PUT with
+x-oss-forbid-overwrite, DELETE, GetBucketVersioning), on 127.0.0.1.
+
+As OSS does, a bucket whose versioning is Enabled or Suspended (`versioning`) ignores
+x-oss-forbid-overwrite: every PUT succeeds. An object keeps the Content-Encoding it was uploaded
+with and is served with it, undecoded, as OSS serves it.
 
 oss2 talks to it unchanged: with an IP endpoint it uses path-style URLs (/bucket/key). Used by the
 CLI's --offline mode for OSS events and by tests. In --offline mode a missing object is emulated as a
@@ -39,6 +43,7 @@ class StoredObject:
     data: bytes
     metadata: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/octet-stream"
+    content_encoding: str | None = None  # as uploaded; OSS returns it with the bytes as stored
 
     @property
     def etag(self) -> str:
@@ -86,6 +91,8 @@ class OssStandIn:
         self._released = threading.Event()
         self._lost: deque[tuple[str, str]] = deque()  # (method, key prefix): done, but the reply is lost
         self.keep_requests = True
+        # Bucket -> "Enabled" or "Suspended" (GetBucketVersioning); a bucket not listed was never versioned.
+        self.versioning: dict[str, str] = {}
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
@@ -121,7 +128,9 @@ class OssStandIn:
     def store(self, bucket: str, key: str, stored: StoredObject, *, if_absent: bool) -> bool:
         """A PUT as OSS does it: atomic, refused when `if_absent` (x-oss-forbid-overwrite) and the key exists."""
         with self._lock:
-            if if_absent and (bucket, key) in self.objects:
+            # "当目标Bucket处于已开启或已暂停的版本控制状态时，x-oss-forbid-overwrite请求Header设置无效" (PutObject).
+            versioned = self.versioning.get(bucket) in ("Enabled", "Suspended")
+            if if_absent and not versioned and (bucket, key) in self.objects:
                 return False
             self.objects[(bucket, key)] = stored
             self.writes[(bucket, key)] += 1
@@ -166,6 +175,7 @@ class OssStandIn:
             self._faults.clear()
             self._denied.clear()
             self.writes.clear()
+            self.versioning.clear()
             self.keep_requests = True
 
     def _record(self, request: OssRequest) -> int | None:
@@ -192,6 +202,8 @@ class OssStandIn:
 
 
 STALL = -1  # _record's answer for a request that must never be answered
+# A fault for GET: the headers promise the whole body, half of it is sent, then the connection drops.
+TRUNCATE = -2
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -213,8 +225,10 @@ class _Handler(BaseHTTPRequestHandler):
         return standin, bucket, key, fault
 
     def do_GET(self) -> None:
+        if "versioning" in [part.partition("=")[0] for part in urlsplit(self.path).query.split("&")]:
+            return self._versioning()
         standin, bucket, key, fault = self._begin("GET")
-        if fault:
+        if fault and fault != TRUNCATE:
             return self._fault(fault)
         stored = standin.get(bucket, key)
         etag = stored is not None
@@ -235,7 +249,49 @@ class _Handler(BaseHTTPRequestHandler):
         if etag:
             headers["ETag"] = f'"{stored.etag}"'
         headers["Content-Type"] = stored.content_type
+        if stored.content_encoding:
+            headers["Content-Encoding"] = stored.content_encoding
+        if fault == TRUNCATE:
+            return self._truncated(status, data, headers)
         self._send(status, data, headers)
+
+    def do_HEAD(self) -> None:
+        standin, bucket, key, fault = self._begin("HEAD")
+        stored = standin.get(bucket, key)
+        if (fault is not None and fault > 0) or stored is None:
+            # A HEAD reply has no body: the status and the request id are all there is.
+            self.send_response(fault if fault is not None and fault > 0 else 404)
+            self.send_header("Content-Length", "0")
+            self.send_header("x-oss-request-id", uuid.uuid4().hex.upper()[:24])
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("ETag", f'"{stored.etag}"')
+        self.send_header("Content-Length", str(len(stored.data)))
+        self.send_header("Content-Type", stored.content_type)
+        for k, v in stored.metadata.items():
+            self.send_header(f"x-oss-meta-{k}", v)
+        self.send_header("x-oss-request-id", uuid.uuid4().hex.upper()[:24])
+        self.end_headers()
+
+    def _versioning(self) -> None:
+        standin, bucket, _, fault = self._begin("GetBucketVersioning")
+        if fault:
+            return self._fault(fault)
+        status = standin.versioning.get(bucket)
+        inner = f"<Status>{status}</Status>" if status else ""
+        body = f'<?xml version="1.0" encoding="UTF-8"?>\n<VersioningConfiguration>{inner}</VersioningConfiguration>'
+        self._send(200, body.encode(), {"Content-Type": "application/xml"})
+
+    def _truncated(self, status: int, data: bytes, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data[: len(data) // 2])
+        self.wfile.flush()
+        self._drop()
 
     def do_PUT(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -246,7 +302,12 @@ class _Handler(BaseHTTPRequestHandler):
         metadata = {
             k[len("x-oss-meta-") :].lower(): v for k, v in self.headers.items() if k.lower().startswith("x-oss-meta-")
         }
-        stored = StoredObject(data, metadata, self.headers.get("Content-Type", "application/octet-stream"))
+        stored = StoredObject(
+            data,
+            metadata,
+            self.headers.get("Content-Type", "application/octet-stream"),
+            self.headers.get("Content-Encoding"),
+        )
         if_absent = (self.headers.get("x-oss-forbid-overwrite") or "").lower() == "true"
         if not standin.store(bucket, key, stored, if_absent=if_absent):
             return self._error(409, "FileAlreadyExists")

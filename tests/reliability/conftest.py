@@ -158,6 +158,12 @@ class MemoryStore:
         with self._lock:
             self.objects.pop((bucket, key), None)
 
+    def etag(self, bucket: str, key: str) -> str | None:
+        return None  # its objects carry no eTag: nothing is ever superseded
+
+    def versioning(self, bucket: str) -> str | None:
+        return None
+
 
 class CountingEcho:
     """A Generation.call that answers every question with its own text, and counts the calls."""

@@ -125,13 +125,13 @@ def test_the_scan_itself_catches_a_leak(monkeypatch):
     """With masking off, the API key logged at DEBUG through oss2.http is caught by the log scan; masked, it passes."""
     leak = logging.getLogger("oss2.http")
     headers = {"authorization": f"Bearer {API_KEY}", "x-oss-security-token": STS_TOKEN}
-    monkeypatch.setattr("handler.redact._secrets", [API_KEY, STS_TOKEN])  # as after an invocation
+    monkeypatch.setattr("handler.redact._masked", (API_KEY, STS_TOKEN))  # as after an invocation
     with every_log_record() as records:
         leak.debug("Request headers: %s", headers)
     assert [r.name for r in records] == ["oss2.http"] and "***" in records[0].getMessage()
     assert_no_secret_in_records(records)  # handler.app's record factory masked both values when the record was made
 
-    monkeypatch.setattr("handler.redact._secrets", [])  # as if masking had skipped this record
+    monkeypatch.setattr("handler.redact._masked", ())  # as if masking had skipped this record
     with every_log_record() as records:
         leak.debug("Request headers: %s", headers)
     with pytest.raises(AssertionError, match=r"a secret reached a log record of oss2\.http"):

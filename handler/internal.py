@@ -1,0 +1,60 @@
+"""Unexpected exceptions: each one that becomes a result leaves one masked ERROR record to debug it by.
+
+The record (`internal_error`) names the exception's type, the module it was raised in and carries its
+traceback, masked like every record (handler/redact.py); the result's message names the exception's
+text, bounded and with control characters escaped, so a caller sees what failed without a log.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any
+
+from handler import logs, redact
+from handler.errors import QwenError
+
+MAX_TEXT = 300  # of the exception's text in a result message
+MAX_TRACEBACK = 8000  # of the traceback in the log record: the innermost frames are kept
+
+
+def internal_error(error: BaseException, doing: str, **fields: Any) -> QwenError:
+    """Log `error` as one internal_error record and return the 500 InternalError to answer with;
+    `doing` says what failed ("the DashScope SDK failed unexpectedly")."""
+    kind = type(error)
+    frames = traceback.extract_tb(error.__traceback__)
+    where = _module(frames[-1].filename) if frames else None
+    trace = redact.redact("".join(traceback.format_exception(kind, error, error.__traceback__)))
+    if len(trace) > MAX_TRACEBACK:
+        trace = "..." + trace[-MAX_TRACEBACK:]
+    extra = {"missing_module": error.name} if isinstance(error, ImportError) and error.name else {}
+    logs.emit(
+        "internal_error",
+        level=logging.ERROR,
+        **fields,
+        error=kind.__name__,
+        error_module=kind.__module__,
+        raised_in=where,
+        **extra,
+        traceback=trace,
+    )
+    text = shown(str(error))
+    return QwenError(f"{doing} ({kind.__name__}{': ' + text if text else ''})")
+
+
+def shown(text: str) -> str:
+    """An exception's text for a message: masked, control characters escaped, at most MAX_TEXT characters."""
+    text = redact.redact(text)
+    escaped = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+    return escaped if len(escaped) <= MAX_TEXT else escaped[:MAX_TEXT] + "..."
+
+
+def _module(filename: str) -> str:
+    """A frame's file as a dotted module path (.../site-packages/dashscope/x.py -> dashscope.x)."""
+    parts = filename.replace("\\", "/").removesuffix(".py").split("/")
+    for anchor in ("site-packages", "dist-packages"):
+        if anchor in parts:
+            return ".".join(parts[parts.index(anchor) + 1 :])
+    if "handler" in parts:
+        return ".".join(parts[len(parts) - 1 - parts[::-1].index("handler") :])
+    return parts[-1]
