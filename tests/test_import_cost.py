@@ -79,3 +79,18 @@ def test_a_plain_question_never_imports_the_oss_and_exactly_once_code(standin: A
     oss = seen["oss"]
     assert "handler.deliver.oss_files" in oss["modules"]
     assert [r["code"] for r in oss["returned"]] == ["BucketNotAllowed"]
+
+
+def test_the_deployed_package_carries_every_handler_module_but_the_local_tools() -> None:
+    """.fcignore's top-level names (the sample `events/`) never drop a stage such as handler/events."""
+    from deploy import package
+
+    shipped = {path.as_posix() for path in package.shipped(ROOT)}
+    modules = {
+        path.relative_to(ROOT).as_posix()
+        for path in (ROOT / "handler").rglob("*.py")
+        if "local" not in path.relative_to(ROOT).parts and "__pycache__" not in path.parts
+    }
+    assert "handler/events/decode.py" in modules
+    assert sorted(modules - shipped) == []
+    assert "events/plain.txt" not in shipped and "index.py" in shipped
