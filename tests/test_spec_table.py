@@ -1,0 +1,46 @@
+"""The spec bench's arithmetic (bench/spec.py) and s.yaml's spec: valid FC specs, CU from the cited factors."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from bench import spec
+from tests.conftest import ROOT
+
+
+def test_valid_memories_follow_fc_rules() -> None:
+    # 128 MB up in 64 MB steps, vCPU:GB from 1:1 to 1:4.
+    assert spec.valid_memories(0.05) == [128, 192]
+    assert spec.valid_memories(0.35) == list(range(384, 1409, 64))
+    assert spec.valid_memories(1) == list(range(1024, 4097, 64))
+
+
+@pytest.mark.parametrize("text", ["0.07", "0", "16.05", "0.35,0.33"])
+def test_only_fc_cpu_steps_are_accepted(text: str) -> None:
+    with pytest.raises(SystemExit):
+        spec.parse_specs(text)
+
+
+def test_parse_specs_keeps_the_given_order() -> None:
+    assert spec.parse_specs("0.05,0.35,1") == [0.05, 0.35, 1.0]
+
+
+def test_cost_of_1000_answers_from_the_cited_factors() -> None:
+    row = spec.Cost(cpu=0.05, memory_mb=128, wall_s=6.0, tokens_cny=0.0007)
+    assert row.vcpu_s == pytest.approx(300.0)  # 0.05 vCPU x 6 s x 1,000
+    assert row.gb_s == pytest.approx(750.0)  # 0.125 GB x 6 s x 1,000
+    assert row.disk_gb_s == pytest.approx(3000.0)  # 0.5 GB x 6 s x 1,000
+    assert row.cu == pytest.approx(300 + 750 * 0.15 + 3000 * 0.05 + 7.5)
+    assert row.fc_cny == pytest.approx(row.cu * 0.00011)
+    assert row.total_cny == pytest.approx(row.fc_cny + 0.7)
+
+
+def test_holding_the_peak_leaves_headroom() -> None:
+    assert spec.holds(128, 96.0)
+    assert not spec.holds(128, 97.0)
+
+
+def test_s_yaml_ships_a_valid_fc_spec() -> None:
+    props = yaml.safe_load((ROOT / "s.yaml").read_text())["resources"]["qwen"]["props"]
+    assert props["memorySize"] in spec.valid_memories(props["cpu"])
