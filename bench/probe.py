@@ -4,7 +4,8 @@ SIDE is `project` (index.initialize then index.handler, as FC calls them), or `n
 (bench/naive_handler.py, on the newest or the pinned SDK). MODE `cold` answers one question and says
 so (with BENCH_AUDIT set, then prints which sources were compiled); `warm` answers N questions after
 one warm-up and prints per-call times and memory as JSON; `peak` (project) answers one long question
-and then a batch of them, and prints the process's peak RSS after each. Only the standard library is used
+and then a batch of them, and prints the process's peak RSS after each; `batch` (project) times one
+batch of N questions answered at once. Only the standard library is used
 here, so each side imports nothing but its own code and dependencies.
 """
 
@@ -77,6 +78,9 @@ def main():
     if mode == "peak":
         print(json.dumps(peak(handler, context, int(sys.argv[3]))))
         return
+    if mode == "batch":
+        print(json.dumps(timed_batch(handler, context, int(sys.argv[3]))))
+        return
     count = int(sys.argv[3])
     handler(b"warm-up", context)
     times, cpu, rss = [], [], {}
@@ -99,6 +103,31 @@ def main():
             }
         )
     )
+
+
+def batch_event(count, tag):
+    """An MNS queue batch through EventBridge (CloudEvents), `count` messages of distinct ids."""
+    messages = [
+        {
+            "id": f"bench-{tag}-{i}",
+            "source": "MNS-qwen-queue",
+            "specversion": "1.0",
+            "type": "mns:Queue:SendMessage",
+            "subject": "acs:mns:cn-hangzhou:1234567890:queues/qwen-questions",
+            "data": {"requestId": f"r{i}", "messageId": f"bench-{tag}-message-{i}", "messageBody": f"问题 {i}"},
+        }
+        for i in range(count)
+    ]
+    return json.dumps(messages).encode()
+
+
+def timed_batch(handler, context, count):
+    """Wall and CPU time of one batch of `count` questions, answered at once (after one warm-up)."""
+    handler(b"warm-up", context)
+    started, started_cpu = time.perf_counter(), time.process_time()
+    results = json.loads(handler(batch_event(count, "timed"), context))
+    assert [r["status_code"] for r in results] == [200] * count, results
+    return {"wall": time.perf_counter() - started, "cpu": time.process_time() - started_cpu}
 
 
 def _usage(returned):
@@ -127,18 +156,7 @@ def peak(handler, context, batch):
     assert returned["status_code"] == 200, returned
     figures["answer_chars"] = len(returned["output"]["choices"][0]["message"]["content"])
     figures["long_kib"] = maxrss()
-    messages = [
-        {
-            "id": f"bench-{i}",
-            "source": "MNS-qwen-queue",
-            "specversion": "1.0",
-            "type": "mns:Queue:SendMessage",
-            "subject": "acs:mns:cn-hangzhou:1234567890:queues/qwen-questions",
-            "data": {"requestId": f"r{i}", "messageId": f"bench-message-{i}", "messageBody": f"问题 {i}"},
-        }
-        for i in range(batch)
-    ]
-    results = json.loads(handler(json.dumps(messages).encode(), context))
+    results = json.loads(handler(batch_event(batch, "peak"), context))
     assert [r["status_code"] for r in results] == [200] * batch, results
     figures["batch_kib"] = maxrss()
     # 50,000 characters, 150,000 UTF-8 bytes: over qwen-turbo's 131,072-token window in bytes, so the

@@ -176,6 +176,7 @@ class SpecFigures:
     paced: dict[str, list[float]] = field(default_factory=dict)
     paced_cpu: dict[str, list[float]] = field(default_factory=dict)
     usage: dict | None = None  # the project's token usage for the paced answer
+    batch: dict | None = None  # the project's wall and CPU for a paced batch of BATCH, answered at once
 
 
 SIDES = ("project", "naive")
@@ -224,7 +225,30 @@ def measure(
         if side == "project":
             figures.usage = paced.get("usage")
         _progress(f"{cpu:g} vCPU paced {side} median {statistics.median(paced['times']):.3f} s")
+    figures.batch = paced_batch(pythons["project"], standin, quota.prefix)
+    _progress(f"{cpu:g} vCPU paced batch of {BATCH} {figures.batch['wall']:.3f} s")
     return figures
+
+
+def paced_batch(python: Path, standin: DashScopeStandIn, prefix: list[str]) -> dict:
+    """BATCH paced answers streamed at once to one invocation (an MNS queue batch): the CPU they share."""
+    standin.reset()
+    standin.keep_requests = False
+    standin.policy = stream.paced
+    env = {**run.probe_env(standin), "QWEN_BATCH_CONCURRENCY": str(BATCH)}
+    done = subprocess.run(
+        [*prefix, str(python), str(run.BENCH / "probe.py"), "project", "batch", str(BATCH)],
+        cwd=run.BENCH,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    standin.reset()
+    if done.returncode != 0:
+        raise RuntimeError(f"paced batch probe failed: {done.stderr[-2000:]}")
+    return json.loads(done.stdout.splitlines()[-1])
 
 
 def _progress(line: str) -> None:
@@ -367,6 +391,11 @@ def spec_table(results: list[SpecFigures], warm_calls: int, pace_calls: int) -> 
             f"| {f.cpu:g} | CPU per paced answer, median | {cpu_ms['project']:.1f} ms | {cpu_ms['naive']:.1f} ms | "
             f"{cpu_ms['project'] / cpu_ms['naive']:.2f} | | |"
         )
+        if f.batch:
+            lines.append(
+                f"| {f.cpu:g} | a batch of {BATCH} paced answers at once (MNS queue), wall / CPU | "
+                f"{f.batch['wall']:.3f} s / {f.batch['cpu'] * 1000:.0f} ms | (no batches) | | | |"
+            )
     return lines
 
 
@@ -376,6 +405,20 @@ class Cost:
     memory_mb: int
     wall_s: float  # the project's paced wall time at this cpu, per answer
     tokens_cny: float  # per answer
+    batch_wall_s: float | None = None  # a paced batch of BATCH answered in one invocation
+
+    def _cu(self, wall_s: float, invocations: float) -> float:
+        """CU for 1,000 answers taking `wall_s` of billed time each, in `invocations` invocations."""
+        return (
+            self.cpu * CU_PER_VCPU_S + self.memory_mb / 1024 * CU_PER_GB_S + DISK_MB / 1024 * CU_PER_DISK_GB_S
+        ) * wall_s * 1000 + invocations * CU_PER_INVOCATION
+
+    @property
+    def batch_fc_cny(self) -> float:
+        """FC's CNY for 1,000 answers asked BATCH at a time (one invocation's wall shared by BATCH)."""
+        if self.batch_wall_s is None:
+            return math.nan
+        return self._cu(self.batch_wall_s / BATCH, 1000 / BATCH) * CNY_PER_CU
 
     @property
     def vcpu_s(self) -> float:  # per 1,000 answers
@@ -391,12 +434,7 @@ class Cost:
 
     @property
     def cu(self) -> float:
-        return (
-            self.vcpu_s * CU_PER_VCPU_S
-            + self.gb_s * CU_PER_GB_S
-            + self.disk_gb_s * CU_PER_DISK_GB_S
-            + 1000 * CU_PER_INVOCATION
-        )
+        return self._cu(self.wall_s, 1000)
 
     @property
     def fc_cny(self) -> float:
@@ -420,7 +458,8 @@ def costs(results: list[SpecFigures]) -> list[Cost]:
     for f in results:
         per_answer = tokens_cny(f.usage)
         for memory in valid_memories(f.cpu):
-            rows.append(Cost(f.cpu, memory, _median(f.paced["project"]), per_answer))
+            batch = f.batch["wall"] if f.batch else None
+            rows.append(Cost(f.cpu, memory, _median(f.paced["project"]), per_answer, batch))
     return rows
 
 
@@ -431,8 +470,8 @@ def holds(memory_mb: int, peak_mb: float) -> bool:
 def cost_table(rows: list[Cost], peak_mb: float) -> list[str]:
     lines = [
         "| vCPU | memory | vCPU:GB | wall per answer | vCPU-s | GB-s (memory) | GB-s (disk 512 MB) | CU | FC CNY "
-        f"| tokens CNY ({DEFAULT_MODEL}) | FC share | holds the peak |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| tokens CNY ({DEFAULT_MODEL}) | FC share | FC CNY, asked {BATCH} at a time | holds the peak |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     by_cpu: dict[float, list[Cost]] = {}
     for row in rows:
@@ -451,7 +490,7 @@ def cost_table(rows: list[Cost], peak_mb: float) -> list[str]:
             lines.append(
                 f"| {cpu:g} | {row.memory_mb} MB | 1:{row.memory_mb / 1024 / cpu:.2f} | {row.wall_s:.3f} s | "
                 f"{row.vcpu_s:,.1f} | {row.gb_s:,.1f} | {row.disk_gb_s:,.1f} | {row.cu:,.1f} | {row.fc_cny:.4f} | "
-                f"{tokens:.4f} | {row.fc_cny / row.total_cny:.0%} | "
+                f"{tokens:.4f} | {row.fc_cny / row.total_cny:.0%} | {row.batch_fc_cny:.4f} | "
                 f"{'yes' if holds(row.memory_mb, peak_mb) else 'no'} |"
             )
     return lines

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import yaml
 
@@ -44,3 +46,10 @@ def test_holding_the_peak_leaves_headroom() -> None:
 def test_s_yaml_ships_a_valid_fc_spec() -> None:
     props = yaml.safe_load((ROOT / "s.yaml").read_text())["resources"]["qwen"]["props"]
     assert props["memorySize"] in spec.valid_memories(props["cpu"])
+
+
+def test_a_batch_shares_one_invocation_and_its_wall_time() -> None:
+    single = spec.Cost(cpu=0.05, memory_mb=192, wall_s=6.0, tokens_cny=0.0, batch_wall_s=6.0 * spec.BATCH)
+    # BATCH answers in BATCH times the wall: the same compute, 1/BATCH of the invocations.
+    assert single.batch_fc_cny == pytest.approx(single.fc_cny - (1000 - 1000 / spec.BATCH) * 75 / 10_000 * 0.00011)
+    assert math.isnan(spec.Cost(cpu=0.05, memory_mb=192, wall_s=6.0, tokens_cny=0.0).batch_fc_cny)  # not measured
