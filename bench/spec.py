@@ -62,6 +62,8 @@ CNY_PER_CU = 0.00011
 CU_PER_VCPU_S, CU_PER_GB_S, CU_PER_DISK_GB_S, CU_PER_INVOCATION = 1.0, 0.15, 0.05, 75 / 10_000
 DEFAULT_MODEL = "qwen-turbo"  # s.yaml's QWEN_MODEL; its prices: handler/ask/models.py
 
+# Shown in the cost table beside the smallest and largest memory of its cpu: s.yaml's spec before this bench.
+PREVIOUS_SPEC = (0.35, 512)
 # At the smallest memory that holds the peak, this share is left for FC's runtime and the page cache.
 HEADROOM = 0.25
 # A person waiting on `s invoke`: the interactive spec is the smallest whose cold start is this short.
@@ -478,9 +480,11 @@ def cost_table(rows: list[Cost], peak_mb: float) -> list[str]:
         by_cpu.setdefault(row.cpu, []).append(row)
     for cpu, group in by_cpu.items():
         # Every valid memory of this cpu is priced alike (linear in memory): the table shows the
-        # smallest, the smallest that holds the peak, and the largest.
+        # smallest, the smallest that holds the peak, the largest (and the previous default).
         fitting = [r for r in group if holds(r.memory_mb, peak_mb)]
         shown = {group[0].memory_mb, group[-1].memory_mb}
+        if cpu == PREVIOUS_SPEC[0]:
+            shown.add(PREVIOUS_SPEC[1])
         if fitting:
             shown.add(fitting[0].memory_mb)
         for row in group:
