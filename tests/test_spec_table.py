@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 import yaml
@@ -53,3 +54,19 @@ def test_a_batch_shares_one_invocation_and_its_wall_time() -> None:
     # BATCH answers in BATCH times the wall: the same compute, 1/BATCH of the invocations.
     assert single.batch_fc_cny == pytest.approx(single.fc_cny - (1000 - 1000 / spec.BATCH) * 75 / 10_000 * 0.00011)
     assert math.isnan(spec.Cost(cpu=0.05, memory_mb=192, wall_s=6.0, tokens_cny=0.0).batch_fc_cny)  # not measured
+
+
+def test_without_root_no_quota_is_tried(mocker: Any) -> None:
+    mocker.patch.object(spec.os, "geteuid", return_value=1000)
+    quota = mocker.patch.object(spec, "Quota")
+    assert "root" in (spec.quota_unavailable() or "")
+    quota.assert_not_called()
+
+
+def test_where_no_quota_can_be_set_the_run_says_so_and_skips(mocker: Any, capsys: Any) -> None:
+    mocker.patch.object(spec.os, "geteuid", return_value=0)
+    mocker.patch.object(spec, "Quota", side_effect=OSError("no cpu controller"))
+    venv = mocker.patch.object(spec.run, "venv")
+    assert spec.main(["--cpu", "0.05"]) == 0
+    assert "no CPU quota can be set on this machine (cannot create a cgroup" in capsys.readouterr().out
+    venv.assert_not_called()  # nothing built, nothing measured
