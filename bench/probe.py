@@ -3,7 +3,9 @@
 SIDE is `project` (index.initialize then index.handler, as FC calls them), or `naive` or `pinned`
 (bench/naive_handler.py, on the newest or the pinned SDK). MODE `cold` answers one question and says
 so (with BENCH_AUDIT set, then prints which sources were compiled); `warm` answers N questions after
-one warm-up and prints per-call times and memory as JSON. Only the standard library is used
+one warm-up and prints per-call times and memory as JSON; `peak` (project) answers one long question
+and then a batch of them, and prints the process's peak RSS after each; `batch` (project) times one
+batch of N questions answered at once. Only the standard library is used
 here, so each side imports nothing but its own code and dependencies.
 """
 
@@ -73,6 +75,12 @@ def main():
             loaded = [getattr(m, "__file__", None) for m in modules]
             print(json.dumps({"compiled": compiled, "dashscope_files": [f for f in loaded if isinstance(f, str)]}))
         return
+    if mode == "peak":
+        print(json.dumps(peak(handler, context, int(sys.argv[3]))))
+        return
+    if mode == "batch":
+        print(json.dumps(timed_batch(handler, context, int(sys.argv[3]))))
+        return
     count = int(sys.argv[3])
     handler(b"warm-up", context)
     times, cpu, rss = [], [], {}
@@ -91,9 +99,73 @@ def main():
                 "cpu": cpu,
                 "rss_kib": rss,
                 "max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                "usage": _usage(returned),
             }
         )
     )
+
+
+def batch_event(count, tag):
+    """An MNS queue batch through EventBridge (CloudEvents), `count` messages of distinct ids."""
+    messages = [
+        {
+            "id": f"bench-{tag}-{i}",
+            "source": "MNS-qwen-queue",
+            "specversion": "1.0",
+            "type": "mns:Queue:SendMessage",
+            "subject": "acs:mns:cn-hangzhou:1234567890:queues/qwen-questions",
+            "data": {"requestId": f"r{i}", "messageId": f"bench-{tag}-message-{i}", "messageBody": f"问题 {i}"},
+        }
+        for i in range(count)
+    ]
+    return json.dumps(messages).encode()
+
+
+def timed_batch(handler, context, count):
+    """Wall and CPU time of one batch of `count` questions, answered at once (after one warm-up)."""
+    handler(b"warm-up", context)
+    started, started_cpu = time.perf_counter(), time.process_time()
+    results = json.loads(handler(batch_event(count, "timed"), context))
+    assert [r["status_code"] for r in results] == [200] * count, results
+    return {"wall": time.perf_counter() - started, "cpu": time.process_time() - started_cpu}
+
+
+def _usage(returned):
+    """The token usage the project's last answer reported (the naive port returns no JSON)."""
+    try:
+        usage = json.loads(returned).get("usage")
+    except (ValueError, AttributeError):
+        return None
+    return usage if isinstance(usage, dict) else None
+
+
+def peak(handler, context, batch):
+    """Peak RSS (KiB, ru_maxrss) once started, after one long streamed answer, after a batch of
+    `batch` MNS queue messages answered at once (each as long; the stand-in decides the length), and
+    after a question too long for the byte bound, which loads the SDK's tokenizer to count it."""
+    # FC's Python runtime serves invocations over HTTP from this same process: load what such a
+    # server needs, as the closest stand-in for the runtime code that is not ours to measure.
+    import http.server  # noqa: F401
+    import socketserver  # noqa: F401
+
+    def maxrss():
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    figures = {"started_kib": maxrss()}
+    returned = json.loads(handler("请详细讲解西红柿炖牛腩的做法".encode(), context))
+    assert returned["status_code"] == 200, returned
+    figures["answer_chars"] = len(returned["output"]["choices"][0]["message"]["content"])
+    figures["long_kib"] = maxrss()
+    results = json.loads(handler(batch_event(batch, "peak"), context))
+    assert [r["status_code"] for r in results] == [200] * batch, results
+    figures["batch_kib"] = maxrss()
+    # 50,000 characters, 150,000 UTF-8 bytes: over qwen-turbo's 131,072-token window in bytes, so the
+    # guard counts it with the tokenizer (under the window in tokens).
+    returned = json.loads(handler(("牛腩要炖多久才软烂" * 5556)[:50_000].encode(), context))
+    assert returned["status_code"] == 200, returned
+    figures["tokenizer_kib"] = maxrss()
+    figures["tokenizer_loaded"] = "tiktoken" in sys.modules
+    return figures
 
 
 if __name__ == "__main__":

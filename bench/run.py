@@ -1,6 +1,7 @@
 """The benchmark: this project against the naive port of the reference, side by side in one run.
 
     .venv/bin/python -m bench.run             # about 5 minutes; creates bench/.venvs on first use
+    .venv/bin/python -m bench.run --cpu 0.05,0.35,1   # the same sides at FC vCPU specs (bench/spec.py)
 
 Three sides answer the same local DashScope stand-in on 127.0.0.1 (no network, no key):
 `naive` is the reference ported the obvious way on the newest dashscope (`pip install dashscope`),
@@ -26,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -192,13 +193,16 @@ def read_only() -> list[str]:
     return []
 
 
-def cold_start(python: str, pkg: Package, standin: DashScopeStandIn, *, audit: bool = False) -> tuple[float, dict]:
-    """Seconds from starting python on the read-only package to its first answer (and, audited, what compiled)."""
+def cold_start(
+    python: str, pkg: Package, standin: DashScopeStandIn, *, audit: bool = False, prefix: Sequence[str] = ()
+) -> tuple[float, dict]:
+    """Seconds from starting python on the read-only package to its first answer (and, audited, what
+    compiled). `prefix` runs the child under a CPU quota (bench/spec.py)."""
     env = probe_env(standin)
     env["BENCH_CODE_DIR"] = pkg.path
     if audit:
         env["BENCH_AUDIT"] = "1"
-    command = [*read_only(), python, "-S", str(BENCH / "probe.py"), pkg.side, "cold"]
+    command = [*prefix, *read_only(), python, "-S", str(BENCH / "probe.py"), pkg.side, "cold"]
     with tempfile.TemporaryFile("w+") as errors:  # a file, not a pipe: nothing to drain while timing
         started = time.perf_counter()
         process = subprocess.Popen(command, cwd=BENCH, env=env, stdout=subprocess.PIPE, stderr=errors, text=True)
@@ -248,11 +252,11 @@ def bytecode_check(label: str, python: str, pkg: Package, standin: DashScopeStan
 # ---- warm figures, in each side's virtualenv ---------------------------------------------------------
 
 
-def warm(python: Path, side: str, standin: DashScopeStandIn, count: int) -> dict:
+def warm(python: Path, side: str, standin: DashScopeStandIn, count: int, prefix: Sequence[str] = ()) -> dict:
     standin.reset()
     standin.keep_requests = False
     done = subprocess.run(
-        [str(python), str(BENCH / "probe.py"), side, "warm", str(count)],
+        [*prefix, str(python), str(BENCH / "probe.py"), side, "warm", str(count)],
         cwd=BENCH,
         env=probe_env(standin),
         capture_output=True,
@@ -330,6 +334,10 @@ def table(rows: list[Row], versions: dict[str, str]) -> list[str]:
 
 def main() -> int:
     global COLD_RUNS, WARM_ROUNDS
+    if any(arg == "--cpu" or arg.startswith("--cpu=") for arg in sys.argv[1:]):
+        from bench import spec
+
+        return spec.main(sys.argv[1:])
     only_warm = "--warm-only" in sys.argv  # a quick look at the warm figures while working on them
     if "--quick" in sys.argv:  # the whole run once over, with too few samples to quote
         COLD_RUNS, WARM_ROUNDS = 1, 1
@@ -396,6 +404,7 @@ def main() -> int:
                     p312 = project_package("3.12", work)
                     cold_start(other, p312, standin)  # answers from the package alone, or raises
                     checks.append(bytecode_check("project package, python3.12", other, p312, standin))
+                imports = spec_import_time(runtime, project)
                 for side, pkg in packages.items():
                     sizes[side] = {
                         "unzipped": pkg.unzipped_mb() if side != "project" else shipped_mb(pkg.built),
@@ -466,6 +475,17 @@ def main() -> int:
         )
     )
     rows.append(Row("deployment package, zipped", {s: sizes[s]["zipped"] for s in SIDES}, "MB"))
+    rows.append(
+        Row(
+            f"the handler's own import (import index, -X importtime, python{RUNTIME}, in the package; "
+            f"{imports.total_ms:.1f} ms with the standard modules, which the SDK loads anyway)",
+            {"project": imports.own_ms},
+            "ms",
+            "< 25 ms",
+            imports.own_ms < 25,
+            ratios=False,
+        )
+    )
 
     batch_figures = batch.measure()
     token_figures = tokens.measure()
@@ -502,6 +522,12 @@ def main() -> int:
     (BENCH / "results").mkdir(exist_ok=True)
     (BENCH / "results" / "latest.md").write_text(report + "\n")
     return 0 if checks_ok else 1
+
+
+def spec_import_time(runtime: str, pkg: Package):  # -> bench.spec.ImportFigures
+    from bench import spec
+
+    return spec.import_time(runtime, pkg)
 
 
 def shipped_mb(built: Path) -> float:

@@ -42,9 +42,9 @@ def rules(project: Path) -> list[tuple[re.Pattern[str], bool, bool]]:
         negated = line.startswith("!")
         line = line.removeprefix("!")
         dir_only = line.endswith("/")
+        anchored = "/" in line.rstrip("/")  # a leading or middle slash anchors it, as in gitignore
         line = line.strip("/") if dir_only else line.removeprefix("/")
         body = _regex(line)
-        anchored = "/" in line
         found.append((re.compile(body if anchored else f"(?:.*/)?{body}"), negated, dir_only))
     return found
 

@@ -8,7 +8,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from handler import logs, redact
 from handler.ask import account, guard, regions
@@ -24,7 +24,6 @@ from handler.deliver.batch import answer_all
 from handler.deliver.context import DeliveryContext
 from handler.deliver.deliveries import Deliveries
 from handler.deliver.memory import AnsweredRecords
-from handler.deliver.oss_files import OssQuestionFiles
 from handler.deliver.store import ObjectStore, Oss2Store, OssAccess
 from handler.errors import (
     AccountFailure,
@@ -39,6 +38,9 @@ from handler.events.question import OssObject, Question, Skipped
 from handler.fc_context import Credentials, Invocation
 from handler.internal import internal_error
 from handler.result import Result, dumps
+
+if TYPE_CHECKING:
+    from handler.deliver.oss_files import OssQuestionFiles
 
 redact.install()
 
@@ -176,7 +178,7 @@ class _Job:
     invocation: Invocation
     synchronous: bool = False
     _access: OssAccess = field(init=False)
-    _files: OssQuestionFiles = field(init=False)
+    _files: OssQuestionFiles | None = field(init=False, default=None)  # built at the first OSS record
     _deliveries: Deliveries = field(init=False)
 
     def __post_init__(self) -> None:
@@ -194,7 +196,6 @@ class _Job:
             wall=self.runtime.wall,
             synchronous=self.synchronous,
         )
-        self._files = OssQuestionFiles(ctx)
         self._deliveries = Deliveries(ctx)
 
     def answer(self, record: Record) -> Result:
@@ -208,7 +209,7 @@ class _Job:
             elif isinstance(record, Skipped):
                 result = self._skipped(record.reason)
             elif isinstance(record, OssObject):
-                result, attempts = self._files.answer(record, fields, self._ask, self._skipped)
+                result, attempts = self._oss_files().answer(record, fields, self._ask, self._skipped)
             else:
                 result, attempts = self._deliveries.answer(record, fields, self._ask)
         except QwenError as error:
@@ -221,6 +222,14 @@ class _Job:
             result = Result.failure(failure, self.invocation.request_id)
         self._log(fields, began, result=result, attempts=attempts)
         return result
+
+    def _oss_files(self) -> OssQuestionFiles:
+        # OSS events only: other events never import handler/deliver/oss_files (nor once, answer_oss).
+        from handler.deliver.oss_files import OssQuestionFiles
+
+        if self._files is None:
+            self._files = OssQuestionFiles(self._deliveries.ctx)
+        return self._files
 
     def _skipped(self, reason: str) -> Result:
         return Result(status_code=200, request_id=self.invocation.request_id, code="Skipped", message=reason)

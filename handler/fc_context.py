@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -34,7 +33,7 @@ class Invocation:
     def of(cls, context: Any, env: Mapping[str, str] | None = None) -> Invocation:
         function = getattr(context, "function", None)
         return cls(
-            request_id=str(getattr(context, "request_id", "") or f"local-{uuid.uuid4()}"),
+            request_id=str(getattr(context, "request_id", "") or _local_request_id()),
             timeout=_positive(getattr(function, "timeout", None)) or DEFAULT_FUNCTION_TIMEOUT,
             context=context,
             env=os.environ if env is None else env,
@@ -74,3 +73,9 @@ def _credentials(given: Any, env: Mapping[str, str]) -> Credentials | None:
             security_token=env.get("ALIBABA_CLOUD_SECURITY_TOKEN") or None,
         )
     return None
+
+
+def _local_request_id() -> str:
+    import uuid  # only outside FC, where no request id is given: uuid (and platform) stay out of `import index`
+
+    return f"local-{uuid.uuid4()}"

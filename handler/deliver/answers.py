@@ -17,7 +17,6 @@ question, in the question's bucket, over the same protocol (handler/deliver/oss_
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -113,10 +112,14 @@ def payload_hash(question: Question) -> str:
         "parameters": dict(question.parameters),
     }
     canonical = json.dumps(asked, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+    import hashlib  # only records with a delivery id are hashed: a plain question never loads OpenSSL
+
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def refusal_hash(refusal: Result) -> str:
     """The payload hash of a stored refusal (a malformed record, nothing asked): never equal to a question's."""
     canonical = json.dumps({"refused": refusal.code, "message": refusal.message}, sort_keys=True, ensure_ascii=False)
+    import hashlib
+
     return "refused-" + hashlib.sha256(canonical.encode()).hexdigest()

@@ -14,19 +14,20 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from handler import logs
 from handler.config import Settings
 from handler.deliver import versioning
-from handler.deliver.answer_oss import OssAnswerStore
 from handler.deliver.answers import COMPLETED, AnswerRecord, AnswerStore, answer_key, payload_hash, refusal_hash
 from handler.deliver.context import Ask, DeliveryContext
-from handler.deliver.once import ASKED, CONFLICT, Once, not_stored
 from handler.deliver.store import store_reserve
 from handler.errors import QwenError
 from handler.events.question import Question
 from handler.result import Result
+
+if TYPE_CHECKING:
+    from handler.deliver.once import Once
 
 # After the answer: create it, and on failure read and delete the marker; the answer must leave time for them.
 STORE_REQUESTS = 3
@@ -75,6 +76,9 @@ class Deliveries:
         key = answer_key(question.source)
         if key is None:
             return ask(question, fields)
+        # Records with a delivery id only: a plain question never imports the exactly-once machinery.
+        from handler.deliver.once import ASKED, CONFLICT, not_stored
+
         digest = payload_hash(question)
         # Remembered per delivery id AND question: another question reusing the id is not served the
         # first one's answer (with a store it gets the 409 AnswerConflict a fresh instance gives).
@@ -134,12 +138,16 @@ class Deliveries:
         bucket = self.ctx.settings.answer_bucket
         if bucket is None:
             return None, None
+        from handler.deliver.answer_oss import OssAnswerStore  # only with QWEN_ANSWER_BUCKET set
+
         try:
             return OssAnswerStore(self.ctx.access.store(), bucket, self.ctx.settings.oss_output_prefix), None
         except QwenError as error:
             return None, error
 
     def _once(self, answers: AnswerStore) -> Once:
+        from handler.deliver.once import Once
+
         return Once.of(
             answers,
             request_id=self.ctx.request_id,

@@ -1,0 +1,96 @@
+"""What `import index` leaves out: code an event does not need is imported at its first use.
+
+At a small spec every millisecond of CPU at start is multiplied (0.05 vCPU: 20 x), so the handler's
+own import stays small (its figure is in bench.run). Not timed here: each check names the modules a
+fresh interpreter has loaded (sys.modules), after `import index` and after a plain question.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+from tests.conftest import API_KEY, ROOT
+
+# Only OSS events, records with a delivery id or an answer bucket need these.
+EXACTLY_ONCE = ("handler.deliver.once", "handler.deliver.oss_files", "handler.deliver.answer_oss")
+# The SDKs: dashscope is imported by the initializer, oss2 by the first OSS request.
+SDKS = ("dashscope", "oss2", "requests")
+# Standard modules only rare paths use (OpenSSL's init, the thread pool, uuid with platform): the SDK
+# loads them anyway, but not before the initializer, and the import figure is the handler's own.
+RARE_STDLIB = ("hashlib", "concurrent.futures", "uuid")
+
+SCRIPT = """
+import json, sys
+from types import SimpleNamespace
+import index
+loaded = {"import": sorted(sys.modules)}
+context = SimpleNamespace(request_id="fc-1", function=SimpleNamespace(timeout=30), credentials=None)
+for name, event in json.loads(sys.argv[1]):
+    returned = json.loads(index.handler(event.encode(), context))
+    loaded[name] = {"modules": sorted(sys.modules), "returned": returned}
+print(json.dumps(loaded))
+"""
+
+OSS_EVENT = {
+    "events": [
+        {
+            "eventName": "ObjectCreated:PutObject",
+            "eventSource": "acs:oss",
+            "region": "cn-hangzhou",
+            "oss": {"bucket": {"name": "not-allowed-bucket"}, "object": {"key": "questions/q.txt", "eTag": "abc"}},
+        }
+    ]
+}
+
+
+def _fresh(standin: Any, *events: tuple[str, str]) -> dict[str, Any]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DASHSCOPE_", "QWEN_", "ALIBABA_CLOUD_"))}
+    env = {**clean, "DASHSCOPE_API_KEY": API_KEY, "DASHSCOPE_HTTP_BASE_URL": standin.url, "FC_REGION": "cn-hangzhou"}
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, json.dumps(events)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_import_index_leaves_out_what_an_event_may_not_need(standin: Any) -> None:
+    loaded = set(_fresh(standin)["import"])
+    assert "handler.app" in loaded  # the check sees the handler's modules at all
+    assert [m for m in (*EXACTLY_ONCE, *SDKS, *RARE_STDLIB) if m in loaded] == []
+    assert [m for m in loaded if m.startswith("handler.local")] == []
+
+
+def test_a_plain_question_never_imports_the_oss_and_exactly_once_code(standin: Any) -> None:
+    seen = _fresh(standin, ("plain", "如何做西红柿炖牛腩?"), ("oss", json.dumps(OSS_EVENT)))
+    plain = seen["plain"]
+    assert plain["returned"]["status_code"] == 200
+    assert "dashscope" in plain["modules"]  # answered through the real SDK
+    assert [m for m in EXACTLY_ONCE if m in plain["modules"]] == []
+    # The first OSS record imports the OSS question files on demand, and is answered as before.
+    oss = seen["oss"]
+    assert "handler.deliver.oss_files" in oss["modules"]
+    assert [r["code"] for r in oss["returned"]] == ["BucketNotAllowed"]
+
+
+def test_the_deployed_package_carries_every_handler_module_but_the_local_tools() -> None:
+    """.fcignore's top-level names (the sample `events/`) never drop a stage such as handler/events."""
+    from deploy import package
+
+    shipped = {path.as_posix() for path in package.shipped(ROOT)}
+    modules = {
+        path.relative_to(ROOT).as_posix()
+        for path in (ROOT / "handler").rglob("*.py")
+        if "local" not in path.relative_to(ROOT).parts and "__pycache__" not in path.parts
+    }
+    assert "handler/events/decode.py" in modules
+    assert sorted(modules - shipped) == []
+    assert "events/plain.txt" not in shipped and "index.py" in shipped
