@@ -11,7 +11,7 @@ from tests.speed import SLOW
 
 def collected(*args: str) -> list[str]:
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "--collect-only", *args]  # -q comes from pyproject.toml,
+        [sys.executable, "-m", "pytest", "--collect-only", *args],  # one -q comes from pyproject.toml: ids listed
         cwd=ROOT,
         capture_output=True,
         text=True,
