@@ -1,4 +1,4 @@
-"""The deployment files: s.yaml deploys what the README promises and never holds a secret."""
+"""The deployment files: s.yaml deploys what the docs promise and never holds a secret."""
 
 from __future__ import annotations
 
@@ -136,9 +136,9 @@ def test_the_package_leaves_out_what_fc_does_not_need():
 
 
 def test_the_documented_role_policy_is_least_privilege_for_the_oss_example():
-    """The README's role policy reads only the trigger's prefix and the answers, and writes only answers."""
-    readme = (ROOT / "README.md").read_text()
-    block = readme[readme.index("least-privilege policy") :]
+    """The OSS inbox recipe's role policy reads only the trigger's prefix and the answers, and writes only answers."""
+    recipe = (ROOT / "docs" / "recipes" / "oss-inbox.md").read_text()
+    block = recipe[recipe.index("least-privilege policy") :]
     policy = json.loads(block[block.index("```json") + 7 : block.index("```", block.index("```json") + 7)])
     trigger = commented_triggers()[1]
     bucket = trigger["sourceArn"].rsplit(":", 1)[1]
