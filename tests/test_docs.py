@@ -1,5 +1,5 @@
 """The docs hold together: a short README, links that resolve, no history outside the CHANGELOG, recipes
-with their parts, every sample mapped, and the troubleshooting codes the code really returns."""
+with their parts, every sample mapped, an Apache-2.0 LICENSE."""
 
 from __future__ import annotations
 
@@ -85,17 +85,6 @@ def test_events_readme_maps_every_sample():
     for sample in (ROOT / "events").iterdir():
         if sample.name != "README.md":
             assert f"`{sample.name}`" in mapped, f"events/README.md does not say what {sample.name} is"
-
-
-def test_the_troubleshooting_codes_are_the_codes_the_code_returns():
-    readme = (ROOT / "README.md").read_text()
-    table = readme[readme.index("## Troubleshooting") :]
-    codes = set(re.findall(r"^\| `([A-Z][A-Za-z]+)`", table, re.M)) | set(re.findall(r", `([A-Z][A-Za-z]+)` \(", table))
-    # handler/local/standin.py answers with DashScope's own codes (InvalidApiKey, ...), as DashScope does.
-    source = "\n".join(p.read_text() for p in (ROOT / "handler").rglob("*.py"))
-    assert len(codes) >= 10
-    for code in codes:
-        assert code in source, f"README troubleshooting names {code}, which handler/ never returns"
 
 
 def test_the_license_is_apache_2():
