@@ -149,9 +149,18 @@ def test_the_documented_role_policy_is_least_privilege_for_the_oss_example():
         assert statement["Effect"] == "Allow"
         resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
         grants.setdefault(statement["Action"], []).extend(resources)
-    assert set(grants) == {"oss:GetObject", "oss:PutObject", "oss:DeleteObject", "log:PostLogStoreLogs"}
+    assert set(grants) == {
+        "oss:GetObject",
+        "oss:PutObject",
+        "oss:DeleteObject",
+        "oss:GetBucketVersioning",
+        "log:PostLogStoreLogs",
+    }
     answers = f"acs:oss:*:*:{bucket}/{output}{watched}*"
-    assert grants["oss:PutObject"] == [answers]
-    # Only the in-progress markers beside the answers, which a failed attempt removes (handler/deliver/once.py).
-    assert grants["oss:DeleteObject"] == [f"acs:oss:*:*:{bucket}/{output}{watched}.pending/*"]
-    assert sorted(grants["oss:GetObject"]) == sorted([f"acs:oss:*:*:{bucket}/{watched}*", answers])
+    # Every in-progress marker lives in the one markers folder <prefix>.pending/, by the question's key.
+    markers = f"acs:oss:*:*:{bucket}/{output}.pending/{watched}*"
+    assert sorted(grants["oss:PutObject"]) == sorted([answers, markers])
+    # Only the markers, which a failed attempt removes (handler/deliver/once.py).
+    assert grants["oss:DeleteObject"] == [markers]
+    assert grants["oss:GetBucketVersioning"] == [f"acs:oss:*:*:{bucket}"]  # a versioned bucket is refused
+    assert sorted(grants["oss:GetObject"]) == sorted([f"acs:oss:*:*:{bucket}/{watched}*", answers, markers])
