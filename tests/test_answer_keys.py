@@ -1,4 +1,4 @@
-"""The answer store's key of an MNS record follows the README's rule exactly: the id's UTF-8 bytes
+"""The answer store's key of an MNS record follows docs/answers-and-exactly-once.md exactly: the id's UTF-8 bytes
 percent-encoded (letters, digits and -_.: kept), `.`/`..` encoded whole, an encoding over 200 characters
 cut to 183 plus `~` and 16 hex digits of the id's SHA-256; the record's logged source shows the same."""
 

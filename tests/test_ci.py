@@ -42,3 +42,21 @@ def test_ci_runs_the_readmes_test_command_in_a_fresh_environment():
     assert "--clear" in ci[start], "CI must not reuse a .venv left by an earlier run"
     assert ["ruff", "check", "."] in [[step[0].split("/")[-1], *step[1:]] for step in ci]
     assert ["ruff", "format", "--check", "."] in [[step[0].split("/")[-1], *step[1:]] for step in ci]
+
+
+def test_ci_renders_s_yaml_with_the_real_cli_installed_outside_the_repo_root():
+    """npm installs @serverless-devs/s into .ci/s (gitignored), s preview renders s.yaml, all before pytest,
+    which then checks the rendered props (tests/test_preview.py) and must not skip what needs a registry."""
+    ci = [shlex.split(step) for step in ci_steps()]
+    installs = [i for i, step in enumerate(ci) if step[:2] == ["npm", "install"]]
+    assert len(installs) == 1, "one npm install of the Serverless Devs CLI"
+    install = ci[installs[0]]
+    assert install[install.index("--prefix") + 1] == ".ci/s" and any(
+        w.startswith("@serverless-devs/s@") for w in install
+    )
+    assert ["rm", "-rf", ".ci/s"] in ci[: installs[0]], "a fresh CLI every run"
+    preview = next(i for i, step in enumerate(ci) if ".ci/s/node_modules/.bin/s" in step and "preview" in step)
+    pytest_step = next(i for i, step in enumerate(ci) if step[-2:] == ["-m", "pytest"])
+    assert installs[0] < preview < pytest_step
+    assert ["export", "QWEN_TESTS_NEED_REGISTRY=1"] in ci[:pytest_step]
+    assert "/.ci/s/" in (ROOT / ".gitignore").read_text().split()

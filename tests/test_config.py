@@ -116,7 +116,7 @@ def test_a_bad_url_names_the_variable_and_what_it_must_be():
     ],
 )
 def test_bounds_are_written_as_plain_numbers(variable, value, message):
-    """Range messages show the bounds as written in the README, never in scientific notation."""
+    """Range messages show the bounds as written in docs/configuration.md, never in scientific notation."""
     with pytest.raises(InvalidConfig) as caught:
         Settings.from_env({**KEY, variable: value})
     assert caught.value.message == message

@@ -1,4 +1,4 @@
-"""The deployment files: s.yaml deploys what the README promises and never holds a secret."""
+"""The deployment files: s.yaml deploys what the docs promise and never holds a secret."""
 
 from __future__ import annotations
 
@@ -136,9 +136,9 @@ def test_the_package_leaves_out_what_fc_does_not_need():
 
 
 def test_the_documented_role_policy_is_least_privilege_for_the_oss_example():
-    """The README's role policy reads only the trigger's prefix and the answers, and writes only answers."""
-    readme = (ROOT / "README.md").read_text()
-    block = readme[readme.index("least-privilege policy") :]
+    """The OSS inbox recipe's role policy reads only the trigger's prefix and the answers, and writes only answers."""
+    recipe = (ROOT / "docs" / "recipes" / "oss-inbox.md").read_text()
+    block = recipe[recipe.index("least-privilege policy") :]
     policy = json.loads(block[block.index("```json") + 7 : block.index("```", block.index("```json") + 7)])
     trigger = commented_triggers()[1]
     bucket = trigger["sourceArn"].rsplit(":", 1)[1]
@@ -149,9 +149,18 @@ def test_the_documented_role_policy_is_least_privilege_for_the_oss_example():
         assert statement["Effect"] == "Allow"
         resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
         grants.setdefault(statement["Action"], []).extend(resources)
-    assert set(grants) == {"oss:GetObject", "oss:PutObject", "oss:DeleteObject", "log:PostLogStoreLogs"}
+    assert set(grants) == {
+        "oss:GetObject",
+        "oss:PutObject",
+        "oss:DeleteObject",
+        "oss:GetBucketVersioning",
+        "log:PostLogStoreLogs",
+    }
     answers = f"acs:oss:*:*:{bucket}/{output}{watched}*"
-    assert grants["oss:PutObject"] == [answers]
-    # Only the in-progress markers beside the answers, which a failed attempt removes (handler/deliver/once.py).
-    assert grants["oss:DeleteObject"] == [f"acs:oss:*:*:{bucket}/{output}{watched}.pending/*"]
-    assert sorted(grants["oss:GetObject"]) == sorted([f"acs:oss:*:*:{bucket}/{watched}*", answers])
+    # Every in-progress marker lives in the one markers folder <prefix>.pending/, by the question's key.
+    markers = f"acs:oss:*:*:{bucket}/{output}.pending/{watched}*"
+    assert sorted(grants["oss:PutObject"]) == sorted([answers, markers])
+    # Only the markers, which a failed attempt removes (handler/deliver/once.py).
+    assert grants["oss:DeleteObject"] == [markers]
+    assert grants["oss:GetBucketVersioning"] == [f"acs:oss:*:*:{bucket}"]  # a versioned bucket is refused
+    assert sorted(grants["oss:GetObject"]) == sorted([f"acs:oss:*:*:{bucket}/{watched}*", answers, markers])

@@ -54,11 +54,11 @@ def _warn_kept_nowhere(settings: Settings, *, synchronous: bool) -> None:
         message=(
             "this MNS queue answer is kept nowhere: EventBridge invokes the function synchronously and keeps no "
             "return value, and FC destinations apply only to asynchronous invocations. Set QWEN_ANSWER_BUCKET to "
-            "keep every answer in OSS (see README, Where answers go)"
+            "keep every answer in OSS (see docs/answers-and-exactly-once.md)"
             if synchronous
             else "this timer or MNS answer is kept nowhere: FC discards an async invocation's return value. Set "
             "QWEN_ANSWER_BUCKET to keep every answer in OSS, or configure asyncInvokeConfig.destinationConfig"
-            ".onSuccess in s.yaml and set QWEN_FC_DESTINATION=true (see README, Where answers go)"
+            ".onSuccess in s.yaml and set QWEN_FC_DESTINATION=true (see docs/answers-and-exactly-once.md)"
         ),
     )
 

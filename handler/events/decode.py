@@ -468,9 +468,14 @@ def _text(event: bytes | bytearray | memoryview | str | None) -> str | InvalidIn
     return "".join(parts)
 
 
+# Chinese text saved on Windows is often GBK (GB2312/GB18030): say how to convert it, as the token CLI does.
+NOT_UTF8_HINT = "if it was saved as GBK, convert it first: iconv -f GBK -t UTF-8 question.txt > question-utf8.txt"
+
+
 def _not_utf8(offset: int) -> InvalidInput:
     return InvalidInput(
-        f"the event is not UTF-8 text (invalid byte near offset {offset}); send the question as UTF-8",
+        f"the event is not UTF-8 text (invalid byte near offset {offset}); send the question as UTF-8 "
+        f"({NOT_UTF8_HINT})",
         code="InvalidEncoding",
     )
 

@@ -8,6 +8,9 @@ local run behaves as the deployed function does; a variable set in the shell ove
 
 stderr shows the handler's own JSON log lines (`--quiet` hides them, `--verbose` adds the SDK's and
 the other libraries' records, tracebacks included) and, when the handler raised, one line saying why.
+stdout shows the JSON the handler returned (`--pretty` indents it), or only the answer (`--text`).
+`--oss-file PATH` answers a local file as if it had been uploaded to the OSS trigger's bucket and prints
+the answer file the handler wrote.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
 from handler.fc_context import Credentials
+from handler.local import output
 
 OFFLINE_KEY = "sk-offline-standin-0000"
 OFFLINE_BUCKETS = "qwen-questions,testbucket"  # the buckets of events/oss-question.json and events/oss.json
@@ -68,9 +72,23 @@ EXAMPLES = (
     "python -m handler --offline --event-file events/question.json",
     'python -m handler --offline --image handler/local/sample.png "what is this?"',
     "echo 你好 | python -m handler --offline -",
+    "python -m handler --offline --text --event-file events/conversation.json",
+    "python -m handler --offline --oss-file question.txt",
     "python -m handler tokens --help",
 )
 NETWORK_CODES = frozenset({"ConnectionError", "ConnectTimeout"})
+# Samples in events/ that show a refusal on purpose, and why: said on stderr when one is run.
+REFUSAL_SAMPLES = {
+    "oss-binary.json": (
+        "ObjectNotText",
+        "events/oss-binary.json uploads a .zip, which is neither a text question nor a supported image, so "
+        "the function refuses it with 415 ObjectNotText and writes that refusal as the answer file; the exit "
+        "status 1 is expected. For a text file, try events/oss-question.json or --oss-file PATH.",
+    ),
+}
+# The CLI is not FC: its answers are printed right here, so the deployed function's warning that a timer
+# or MNS answer is kept nowhere does not apply to a local run.
+NOT_FOR_THE_CLI = ('{"event":"answers_kept_nowhere"',)
 
 
 class UsageError(Exception):
@@ -90,6 +108,12 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("question", nargs="*", help="the question (words are joined); '-' reads the event from stdin")
     p.add_argument("--event-file", metavar="PATH", help="send this file's bytes as the event")
+    p.add_argument(
+        "--oss-file",
+        metavar="PATH",
+        help="answer this local file as if uploaded to the OSS trigger's bucket (through a local OSS stand-in); "
+        "prints the answer file the handler wrote",
+    )
     p.add_argument("--mode", choices=["messages", "prompt"], help="override QWEN_MODE")
     p.add_argument("--model", help="override QWEN_MODEL")
     p.add_argument("--offline", action="store_true", help="answer from a local DashScope stand-in: no key, no network")
@@ -103,6 +127,11 @@ def parser() -> argparse.ArgumentParser:
         "--no-s-yaml", action="store_true", help="do not read s.yaml's environmentVariables: the shell's alone"
     )
     p.add_argument("--timeout", type=float, default=120.0, help="the function timeout to emulate, in seconds")
+    shown = p.add_mutually_exclusive_group()
+    shown.add_argument(
+        "--text", action="store_true", help="print only the answer (reasoning and refusals go to stderr)"
+    )
+    shown.add_argument("--pretty", action="store_true", help="indent the JSON")
     p.add_argument("--quiet", action="store_true", help="print no log lines on stderr, only a failure's reason")
     p.add_argument(
         "--verbose",
@@ -123,6 +152,7 @@ def main(argv: Sequence[str] | None = None, *, stdin: Any = None, out: TextIO | 
     args = parser().parse_args(argv)
     try:
         event = _event(args, stdin or sys.stdin.buffer)
+        oss_file = _oss_file(args)
         if args.timeout <= 0:
             raise UsageError("--timeout must be positive")
     except UsageError as error:
@@ -167,17 +197,26 @@ def main(argv: Sequence[str] | None = None, *, stdin: Any = None, out: TextIO | 
         )
         return 2
 
+    uploaded = None
+    if oss_file is not None:
+        standins, context, uploaded, event = _upload(oss_file, standins, context)
+
     import index
 
     try:
         returned = index.handler(event, context)
+        if uploaded is not None:
+            returned = _answer_file(standins[-1], uploaded, returned)
     except Exception as error:  # noqa: BLE001  # FC would mark the invocation failed; so do we
         print(_failure(error), file=sys.stderr)
         return 1
     finally:
         for standin in standins:
             standin.stop()
-    print(returned, file=out)
+    shown = output.render(returned, text=args.text, pretty=args.pretty, err=sys.stderr)
+    if shown or not args.text:  # --text of a refusal: nothing on stdout, the reason is on stderr
+        print(shown, file=out)
+    _say_if_a_refusal_sample(args.event_file, returned)
     return 0 if _all_ok(returned) else 1
 
 
@@ -188,13 +227,80 @@ def _bypass_proxies_for_loopback() -> None:
         os.environ[name] = ",".join([*listed, *(h for h in ("127.0.0.1", "localhost") if h not in listed)])
 
 
+def _oss_file(args: argparse.Namespace) -> tuple[bytes, str] | None:
+    """The --oss-file's bytes and name, read before anything starts; UsageError when it cannot be read."""
+    if args.oss_file is None:
+        return None
+    from handler.local import oss_file
+
+    try:
+        return oss_file.read(args.oss_file)
+    except FileNotFoundError:
+        raise UsageError(f"--oss-file {args.oss_file}: no such file") from None
+    except OSError as error:
+        raise UsageError(f"--oss-file {args.oss_file}: cannot read it ({error.strerror})") from None
+
+
+def _upload(file: tuple[bytes, str], standins: list[Any], context: LocalContext) -> tuple[Any, ...]:
+    """Put the file into the OSS stand-in (started here unless --offline did), as the trigger's upload."""
+    from handler.local import oss_file
+    from handler.local.standin_oss import OssStandIn
+
+    oss = next((s for s in standins if isinstance(s, OssStandIn)), None)
+    if oss is None:
+        # With a real key: DashScope answers, the bucket is the local stand-in; no real OSS is touched.
+        oss = OssStandIn().start()
+        os.environ["QWEN_OSS_ENDPOINT"] = oss.url
+        context = replace(context, credentials=Credentials("offline-access-key", "offline-secret-0000"))
+    standins = [s for s in standins if s is not oss] + [oss]
+    bucket = oss_file.bucket()
+    if not os.environ.get("QWEN_OSS_BUCKETS", "").strip() or os.environ["QWEN_OSS_BUCKETS"] == OFFLINE_BUCKETS:
+        os.environ["QWEN_OSS_BUCKETS"] = bucket
+    done = oss_file.upload(oss, *file, into=bucket)
+    print(f"uploaded {file[1]} as oss://{done.bucket}/{done.key} (local OSS stand-in)", file=sys.stderr)
+    return standins, context, done, done.event
+
+
+def _answer_file(oss: Any, done: Any, returned: str) -> str:
+    """The answer file the handler wrote for --oss-file, named on stderr; the return value if none was written."""
+    from handler.local import oss_file
+
+    written = oss_file.answer_file(oss, done)
+    if written is None:
+        print(f"no answer file was written at oss://{done.bucket}/{done.answer_key()}", file=sys.stderr)
+        return returned
+    print(f"answer file: oss://{done.bucket}/{done.answer_key()}", file=sys.stderr)
+    return written
+
+
+def _say_if_a_refusal_sample(event_file: str | None, returned: str) -> None:
+    """When a sample of events/ that shows a refusal on purpose is run and refused, say so on stderr."""
+    if event_file is None:
+        return
+    from pathlib import Path
+
+    path = Path(event_file).resolve()
+    if path.parent != Path(__file__).resolve().parents[2] / "events" or path.name not in REFUSAL_SAMPLES:
+        return
+    code, why = REFUSAL_SAMPLES[path.name]
+    try:
+        value = json.loads(returned)
+    except ValueError:
+        return
+    results = value if isinstance(value, list) else [value]
+    if any(isinstance(r, dict) and r.get("code") == code for r in results):
+        print(f"note: {why}", file=sys.stderr)
+
+
 def _event(args: argparse.Namespace, stdin: Any) -> bytes:
     """The event bytes the arguments name; UsageError when they name none, two, or an empty question."""
     if args.image:
         return _image_event(args)
-    sources = sum([bool(args.question), args.event_file is not None])
+    sources = sum([bool(args.question), args.event_file is not None, getattr(args, "oss_file", None) is not None])
     if sources != 1:
-        raise UsageError("give a question, '-' for stdin, or --event-file PATH (not more than one)")
+        raise UsageError("give a question, '-' for stdin, --event-file PATH or --oss-file PATH (not more than one)")
+    if getattr(args, "oss_file", None) is not None:
+        return b""  # built once the OSS stand-in holds the file (_upload)
     if args.event_file is not None:
         try:
             with open(args.event_file, "rb") as f:
@@ -321,7 +427,13 @@ def _log_to_stderr(*, quiet: bool, verbose: bool) -> None:
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Lines(verbose=verbose))
+    handler.addFilter(_not_for_the_cli)
     if not verbose:
         # The handler's lines say what happened; the SDK logs a traceback for every failed attempt.
         handler.addFilter(logging.Filter("qwen"))
     root.addHandler(handler)
+
+
+def _not_for_the_cli(record: logging.LogRecord) -> bool:
+    """False for the records that speak of FC's own delivery, which a local run does not have."""
+    return not (record.name == "qwen" and str(record.msg).startswith(NOT_FOR_THE_CLI))

@@ -34,7 +34,11 @@ def parser() -> argparse.ArgumentParser:
         "with the deployment's QWEN_* settings, and check it against the model.",
     )
     p.add_argument("text", nargs="*", help="the question or JSON request (words are joined); '-' reads stdin")
-    p.add_argument("--file", metavar="PATH", help="read the question from this UTF-8 file instead")
+    p.add_argument(
+        "--file",
+        metavar="PATH",
+        help="read the question from this UTF-8 file instead (read as the handler reads events)",
+    )
     p.add_argument("--model", default=None, help="the model to check against (default: QWEN_MODEL or qwen-turbo)")
     p.add_argument(
         "--max-tokens",
@@ -56,16 +60,18 @@ def main(argv: Sequence[str], *, out: TextIO | None = None) -> int:
         print("--max-tokens must be at least 1", file=sys.stderr)
         return 2
     try:
-        text = _read(args)
+        event = _read(args)
         settings = Settings.from_env(_environment(os.environ, args.model))
-    except (OSError, UnicodeDecodeError) as error:
-        print(f"cannot read the text: {error}", file=sys.stderr)
+    except OSError as error:
+        print(f"cannot read {error.filename or 'the text'}: {error.strerror or error}", file=sys.stderr)
         return 2
     except InvalidConfig as error:
         print(error.message, file=sys.stderr)
         return 2
 
-    decoded = decode(text.encode("utf-8", "surrogatepass"))
+    # The bytes go to the handler's own decoder: a file that is not UTF-8 (GBK, say) gets the handler's
+    # 400 InvalidEncoding with its iconv hint, not a Python traceback.
+    decoded = decode(event)
     question = decoded.records[0]
     if decoded.batch or not isinstance(question, Question | InvalidInput):
         print("this is a trigger event, not a question: give the question's text", file=sys.stderr)
@@ -161,10 +167,11 @@ def _shape(call: Call) -> str:
     return f"{len(call.messages)} messages{system}"
 
 
-def _read(args: argparse.Namespace) -> str:
+def _read(args: argparse.Namespace) -> bytes:
+    """The event bytes, undecoded: the handler's decoder reads them (BOM, UTF-8 check, its error)."""
     if args.file is not None:
         with open(args.file, "rb") as f:
-            return f.read().decode("utf-8-sig")
+            return f.read()
     if args.text == ["-"]:
-        return sys.stdin.buffer.read().decode("utf-8-sig")
-    return " ".join(args.text)
+        return sys.stdin.buffer.read()
+    return " ".join(args.text).encode("utf-8", "surrogatepass")
