@@ -258,20 +258,9 @@ class _Job:
             fields["trimmed_turns"] = fit.trimmed_turns
         call = fit.call
         deadline = self.deadline if reserve <= 0 else Deadline(self.deadline.at - reserve, self.deadline.clock)
-        outcome = call_with_retries(
-            call,
-            invoker_for(call.mode, api),
-            self.settings,
-            deadline,
-            self.runtime,
-            function_timeout=self.invocation.timeout,
-        )
-        if not settled and is_url_error(outcome.result):
-            # Not served on text-generation: nothing was generated, so asking the other endpoint once
-            # costs nothing twice. Only a 200 there teaches the instance the model's API.
-            first = outcome.attempts
-            api = fields["api"] = MULTIMODAL
-            outcome = call_with_retries(
+
+        def attempts(api: str) -> Any:
+            return call_with_retries(
                 call,
                 invoker_for(call.mode, api),
                 self.settings,
@@ -279,6 +268,14 @@ class _Job:
                 self.runtime,
                 function_timeout=self.invocation.timeout,
             )
+
+        outcome = attempts(api)
+        if not settled and is_url_error(outcome.result):
+            # Not served on text-generation: nothing was generated, so asking the other endpoint once
+            # costs nothing twice. Only a 200 there teaches the instance the model's API.
+            first = outcome.attempts
+            api = fields["api"] = MULTIMODAL
+            outcome = attempts(api)
             outcome = replace(outcome, attempts=first + outcome.attempts)
             if outcome.result.ok:
                 self.runtime.apis.learn(call.model, api)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from handler.ask.retry import Backoff
 from handler.config import Settings
@@ -13,6 +13,10 @@ from handler.deliver.memory import AnsweredRecords
 from handler.deliver.store import OssAccess
 from handler.events.question import Question
 from handler.result import Result
+
+if TYPE_CHECKING:
+    from handler.deliver.answers import AnswerStore
+    from handler.deliver.once import Once
 
 
 class Ask(Protocol):
@@ -35,3 +39,17 @@ class DeliveryContext:
     wall: Callable[[], float] = time.time  # epoch seconds: in-progress markers are compared across instances
     # A synchronous invocation (the shipped MNS queue trigger): no FC destination ever sees its answers.
     synchronous: bool = False
+
+    def once(self, answers: AnswerStore) -> Once:
+        """The exactly-once protocol over `answers`, on this invocation's clocks and budget."""
+        from handler.deliver.once import Once  # records with a delivery id only: plain questions skip it
+
+        return Once.of(
+            answers,
+            request_id=self.request_id,
+            timeout=self.access.invocation.timeout,
+            remaining=self.remaining,
+            wall=self.wall,
+            sleep=self.sleep,
+            backoff=self.backoff,
+        )

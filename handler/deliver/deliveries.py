@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from handler import logs
 from handler.config import Settings
@@ -25,9 +25,6 @@ from handler.deliver.store import store_reserve
 from handler.errors import QwenError
 from handler.events.question import Question
 from handler.result import Result
-
-if TYPE_CHECKING:
-    from handler.deliver.once import Once
 
 # After the answer: create it, and on failure read and delete the marker; the answer must leave time for them.
 STORE_REQUESTS = 3
@@ -93,7 +90,7 @@ class Deliveries:
             fields["remembered"] = True
             if remembered.stored or answers is None:
                 return remembered.result, 0
-            problem = self._once(answers).store_again(key, digest, remembered.result)
+            problem = self.ctx.once(answers).store_again(key, digest, remembered.result)
             self.ctx.memory.put(memo, remembered.result, stored=problem is None)
             kept = remembered.result if problem is None else not_stored(remembered.result, problem, answers.where(key))
             return kept, 0
@@ -107,7 +104,7 @@ class Deliveries:
             self.ctx.memory.put(memo, result)
             return result, attempts
         reserve = store_reserve(STORE_REQUESTS)
-        outcome = self._once(answers).answer(key, digest, lambda: ask(question, fields, reserve=reserve))
+        outcome = self.ctx.once(answers).answer(key, digest, lambda: ask(question, fields, reserve=reserve))
         if outcome.how != ASKED:
             fields["answered_by"] = outcome.how  # stored, waited, superseded or conflict: not asked here
         result = outcome.result
@@ -144,16 +141,3 @@ class Deliveries:
             return OssAnswerStore(self.ctx.access.store(), bucket, self.ctx.settings.oss_output_prefix), None
         except QwenError as error:
             return None, error
-
-    def _once(self, answers: AnswerStore) -> Once:
-        from handler.deliver.once import Once
-
-        return Once.of(
-            answers,
-            request_id=self.ctx.request_id,
-            timeout=self.ctx.access.invocation.timeout,
-            remaining=self.ctx.remaining,
-            wall=self.ctx.wall,
-            sleep=self.ctx.sleep,
-            backoff=self.ctx.backoff,
-        )

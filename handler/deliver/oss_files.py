@@ -46,7 +46,7 @@ from handler.deliver import versioning
 from handler.deliver.answer_oss import OssAnswerStore, record_body
 from handler.deliver.answers import COMPLETED, AnswerRecord, pending_key
 from handler.deliver.context import Ask, DeliveryContext
-from handler.deliver.once import ASKED, Once, not_stored, with_retries
+from handler.deliver.once import ASKED, not_stored, with_retries
 from handler.deliver.store import SOURCE_ETAG_META, ObjectStore, shown_object, store_reserve
 from handler.errors import InvalidInput, ObjectNotFound, QwenError
 from handler.events import images
@@ -160,7 +160,7 @@ class OssQuestionFiles:
             problem = self._write(store, obj.bucket, answer_key, result, None)
             return (result if problem is None else not_stored(result, problem, _where(obj, answer_key))), attempts
         files = QuestionFileAnswers(store, obj.bucket, prefix, obj.key, etag)
-        once = self._once(files)
+        once = self.ctx.once(files)
         memo = f"{obj.source}@{etag}"
         remembered = self.ctx.memory.entry(memo)
         if remembered is not None:
@@ -204,17 +204,6 @@ class OssQuestionFiles:
         if problem is not None:
             return not_stored(result, problem, files.where(files.answer)), outcome.attempts
         return result, outcome.attempts
-
-    def _once(self, files: QuestionFileAnswers) -> Once:
-        return Once.of(
-            files,
-            request_id=self.ctx.request_id,
-            timeout=self.ctx.access.invocation.timeout,
-            remaining=self.ctx.remaining,
-            wall=self.ctx.wall,
-            sleep=self.ctx.sleep,
-            backoff=self.ctx.backoff,
-        )
 
     def _write(self, store: ObjectStore, bucket: str, key: str, result: Result, etag: str | None) -> QwenError | None:
         """Write the answer file, again after transient failures while the deadline allows; the problem if not."""
