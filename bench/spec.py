@@ -184,14 +184,15 @@ class SpecFigures:
 SIDES = ("project", "naive")
 
 
-def paced_run(python: Path, side: str, standin: DashScopeStandIn, calls: int, prefix: list[str]) -> dict:
+def _paced_probe(python: Path, args: list[str], standin: DashScopeStandIn, prefix: list[str], **env: str) -> dict:
+    """probe.py ARGS against the stand-in's paced answer, under the quota's prefix; its last line as JSON."""
     standin.reset()
     standin.keep_requests = False
     standin.policy = stream.paced
     done = subprocess.run(
-        [*prefix, str(python), str(run.BENCH / "probe.py"), side, "warm", str(calls)],
+        [*prefix, str(python), str(run.BENCH / "probe.py"), *args],
         cwd=run.BENCH,
-        env=run.probe_env(standin),
+        env={**run.probe_env(standin), **env},
         capture_output=True,
         text=True,
         timeout=900,
@@ -199,8 +200,12 @@ def paced_run(python: Path, side: str, standin: DashScopeStandIn, calls: int, pr
     )
     standin.reset()
     if done.returncode != 0:
-        raise RuntimeError(f"{side} paced probe failed: {done.stderr[-2000:]}")
+        raise RuntimeError(f"paced probe {' '.join(args)} failed: {done.stderr[-2000:]}")
     return json.loads(done.stdout.splitlines()[-1])
+
+
+def paced_run(python: Path, side: str, standin: DashScopeStandIn, calls: int, prefix: list[str]) -> dict:
+    return _paced_probe(python, [side, "warm", str(calls)], standin, prefix)
 
 
 def measure(
@@ -234,23 +239,8 @@ def measure(
 
 def paced_batch(python: Path, standin: DashScopeStandIn, prefix: list[str]) -> dict:
     """BATCH paced answers streamed at once to one invocation (an MNS queue batch): the CPU they share."""
-    standin.reset()
-    standin.keep_requests = False
-    standin.policy = stream.paced
-    env = {**run.probe_env(standin), "QWEN_BATCH_CONCURRENCY": str(BATCH)}
-    done = subprocess.run(
-        [*prefix, str(python), str(run.BENCH / "probe.py"), "project", "batch", str(BATCH)],
-        cwd=run.BENCH,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    standin.reset()
-    if done.returncode != 0:
-        raise RuntimeError(f"paced batch probe failed: {done.stderr[-2000:]}")
-    return json.loads(done.stdout.splitlines()[-1])
+    args = ["project", "batch", str(BATCH)]
+    return _paced_probe(python, args, standin, prefix, QWEN_BATCH_CONCURRENCY=str(BATCH))
 
 
 def _progress(line: str) -> None:

@@ -7,7 +7,6 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from handler import logs, redact
@@ -38,6 +37,7 @@ from handler.events.question import OssObject, Question, Skipped
 from handler.fc_context import Credentials, Invocation
 from handler.internal import internal_error
 from handler.result import Result, dumps
+from handler.values import Value, field, replace
 
 if TYPE_CHECKING:
     from handler.deliver.oss_files import OssQuestionFiles
@@ -48,8 +48,7 @@ ANSWERED = AnsweredRecords()
 APIS = ModelApis()  # this instance's learned model APIs (handler/ask/apis.py)
 
 
-@dataclass(frozen=True)
-class Runtime:
+class Runtime(Value):
     """The seams of an invocation; production uses the defaults, tests pass their own."""
 
     transport: Transport = dashscope_transport
@@ -168,8 +167,7 @@ def _source(record: Record) -> str | None:
     return getattr(record, "source", None)
 
 
-@dataclass
-class _Job:
+class _Job(Value, frozen=False):
     """One invocation's answering of its records; each record gets one Result and one log line."""
 
     settings: Settings

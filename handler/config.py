@@ -7,13 +7,13 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from handler.ask.models import ModelInfo, parse_table
 from handler.errors import InvalidConfig
 from handler.events import parameters
+from handler.values import Value, field
 
 Mode = Literal["messages", "prompt"]
 
@@ -34,8 +34,7 @@ DEFAULT_EVENT_PARAMETERS = frozenset(
 CEILINGS = ("max_tokens", "n", "thinking_budget")
 
 
-@dataclass(frozen=True)
-class EventCaps:
+class EventCaps(Value):
     """The operator's caps on what an event may choose (checked where the two meet, handler/ask/plan.py).
 
     `allowed`: the generation parameters an event may set at all (QWEN_EVENT_PARAMETERS).
@@ -53,8 +52,7 @@ class EventCaps:
         return getattr(self, name) if name in CEILINGS else None
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(Value):
     """Everything the deployer chose; the API key is kept out of repr so it never reaches a log."""
 
     api_key: str = field(repr=False)
@@ -212,14 +210,15 @@ def _prefix(value: str) -> str:
 
 
 # OSS bucket naming rules: 3-63 lowercase letters, digits and hyphens, not starting or ending with a hyphen.
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+# A pattern string, compiled by re.fullmatch at its first use (and cached): not at import.
+_BUCKET = r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"
 
 
 def _bucket(value: str) -> str | None:
     bucket = value.strip()
     if not bucket:
         return None
-    if not _BUCKET.fullmatch(bucket):
+    if not re.fullmatch(_BUCKET, bucket):
         raise InvalidConfig("QWEN_ANSWER_BUCKET", "must be an OSS bucket name (3-63 lowercase letters, digits, -)")
     return bucket
 
@@ -228,7 +227,7 @@ def _buckets(value: str) -> frozenset[str]:
     """QWEN_OSS_BUCKETS: the buckets whose OSS events are answered, each a bucket name (it becomes part of a host)."""
     names = [name.strip() for name in value.split(",") if name.strip()]
     for name in names:
-        if not _BUCKET.fullmatch(name):
+        if not re.fullmatch(_BUCKET, name):
             raise InvalidConfig(
                 "QWEN_OSS_BUCKETS",
                 f"holds {name[:80]!r}, which is not an OSS bucket name (3-63 lowercase letters, digits, -); "

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
+
+from handler.values import Value, field
 
 DEFAULT_FUNCTION_TIMEOUT = 60.0
 
 
-@dataclass(frozen=True)
-class Credentials:
+class Credentials(Value):
     """STS credentials of the function's role; repr hides them so they cannot be logged by accident."""
 
     access_key_id: str = field(repr=False)
@@ -20,8 +20,7 @@ class Credentials:
     security_token: str | None = field(default=None, repr=False)
 
 
-@dataclass(frozen=True)
-class Invocation:
+class Invocation(Value):
     """The FC facts of one invocation: who it is (request id) and how long it may take."""
 
     request_id: str

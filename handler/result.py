@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from handler.errors import QwenError
+from handler.values import Value
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(Value):
     """An answer or an error, in the reference's shape (status, ids, code, message, output, usage)."""
 
     status_code: int

@@ -164,3 +164,16 @@ def test_the_documented_role_policy_is_least_privilege_for_the_oss_example():
     assert grants["oss:DeleteObject"] == [markers]
     assert grants["oss:GetBucketVersioning"] == [f"acs:oss:*:*:{bucket}"]  # a versioned bucket is refused
     assert sorted(grants["oss:GetObject"]) == sorted([f"acs:oss:*:*:{bucket}/{watched}*", answers, markers])
+
+
+def test_the_operators_cost_controls_are_in_s_yaml_at_the_codes_defaults():
+    """What an event may choose is set where a deployer looks, and s.yaml's values change nothing by themselves."""
+    from handler.config import EventCaps, Settings
+
+    env = load()["resources"]["qwen"]["props"]["environmentVariables"]
+    for name in ("QWEN_ALLOWED_MODELS", "QWEN_PARAMETERS", "QWEN_EVENT_PARAMETERS", "QWEN_EVENT_LIMITS"):
+        assert name in env, name
+    assert "QWEN_EVENT_SYSTEM_PROMPT" in env
+    given = {name: str(value) for name, value in env.items() if name.startswith("QWEN_")}
+    settings = Settings.from_env({**given, "DASHSCOPE_API_KEY": "sk-test"})
+    assert settings.event_caps == EventCaps()

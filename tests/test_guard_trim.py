@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from handler.ask import guard
@@ -11,6 +9,7 @@ from handler.ask.models import ModelInfo
 from handler.ask.plan import Call
 from handler.errors import InvalidInput
 from handler.events.question import Message
+from handler.values import replace
 
 SYSTEM = Message("system", "be brief")
 OLD_TURNS = 5

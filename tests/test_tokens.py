@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from dataclasses import replace
 
 import pytest
 
@@ -15,6 +14,7 @@ from handler.ask.models import DEFAULT_MODELS, ModelInfo, PriceTier, parse_table
 from handler.ask.plan import Call
 from handler.errors import InvalidConfig, InvalidInput
 from handler.events.question import Message
+from handler.values import replace
 from tests.conftest import ROOT, response
 
 TINY = ModelInfo(context_window=40, input_price=0.001, output_price=0.002)

@@ -8,7 +8,6 @@ final PartialAnswer (handler/ask/stream.py), never asked for twice.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from handler.ask import stream
@@ -20,6 +19,7 @@ from handler.config import Settings
 from handler.errors import TransientUpstreamError
 from handler.internal import internal_error
 from handler.result import Result
+from handler.values import Value
 
 
 class Seams(Protocol):
@@ -30,8 +30,7 @@ class Seams(Protocol):
     backoff: Backoff
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(Value):
     """The final result of a question's attempts, how many there were, and why it stopped early if it did."""
 
     result: Result

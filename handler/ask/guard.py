@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-
 from handler.ask import tokens
 from handler.ask.models import ModelInfo
 from handler.ask.plan import Call
 from handler.errors import InvalidInput
 from handler.events.question import Message
+from handler.values import Value, replace
 
 
-@dataclass(frozen=True)
-class Fit:
+class Fit(Value):
     """The call to make (maybe with old turns dropped) and how its size was judged."""
 
     call: Call
@@ -20,8 +18,7 @@ class Fit:
     trimmed_turns: int = 0
 
 
-@dataclass(frozen=True)
-class Budget:
+class Budget(Value):
     """How many input tokens a call may carry, and why: the token CLI prints the same arithmetic."""
 
     limit: int  # input tokens at most

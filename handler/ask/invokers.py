@@ -19,11 +19,11 @@ mode and `output.reasoning_content` beside `output.text` in prompt mode.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any, Protocol
 
 from handler.ask.plan import Call
 from handler.events.question import Message
+from handler.values import replace
 
 
 class Invoker(Protocol):

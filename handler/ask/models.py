@@ -28,14 +28,13 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from typing import Any
 
 from handler.errors import InvalidConfig
+from handler.values import Value, replace
 
 
-@dataclass(frozen=True)
-class PriceTier:
+class PriceTier(Value):
     """The prices of a call whose input is longer than `above` tokens."""
 
     above: int
@@ -43,8 +42,7 @@ class PriceTier:
     output_price: float
 
 
-@dataclass(frozen=True)
-class ModelInfo:
+class ModelInfo(Value):
     context_window: int | None  # input + output tokens; None: not known, not guarded
     input_price: float | None  # CNY per 1,000 input tokens (the first tier); None: not known
     output_price: float | None  # CNY per 1,000 output tokens, reasoning tokens included

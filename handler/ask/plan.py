@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from typing import Any
 
 from handler.config import EventCaps, Mode, Settings
 from handler.errors import InvalidInput
 from handler.events import images
 from handler.events.question import Message, Question
+from handler.values import Value, field, replace
 
 
-@dataclass(frozen=True)
-class Call:
+class Call(Value):
     """A fully decided request to Qwen; the invoker for `mode` turns it into SDK arguments."""
 
     mode: Mode

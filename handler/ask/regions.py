@@ -8,11 +8,11 @@ domain, https://{WorkspaceId}.{region}.maas.aliyuncs.com/api/v1.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from urllib.parse import urlsplit
 
 from handler.config import Settings
 from handler.result import Result
+from handler.values import replace
 
 BEIJING = "cn-beijing"
 # Shared endpoints by host; a workspace domain names its region in the host itself.
@@ -21,7 +21,8 @@ _HOSTS = {
     "dashscope-intl.aliyuncs.com": "ap-southeast-1",
     "dashscope-us.aliyuncs.com": "us-east-1",
 }
-_WORKSPACE_HOST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.([a-z0-9-]+)\.maas\.aliyuncs\.com$")
+# A pattern string, compiled by re.fullmatch at its first use (and cached): not at import.
+_WORKSPACE_HOST = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.([a-z0-9-]+)\.maas\.aliyuncs\.com$"
 NAMES = {
     BEIJING: "China (Beijing)",
     "ap-southeast-1": "Singapore",
@@ -40,7 +41,7 @@ def region_of(base_url: str | None) -> str | None:
     host = (urlsplit(base_url).hostname or "").lower()
     if host in _HOSTS:
         return _HOSTS[host]
-    match = _WORKSPACE_HOST.fullmatch(host)
+    match = re.fullmatch(_WORKSPACE_HOST, host)
     return match.group(1) if match else None
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+
+from handler.values import Value, field
 
 # Below this, an attempt cannot finish a model call; better to report than to start it.
 MIN_ATTEMPT_SECONDS = 1.0
 
 
-@dataclass(frozen=True)
-class Deadline:
+class Deadline(Value):
     """The moment the function must have returned by, minus a margin for writing results and logs."""
 
     at: float
@@ -27,8 +27,7 @@ class Deadline:
         return self.at - self.clock()
 
 
-@dataclass(frozen=True)
-class Backoff:
+class Backoff(Value):
     """Exponential backoff with equal jitter: half the step is fixed, half is random."""
 
     base: float = 0.5

@@ -16,29 +16,27 @@ any output, a failure is transient as before and the attempts go on within the d
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from handler.ask.invokers import Invoker
 from handler.ask.retry import Deadline
 from handler.ask.transport import Transient, classify_exception, classify_response
 from handler.result import Result
+from handler.values import Value, field
 
 PARTIAL = "PartialAnswer"
 _UNFINISHED = (None, "", "null")  # DashScope's finish_reason while a stream is still going
 _AT_DEADLINE = 0.05  # a read that timed out this close to the deadline was cut by it, not by silence
 
 
-@dataclass(frozen=True)
-class Partial:
+class Partial(Value):
     """Why an answer stopped early, for the log line and the message."""
 
     reason: str  # "deadline", "silence", "broken", "error" or "ended"
     detail: str
 
 
-@dataclass
-class _Choice:
+class _Choice(Value, frozen=False):
     """One choice's pieces (messages mode has one per index when n > 1)."""
 
     last: dict[str, Any]
@@ -145,8 +143,7 @@ class _Answer:
         return tokens if isinstance(tokens, int) else None
 
 
-@dataclass(frozen=True)
-class Reading:
+class Reading(Value):
     """What one attempt's stream came to."""
 
     reply: Result | Transient

@@ -19,20 +19,19 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from handler.ask.invokers import Invoker
 from handler.ask.retry import Deadline
 from handler.errors import InvalidConfig
 from handler.result import Result
+from handler.values import Value
 
 MAX_UPSTREAM_MESSAGE = 500  # a gateway's HTML page is not a useful error message
 TIMEOUT_FLOOR = 0.01  # a socket timeout of 0 would mean "non-blocking", not "no time"
 
 
-@dataclass(frozen=True)
-class Bounds:
+class Bounds(Value):
     """How long one attempt may wait: for a connection, for the next chunk, and in all."""
 
     deadline: Deadline
@@ -201,8 +200,7 @@ def _socket_of(response: Any) -> Any:
 dashscope_transport = DashScopeTransport()
 
 
-@dataclass(frozen=True)
-class Transient:
+class Transient(Value):
     """A failure that another attempt may cure."""
 
     code: str

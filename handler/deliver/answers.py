@@ -19,19 +19,18 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from typing import Protocol
 
 from handler.events.question import Question
 from handler.events.sources import MAX_SEGMENT, segment
 from handler.result import Result
+from handler.values import Value
 
 IN_PROGRESS = "in_progress"
 COMPLETED = "completed"
 
 
-@dataclass(frozen=True)
-class AnswerRecord:
+class AnswerRecord(Value):
     """One delivery's record: in progress (owned by one invocation until `deadline`) or completed."""
 
     status: str
@@ -71,11 +70,12 @@ class AnswerStore(Protocol):
 
 
 # A segment as `segment` writes it (a record's source carries its id so): used as it is.
-_ENCODED = re.compile(r"(?:[A-Za-z0-9_.:~-]|%[0-9A-F]{2})+")
+# A pattern string, compiled by re.fullmatch at its first use (and cached): not at import.
+_ENCODED = r"(?:[A-Za-z0-9_.:~-]|%[0-9A-F]{2})+"
 
 
 def _encoded(text: str) -> str:
-    if _ENCODED.fullmatch(text) and text not in (".", "..") and len(text) <= MAX_SEGMENT:
+    if re.fullmatch(_ENCODED, text) and text not in (".", "..") and len(text) <= MAX_SEGMENT:
         return text
     return segment(text)  # not from the decoder (a caller's own text): made safe here
 

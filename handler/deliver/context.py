@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from handler.ask.retry import Backoff
@@ -13,6 +12,7 @@ from handler.deliver.memory import AnsweredRecords
 from handler.deliver.store import OssAccess
 from handler.events.question import Question
 from handler.result import Result
+from handler.values import Value
 
 if TYPE_CHECKING:
     from handler.deliver.answers import AnswerStore
@@ -25,8 +25,7 @@ class Ask(Protocol):
     def __call__(self, question: Question, fields: dict[str, Any], *, reserve: float = 0.0) -> tuple[Result, int]: ...
 
 
-@dataclass(frozen=True)
-class DeliveryContext:
+class DeliveryContext(Value):
     """The seams a delivery needs, named: production builds one per invocation, tests pass their own."""
 
     settings: Settings

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 from handler import logs
@@ -25,6 +24,7 @@ from handler.deliver.store import store_reserve
 from handler.errors import QwenError
 from handler.events.question import Question
 from handler.result import Result
+from handler.values import Value
 
 # After the answer: create it, and on failure read and delete the marker; the answer must leave time for them.
 STORE_REQUESTS = 3
@@ -60,8 +60,7 @@ def _warn_kept_nowhere(settings: Settings, *, synchronous: bool) -> None:
     )
 
 
-@dataclass
-class Deliveries:
+class Deliveries(Value, frozen=False):
     """One invocation's timer and MNS records; the answer store is shared by the records of a batch."""
 
     ctx: DeliveryContext

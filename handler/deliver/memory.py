@@ -14,13 +14,12 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from handler.result import Result
+from handler.values import Value
 
 
-@dataclass(frozen=True)
-class Remembered:
+class Remembered(Value):
     result: Result
     stored: bool = True  # False: paid for, but not in the answer store or answer file yet
 

@@ -34,7 +34,6 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from handler import logs
@@ -43,6 +42,7 @@ from handler.ask.retry import MIN_ATTEMPT_SECONDS, Backoff
 from handler.deliver.answers import COMPLETED, IN_PROGRESS, AnswerRecord, AnswerStore, pending_key
 from handler.errors import QwenError, TransientUpstreamError
 from handler.result import Result
+from handler.values import Value, replace
 
 T = TypeVar("T")
 
@@ -55,8 +55,7 @@ CONFLICT = "conflict"  # the key holds the answer to a different question
 _ROUNDS = 6  # claim attempts before giving up (each lost race means another instance made progress)
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(Value):
     result: Result
     attempts: int
     how: str
@@ -108,8 +107,7 @@ def with_retries(
             sleep(pause)
 
 
-@dataclass
-class Once:
+class Once(Value, frozen=False):
     store: AnswerStore
     owner: str  # this invocation and record: written in the marker, checked before releasing it
     request_id: str

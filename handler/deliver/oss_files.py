@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from typing import Any
 
 from handler import logs, redact
@@ -53,6 +52,7 @@ from handler.events import images
 from handler.events.decode import decode_text
 from handler.events.question import Message, OssObject, Question
 from handler.result import Result, dumps, loads
+from handler.values import Value, replace
 
 # After the answer: HeadObject the source, write the answer file, and on failure read and delete the marker.
 STORE_REQUESTS = 4
@@ -121,8 +121,7 @@ class QuestionFileAnswers(OssAnswerStore):
         return True
 
 
-@dataclass
-class OssQuestionFiles:
+class OssQuestionFiles(Value, frozen=False):
     """One invocation's OSS question files; the OSS client is shared by the records of a batch."""
 
     ctx: DeliveryContext

@@ -10,13 +10,13 @@ import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from handler import redact
 from handler.errors import InvalidInput, ObjectAccessDenied, ObjectNotFound, QwenError, TransientUpstreamError
 from handler.events.sources import plain, shown_key, shown_object
 from handler.fc_context import Credentials, Invocation
+from handler.values import Value, field
 
 SOURCE_ETAG_META = "source-etag"  # x-oss-meta-source-etag on each answer object
 
@@ -37,8 +37,7 @@ def store_reserve(requests: int) -> float:
 _request_timeout: contextvars.ContextVar[float | None] = contextvars.ContextVar("oss_request_timeout", default=None)
 
 
-@dataclass(frozen=True)
-class StoredObject:
+class StoredObject(Value):
     data: bytes
     size: int  # the whole object's size, even when only a prefix was read
     etag: str | None = None
@@ -313,7 +312,8 @@ def _total_size(content_range: str | None, read: int) -> int:
     return read
 
 
-_REGION = re.compile(r"^[a-z0-9-]+$")
+# A pattern string, compiled by re.fullmatch at its first use (and cached): not at import.
+_REGION = r"^[a-z0-9-]+$"
 
 
 def endpoint_for(region: str | None, override: str | None) -> str | None:
@@ -322,13 +322,12 @@ def endpoint_for(region: str | None, override: str | None) -> str | None:
     endpoint is the host that receives the function's credentials. None when neither is usable."""
     if override:
         return override
-    if region and _REGION.fullmatch(region):
+    if region and re.fullmatch(_REGION, region):
         return f"https://oss-{region}-internal.aliyuncs.com"
     return None
 
 
-@dataclass
-class OssAccess:
+class OssAccess(Value, frozen=False):
     """One invocation's way to OSS: the function's credentials, the configured or own-region endpoint,
     and one client shared by the records of a batch. Nothing here comes from an event."""
 

@@ -25,7 +25,6 @@ import codecs
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from handler.errors import BatchTooLarge, InvalidInput
@@ -36,6 +35,7 @@ from handler.events.triggers.cloudevents import PUSH_FORMAT_HINT, CloudEvent, Mn
 from handler.events.triggers.mns_topic import MnsTopicMessage, MnsTopicStreamMessage
 from handler.events.triggers.oss import OssEvent, OssRecord
 from handler.events.triggers.timer import TimerEvent
+from handler.values import Value
 
 Record = Question | OssObject | Skipped | InvalidInput
 
@@ -45,8 +45,9 @@ _QUESTION_KEYS = ("prompt", "question", "messages")
 _DECODE_SLICE = 1024 * 1024
 
 # OSS bucket naming rules: 3-63 lowercase letters, digits and hyphens, no hyphen at either end.
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
-_ETAG = re.compile(r'^"?[0-9A-Za-z*-]{1,64}"?$')  # hex, "-<parts>" for multipart, "*" in published samples
+# A pattern string, compiled by re.fullmatch at its first use (and cached): not at import.
+_BUCKET = r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"
+_ETAG = r'^"?[0-9A-Za-z*-]{1,64}"?$'  # hex, "-<parts>" for multipart, "*" in published samples
 
 EMPTY_HINT = (
     "the event is empty: send the question as the event body, for example "
@@ -59,8 +60,7 @@ BROKEN_JSON = (
 )
 
 
-@dataclass(frozen=True)
-class Decoded:
+class Decoded(Value):
     """The records of one event, and whether the caller expects an array of results back."""
 
     records: tuple[Record, ...]
@@ -219,11 +219,13 @@ def _oss_record(record: OssRecord, index: int) -> Record:
         )
     if not key or key.startswith("/") or "\\" in key or ".." in key.split("/") or not _printable(key):
         return InvalidInput("the object key is not a plain OSS key", code="InvalidObjectKey", source=source)
-    if not _BUCKET.fullmatch(bucket):
+    if not re.fullmatch(_BUCKET, bucket):
         # The bucket becomes part of the host name (bucket.endpoint): only a plain bucket name may.
         return InvalidInput("the bucket is not an OSS bucket name", code="InvalidObjectKey", source=source)
     # The eTag travels back as a header value (x-oss-meta-source-etag): only what OSS itself writes.
-    etag = record.object_etag if isinstance(record.object_etag, str) and _ETAG.fullmatch(record.object_etag) else None
+    etag = (
+        record.object_etag if isinstance(record.object_etag, str) and re.fullmatch(_ETAG, record.object_etag) else None
+    )
     size = record.object_size
     size = size if isinstance(size, int) and not isinstance(size, bool) else None
     # The record's region is not read: the endpoint (the host that receives the function's

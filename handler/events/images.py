@@ -17,17 +17,18 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from handler.values import Value
 
 MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif", "bmp": "image/bmp"}
 SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp")
-_DATA_URI = re.compile(r"^data:image/(png|jpeg|jpg|webp|gif|bmp);base64,([A-Za-z0-9+/]*={0,2})$", re.IGNORECASE)
+# A pattern string, compiled by re.fullmatch at its first use (and cached): not at import.
+_DATA_URI = r"(?i)^data:image/(png|jpeg|jpg|webp|gif|bmp);base64,([A-Za-z0-9+/]*={0,2})$"
 _BMP_HEADERS = frozenset({12, 40, 52, 56, 64, 108, 124})  # the DIB header sizes Windows and OS/2 write
 
 
-@dataclass(frozen=True)
-class Sniffed:
+class Sniffed(Value):
     """What an object's first bytes say: an image type, a corrupt image header, or neither (None)."""
 
     kind: str | None = None  # "png", "jpeg", "webp", "gif", "bmp"
@@ -80,7 +81,7 @@ def part_problem(value: object) -> str | None:
             return None
         return "must be an https:// URL with a host"
     if value[:5].lower() == "data:":
-        match = _DATA_URI.fullmatch(value)
+        match = re.fullmatch(_DATA_URI, value)
         if match is None or len(match.group(2)) % 4:
             return "must be a data:image/<png|jpeg|webp|gif|bmp>;base64,<data> URI with valid base64"
         return None
@@ -92,7 +93,7 @@ def part_problem(value: object) -> str | None:
 
 def data_bytes(value: str) -> int:
     """The decoded size of a data: URI already accepted by part_problem (0 for an https URL)."""
-    match = _DATA_URI.fullmatch(value)
+    match = re.fullmatch(_DATA_URI, value)
     if match is None:
         return 0
     encoded = match.group(2)
@@ -100,7 +101,7 @@ def data_bytes(value: str) -> int:
 
 
 def decode_data(value: str) -> bytes:
-    match = _DATA_URI.fullmatch(value)
+    match = re.fullmatch(_DATA_URI, value)
     if match is None:
         raise ValueError("not a data:image URI")
     try:

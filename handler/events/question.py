@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from handler.values import Value, field
 
 Role = Literal["system", "user", "assistant"]
 ROLES: frozenset[str] = frozenset({"system", "user", "assistant"})
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(Value):
     role: Role
     content: str  # the text (a multimodal message's text parts, joined)
     # https:// URLs or data:image/... URIs, checked by decode (handler/events/images.py); only the
@@ -22,8 +22,7 @@ class Message:
         return {"role": self.role, "content": self.content}
 
 
-@dataclass(frozen=True)
-class Question:
+class Question(Value):
     """One question: `text` (answered in the configured mode) or `messages` (a conversation)."""
 
     text: str | None = None
@@ -34,8 +33,7 @@ class Question:
     source: str | None = None
 
 
-@dataclass(frozen=True)
-class OssObject:
+class OssObject(Value):
     """A question stored in OSS: read its text, answer it, write the answer back beside it."""
 
     bucket: str
@@ -49,8 +47,7 @@ class OssObject:
         return f"oss://{self.bucket}/{self.key}"
 
 
-@dataclass(frozen=True)
-class Skipped:
+class Skipped(Value):
     """A record that asks nothing by design (an object deletion, our own answer file): no call."""
 
     reason: str

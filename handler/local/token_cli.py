@@ -12,7 +12,6 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import TextIO
 
 from handler.ask import guard, tokens
@@ -22,6 +21,7 @@ from handler.config import Settings
 from handler.errors import InvalidConfig, InvalidInput
 from handler.events.decode import decode
 from handler.events.question import Question
+from handler.values import replace
 
 # The calculator never calls DashScope; the settings only need some key to be read.
 NO_KEY = "sk-unused-by-the-token-calculator"
