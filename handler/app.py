@@ -137,13 +137,26 @@ def initialize(context: Any, runtime: Runtime = DEFAULT_RUNTIME) -> None:
             return
         _warn_unknown_models(settings_for(runtime.environ))
         if runtime.transport is dashscope_transport:
-            import dashscope  # noqa: F401  # the SDK's import is most of a cold start; pay it here
-
-            # Everything imported so far lives as long as the instance: move it out of the garbage
-            # collector's generations, so its periodic full collections stop rescanning the SDK's
-            # few hundred thousand objects between invocations.
-            gc.freeze()
+            _import_sdk()
         logs.emit("initialized")
+
+
+def _import_sdk() -> None:
+    """The SDK's import is most of a cold start: pay it in the initializer, without collecting.
+
+    What it creates lives as long as the instance, so a collection meanwhile frees nothing (about 7%
+    of the import's CPU here, measured alternating). Afterwards everything imported so far is moved
+    out of the collector's generations, so its periodic full collections stop rescanning the SDK's
+    objects between invocations."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        import dashscope  # noqa: F401
+
+        gc.freeze()
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _warn_unknown_models(settings: Settings) -> None:

@@ -45,6 +45,7 @@ SLOW = (
     "tests/test_registry.py",  # pip config and a pytest run in a subprocess
     "tests/test_preview.py",  # the Serverless Devs CLI renders s.yaml
     "tests/test_speed.py",  # collects the suite twice in subprocesses
+    "tests/test_startup_collections.py",  # imports the SDK in fresh interpreters
 )
 
 # Fast tests that start one short interpreter because a fresh `sys.modules` is what they check.

@@ -1,0 +1,56 @@
+"""Importing the handler and the SDK runs no garbage collection (index.py, handler/app.py's _import_sdk).
+
+A fresh interpreter each time, with bytecode as FC runs the package; slow (it imports the SDK twice),
+so outside the fast subset.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+from tests.conftest import API_KEY, ROOT
+
+COLLECTIONS = """
+import gc, json, sys
+from types import SimpleNamespace
+counts = lambda: [s["collections"] for s in gc.get_stats()]
+before = counts()
+import index
+after_import = counts()
+index.initialize(SimpleNamespace(request_id="init", function=SimpleNamespace(timeout=30), credentials=None))
+after_init = counts()
+print(json.dumps({"before": before, "import": after_import, "init": after_init, "enabled": gc.isenabled(),
+                  "frozen": gc.get_freeze_count(), "sdk": "dashscope" in sys.modules}))
+"""
+
+
+def test_importing_the_handler_and_the_sdk_runs_no_garbage_collection(standin: Any, tmp_path: Any) -> None:
+    """What both imports create lives as long as the instance: collecting meanwhile frees nothing.
+    The collector is on again afterwards, with the imported objects frozen out of its generations."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DASHSCOPE_", "QWEN_", "ALIBABA_CLOUD_"))}
+    env = {**clean, "DASHSCOPE_API_KEY": API_KEY, "DASHSCOPE_HTTP_BASE_URL": standin.url, "FC_REGION": "cn-hangzhou"}
+    # With bytecode, as FC runs the package: compiling index.py itself would allocate (and collect)
+    # before its first line runs. The first run writes the bytecode, the second is measured.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(tmp_path)
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-c", COLLECTIONS],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+    seen = json.loads(done.stdout.splitlines()[-1])
+    assert seen["sdk"] and seen["enabled"]
+    # Loading index.py's own bytecode may run one young collection before its first line can stop it.
+    young, *older = (after - earlier for after, earlier in zip(seen["import"], seen["before"], strict=True))
+    assert young <= 1 and older == [0, 0]
+    assert seen["init"] == seen["import"]
+    assert seen["frozen"] > 10_000  # the SDK's objects
