@@ -15,6 +15,8 @@ from typing import Any
 
 from tests.conftest import API_KEY, ROOT
 
+# Only events that may be a trigger envelope, or questions with images, need these.
+ENVELOPES_AND_IMAGES = ("handler.events.triggers", "handler.events.images")
 # Only OSS events, records with a delivery id or an answer bucket need these.
 EXACTLY_ONCE = ("handler.deliver.once", "handler.deliver.oss_files", "handler.deliver.answer_oss")
 # The SDKs: dashscope is imported by the initializer, oss2 by the first OSS request.
@@ -68,19 +70,24 @@ def _fresh(standin: Any, *events: tuple[str, str]) -> dict[str, Any]:
 def test_import_index_leaves_out_what_an_event_may_not_need(standin: Any) -> None:
     loaded = set(_fresh(standin)["import"])
     assert "handler.app" in loaded  # the check sees the handler's modules at all
-    assert [m for m in (*EXACTLY_ONCE, *SDKS, *RARE_STDLIB, *GENERATES_CODE) if m in loaded] == []
+    assert [
+        m for m in (*EXACTLY_ONCE, *ENVELOPES_AND_IMAGES, *SDKS, *RARE_STDLIB, *GENERATES_CODE) if m in loaded
+    ] == []
     assert [m for m in loaded if m.startswith("handler.local")] == []
 
 
 def test_a_plain_question_never_imports_the_oss_and_exactly_once_code(standin: Any) -> None:
-    seen = _fresh(standin, ("plain", "如何做西红柿炖牛腩?"), ("oss", json.dumps(OSS_EVENT)))
+    request = json.dumps({"prompt": "你好", "parameters": {"temperature": 0.5}}, ensure_ascii=False)
+    seen = _fresh(standin, ("plain", "如何做西红柿炖牛腩?"), ("request", request), ("oss", json.dumps(OSS_EVENT)))
     plain = seen["plain"]
     assert plain["returned"]["status_code"] == 200
     assert "dashscope" in plain["modules"]  # answered through the real SDK
-    assert [m for m in EXACTLY_ONCE if m in plain["modules"]] == []
+    assert [m for m in (*EXACTLY_ONCE, *ENVELOPES_AND_IMAGES) if m in plain["modules"]] == []
+    assert seen["request"]["returned"]["status_code"] == 200
+    assert [m for m in (*EXACTLY_ONCE, *ENVELOPES_AND_IMAGES) if m in seen["request"]["modules"]] == []
     # The first OSS record imports the OSS question files on demand, and is answered as before.
     oss = seen["oss"]
-    assert "handler.deliver.oss_files" in oss["modules"]
+    assert "handler.deliver.oss_files" in oss["modules"] and "handler.events.triggers" in oss["modules"]
     assert [r["code"] for r in oss["returned"]] == ["BucketNotAllowed"]
 
 

@@ -192,3 +192,41 @@ def test_an_etag_that_is_not_an_etag_is_dropped():
     normal = oss_record(oss={"bucket": {"name": "bkt"}, "object": {"key": "k", "eTag": '"5B3C-2"'}})
     records = decode(oss_event(forged, normal)).records
     assert records[0].etag is None and records[1].etag == '"5B3C-2"'
+
+
+ENVELOPE_SAMPLES = (
+    "timer.json",
+    "timer-request.json",
+    "mns-topic-json.json",
+    "mns-topic-stream-attrs.json",
+    "mns-queue-event.json",
+    "mns-queue-batch.json",
+    "oss.json",
+    "oss-image.json",
+    "oss-question.json",
+    "oss-binary.json",
+)
+
+
+def test_no_envelope_looks_like_a_request_so_requests_skip_the_trigger_views(event_file):
+    """decode() tries the trigger views only on a JSON array or an object with a key no request has:
+    every envelope's shape needs such a key, so a request never loads handler/events/triggers."""
+    from handler.events import decode as decoding
+    from handler.events.triggers import (
+        CloudEvent,
+        MnsRawMessage,
+        MnsTopicMessage,
+        MnsTopicStreamMessage,
+        OssEvent,
+        TimerEvent,
+    )
+
+    views = (TimerEvent, MnsTopicMessage, MnsTopicStreamMessage, CloudEvent, MnsRawMessage, OssEvent)
+    for name in ENVELOPE_SAMPLES:
+        value = json.loads(event_file(name))
+        assert decoding._may_be_an_envelope(value), name
+        assert any(v.matches(value) or getattr(v, "matches_batch", lambda _: False)(value) for v in views), name
+    # An object of request keys only matches no view, whatever its values.
+    for keys in ({"prompt": "x"}, {"messages": [], "model": "m"}, dict.fromkeys(decoding.REQUEST_KEYS, "x"), {}):
+        assert not decoding._may_be_an_envelope(keys)
+        assert not any(v.matches(keys) or getattr(v, "matches_batch", lambda _: False)(keys) for v in views)

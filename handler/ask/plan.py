@@ -8,7 +8,6 @@ from typing import Any
 
 from handler.config import EventCaps, Mode, Settings
 from handler.errors import InvalidInput
-from handler.events import images
 from handler.events.question import Message, Question
 from handler.values import Value, field, replace
 
@@ -65,6 +64,8 @@ def _image_call(question: Question, settings: Settings, rng: random.Random | Non
     info = settings.models.get(model) if model else None
     if model is None or model not in settings.allowed_models or info is None or info.api != "multimodal":
         model = settings.vision_model
+    from handler.events import images  # only a question with images comes here: text never loads it
+
     for message in question.messages:
         for image in message.images:
             size = images.data_bytes(image)

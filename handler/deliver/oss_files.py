@@ -49,7 +49,7 @@ from handler.deliver.once import ASKED, not_stored, with_retries
 from handler.deliver.store import SOURCE_ETAG_META, ObjectStore, shown_object, store_reserve
 from handler.errors import InvalidInput, ObjectNotFound, QwenError
 from handler.events import images
-from handler.events.decode import decode_text
+from handler.events.decode import NOT_UTF8_HINT, decode_text
 from handler.events.question import Message, OssObject, Question
 from handler.result import Result, dumps, loads
 from handler.values import Value, replace
@@ -267,8 +267,10 @@ class OssQuestionFiles(Value, frozen=False):
         except UnicodeDecodeError:
             text = None
         if text is None or "\x00" in text:
+            # Bytes without NUL that are not UTF-8 are most often text saved as GBK: say how to convert it.
+            hint = f" ({NOT_UTF8_HINT})" if text is None and b"\x00" not in stored.data else ""
             raise InvalidInput(
-                f"{_shown(obj)} is neither UTF-8 text nor a PNG, JPEG, WEBP, GIF or BMP image",
+                f"{_shown(obj)} is neither UTF-8 text nor a PNG, JPEG, WEBP, GIF or BMP image{hint}",
                 code="ObjectNotText",
                 status_code=415,
             )

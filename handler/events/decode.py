@@ -25,17 +25,17 @@ import codecs
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from handler.errors import BatchTooLarge, InvalidInput
-from handler.events import images, parameters
+from handler.events import parameters
 from handler.events.question import ROLES, Message, OssObject, Question, Skipped
 from handler.events.sources import segment, shown_object
-from handler.events.triggers.cloudevents import PUSH_FORMAT_HINT, CloudEvent, MnsRawMessage
-from handler.events.triggers.mns_topic import MnsTopicMessage, MnsTopicStreamMessage
-from handler.events.triggers.oss import OssEvent, OssRecord
-from handler.events.triggers.timer import TimerEvent
 from handler.values import Value
+
+if TYPE_CHECKING:
+    from handler.events.triggers import OssRecord
 
 Record = Question | OssObject | Skipped | InvalidInput
 
@@ -106,7 +106,7 @@ def decode(event: bytes | bytearray | memoryview | str | None, *, max_bytes: int
         return Decoded.single(text)
     stripped = text.lstrip(_BOM).strip()
     value = _parse(stripped)
-    if value is not _NOT_JSON and (envelope := _envelope(value)) is not None:
+    if value is not _NOT_JSON and _may_be_an_envelope(value) and (envelope := _envelope(value)) is not None:
         return envelope
     return Decoded.single(_decode_parsed(stripped, value, empty=EMPTY_HINT))
 
@@ -117,10 +117,25 @@ def _opens_an_array(event: bytes | bytearray | memoryview | str) -> bool:
     return text.lstrip(_BOM + " \t\r\n")[:1] == "["
 
 
+def _may_be_an_envelope(value: Any) -> bool:
+    """Every envelope is a JSON array or an object with a key no request has (triggerName, TopicName,
+    specversion, messageId, events, ...): a request's object is never one (tests/test_triggers.py)."""
+    return isinstance(value, list) or (isinstance(value, dict) and not value.keys() <= REQUEST_KEYS)
+
+
+def _triggers() -> ModuleType:
+    """The trigger envelopes' views (handler/events/triggers), imported at the first event that may be
+    one: plain questions and requests never load them, and the handler's import stays small."""
+    from handler.events import triggers
+
+    return triggers
+
+
 def _envelope(value: Any) -> Decoded | None:
     """The records of a trigger envelope, or None when `value` is not one."""
-    if TimerEvent.matches(value):
-        timer = TimerEvent(value)
+    t = _triggers()
+    if t.TimerEvent.matches(value):
+        timer = t.TimerEvent(value)
         payload = timer.payload
         # The trigger's name and time identify the delivery: a redelivery has the same, the next tick not.
         source = timer.source
@@ -129,21 +144,21 @@ def _envelope(value: Any) -> Decoded | None:
             return Decoded.single(_with_source(InvalidInput(hint, code="EmptyEvent"), source))
         record = decode_text(payload) if isinstance(payload, str) else decode_value(payload)
         return Decoded.single(_with_source(record, source))
-    if MnsTopicMessage.matches(value):
-        message = MnsTopicMessage(value)
+    if t.MnsTopicMessage.matches(value):
+        message = t.MnsTopicMessage(value)
         return Decoded.single(_payload(message.message, source=_mns_source(message.message_id)))
-    if MnsTopicStreamMessage.matches(value):
-        return Decoded.single(_payload(MnsTopicStreamMessage(value).body, source=None))
-    if CloudEvent.matches(value):
+    if t.MnsTopicStreamMessage.matches(value):
+        return Decoded.single(_payload(t.MnsTopicStreamMessage(value).body, source=None))
+    if t.CloudEvent.matches(value):
         return Decoded(records=(_cloud_event(value),), synchronous=True)
-    if CloudEvent.matches_batch(value):
+    if t.CloudEvent.matches_batch(value):
         return Decoded(records=tuple(_cloud_event(item) for item in value), batch=True, synchronous=True)
-    if MnsRawMessage.matches(value):
+    if t.MnsRawMessage.matches(value):
         return Decoded(records=(_raw_message(value),), synchronous=True)
-    if MnsRawMessage.matches_batch(value):
+    if t.MnsRawMessage.matches_batch(value):
         return Decoded(records=tuple(_raw_message(item) for item in value), batch=True, synchronous=True)
-    if OssEvent.matches(value):
-        records = OssEvent(value).records
+    if t.OssEvent.matches(value):
+        records = t.OssEvent(value).records
         if not records:
             return Decoded.single(InvalidInput("the OSS event has no records", code="InvalidEvent"))
         return Decoded(records=tuple(_oss_record(r, i) for i, r in enumerate(records)), batch=True)
@@ -158,16 +173,22 @@ def _payload(value: Any, *, source: str | None) -> Record:
 
 def _raw_message(value: Any) -> Record:
     """An MNS queue message in the RawData push format; its messageId makes it answered once."""
-    if not MnsRawMessage.matches(value):
-        return InvalidInput(f"this batch element is not an MNS queue message: {PUSH_FORMAT_HINT}", code="InvalidEvent")
-    message = MnsRawMessage(value)
+    t = _triggers()
+    if not t.MnsRawMessage.matches(value):
+        return InvalidInput(
+            f"this batch element is not an MNS queue message: {t.PUSH_FORMAT_HINT}", code="InvalidEvent"
+        )
+    message = t.MnsRawMessage(value)
     return _payload(message.message_body, source=_mns_source(message.message_id))
 
 
 def _cloud_event(value: Any) -> Record:
-    if not CloudEvent.matches(value):
-        return InvalidInput(f"this batch element is not a CloudEvents object: {PUSH_FORMAT_HINT}", code="InvalidEvent")
-    event = CloudEvent(value)
+    t = _triggers()
+    if not t.CloudEvent.matches(value):
+        return InvalidInput(
+            f"this batch element is not a CloudEvents object: {t.PUSH_FORMAT_HINT}", code="InvalidEvent"
+        )
+    event = t.CloudEvent(value)
     message = event.mns_queue_message
     if message is None:
         return InvalidInput(
@@ -336,7 +357,7 @@ def _decode_value(value: Any, *, raw: str | None, empty: str) -> Record:
     return InvalidInput(
         f'the event is a JSON {kind} that is neither a request ({{"prompt": ...}}, '
         '{"question": ...} or {"messages": [...]}) nor a trigger event this function knows; '
-        f"{PUSH_FORMAT_HINT}",
+        f"{_triggers().PUSH_FORMAT_HINT}",
         code="InvalidEvent",
     )
 
@@ -437,11 +458,18 @@ def _parts(content: list[Any], where: str) -> tuple[str, tuple[str, ...]] | Inva
             if not isinstance(value, str):
                 return _invalid(f"{at}.text must be a string")
             texts.append(value)
-        elif (problem := images.part_problem(value)) is not None:
+        elif (problem := _images().part_problem(value)) is not None:
             return _invalid(f"{at}.image {problem}")
         else:
             found.append(value)
     return "\n".join(texts), tuple(found)
+
+
+def _images() -> ModuleType:
+    """handler/events/images, imported at the first image part: a text question never loads it."""
+    from handler.events import images
+
+    return images
 
 
 def _text(event: bytes | bytearray | memoryview | str | None) -> str | InvalidInput:

@@ -199,14 +199,14 @@ def main(argv: Sequence[str] | None = None, *, stdin: Any = None, out: TextIO | 
 
     uploaded = None
     if oss_file is not None:
-        standins, context, uploaded, event = _upload(oss_file, standins, context)
+        standins, context, uploaded, event = _upload(oss_file, standins, context, quiet=args.quiet)
 
     import index
 
     try:
         returned = index.handler(event, context)
         if uploaded is not None:
-            returned = _answer_file(standins[-1], uploaded, returned)
+            returned = _answer_file(standins[-1], uploaded, returned, quiet=args.quiet)
     except Exception as error:  # noqa: BLE001  # FC would mark the invocation failed; so do we
         print(_failure(error), file=sys.stderr)
         return 1
@@ -234,14 +234,22 @@ def _oss_file(args: argparse.Namespace) -> tuple[bytes, str] | None:
     from handler.local import oss_file
 
     try:
-        return oss_file.read(args.oss_file)
+        data, name = oss_file.read(args.oss_file)
     except FileNotFoundError:
         raise UsageError(f"--oss-file {args.oss_file}: no such file") from None
     except OSError as error:
         raise UsageError(f"--oss-file {args.oss_file}: cannot read it ({error.strerror})") from None
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # argv's surrogateescape: the name's bytes are not UTF-8
+        raise UsageError(
+            f"--oss-file: the file's name {name!r} is not UTF-8, and OSS object names are; rename it "
+            "(a GBK name: convmv -f gbk -t utf-8 --notest FILE)"
+        ) from None
+    return data, name
 
 
-def _upload(file: tuple[bytes, str], standins: list[Any], context: LocalContext) -> tuple[Any, ...]:
+def _upload(file: tuple[bytes, str], standins: list[Any], context: LocalContext, *, quiet: bool) -> tuple[Any, ...]:
     """Put the file into the OSS stand-in (started here unless --offline did), as the trigger's upload."""
     from handler.local import oss_file
     from handler.local.standin_oss import OssStandIn
@@ -257,11 +265,12 @@ def _upload(file: tuple[bytes, str], standins: list[Any], context: LocalContext)
     if not os.environ.get("QWEN_OSS_BUCKETS", "").strip() or os.environ["QWEN_OSS_BUCKETS"] == OFFLINE_BUCKETS:
         os.environ["QWEN_OSS_BUCKETS"] = bucket
     done = oss_file.upload(oss, *file, into=bucket)
-    print(f"uploaded {file[1]} as oss://{done.bucket}/{done.key} (local OSS stand-in)", file=sys.stderr)
+    if not quiet:
+        print(f"uploaded {file[1]} as oss://{done.bucket}/{done.key} (local OSS stand-in)", file=sys.stderr)
     return standins, context, done, done.event
 
 
-def _answer_file(oss: Any, done: Any, returned: str) -> str:
+def _answer_file(oss: Any, done: Any, returned: str, *, quiet: bool) -> str:
     """The answer file the handler wrote for --oss-file, named on stderr; the return value if none was written."""
     from handler.local import oss_file
 
@@ -269,7 +278,8 @@ def _answer_file(oss: Any, done: Any, returned: str) -> str:
     if written is None:
         print(f"no answer file was written at oss://{done.bucket}/{done.answer_key()}", file=sys.stderr)
         return returned
-    print(f"answer file: oss://{done.bucket}/{done.answer_key()}", file=sys.stderr)
+    if not quiet:
+        print(f"answer file: oss://{done.bucket}/{done.answer_key()}", file=sys.stderr)
     return written
 
 
@@ -309,11 +319,20 @@ def _event(args: argparse.Namespace, stdin: Any) -> bytes:
             raise UsageError(f"--event-file {args.event_file}: no such file") from None
         except OSError as error:
             raise UsageError(f"--event-file {args.event_file}: cannot read it ({error.strerror})") from None
-    event = stdin.read() if args.question == ["-"] else " ".join(args.question).encode()
+    event = stdin.read() if args.question == ["-"] else _typed(args.question)
     if _is_empty(event):
         # The handler's own message suggests `s invoke -e`, which is for the deployed function.
-        raise UsageError("the question is empty: give it as arguments, '-' to read it from stdin, or --event-file PATH")
+        raise UsageError(
+            "the question is empty: give it as arguments, '-' to read it from stdin, "
+            "--event-file PATH or --oss-file PATH"
+        )
     return event
+
+
+def _typed(words: list[str]) -> bytes:
+    """The question's bytes as typed. Python decodes argv with surrogateescape, so bytes that are not
+    UTF-8 (a GBK terminal, `$(cat gbk.txt)`) come back unchanged and get the handler's own 400."""
+    return " ".join(words).encode("utf-8", "surrogateescape")
 
 
 def _image_event(args: argparse.Namespace) -> bytes:
@@ -338,7 +357,12 @@ def _image_event(args: argparse.Namespace) -> bytes:
         if sniffed.kind is None or sniffed.corrupt:
             raise UsageError(f"--image {path}: not a PNG, JPEG, WEBP, GIF or BMP image")
         parts.append({"image": images.data_uri(data, sniffed)})
-    parts.append({"text": " ".join(args.question)})  # empty: QWEN_IMAGE_PROMPT is asked
+    typed = _typed(args.question)
+    try:
+        text = typed.decode("utf-8")
+    except UnicodeDecodeError:
+        return typed  # not UTF-8: the handler refuses it, naming GBK and iconv, before any image is sent
+    parts.append({"text": text})  # empty: QWEN_IMAGE_PROMPT is asked
     request: dict[str, Any] = {"messages": [{"role": "user", "content": parts}]}
     if args.model:
         request["model"] = args.model

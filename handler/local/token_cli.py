@@ -77,12 +77,12 @@ def main(argv: Sequence[str], *, out: TextIO | None = None) -> int:
         print("this is a trigger event, not a question: give the question's text", file=sys.stderr)
         return 2
     if isinstance(question, InvalidInput):
-        print(f"the handler would refuse it: {question.code}: {question.message}", file=out)
+        print(f"the handler would refuse it: {question.code}: {question.message}", file=sys.stderr)
         return 1
     try:
         call = plan(question, settings)
     except InvalidInput as error:
-        print(f"the handler would refuse it: {error.code}: {error.message}", file=out)
+        print(f"the handler would refuse it: {error.code}: {error.message}", file=sys.stderr)
         return 1
     if args.max_tokens is not None:
         # The operator's what-if, not an event's choice: applied after the event caps.

@@ -5,6 +5,9 @@ from __future__ import annotations
 import copy
 import io
 import json
+import os
+import subprocess
+import sys
 
 from handler.local import output
 from handler.local.standin import EMULATED, EMULATED_REASONING
@@ -12,6 +15,9 @@ from tests.conftest import ROOT
 from tests.local.test_cli import run
 
 GBK_QUESTION = "牛腩要炖多久?".encode("gbk")
+CLEAN = {
+    k: v for k, v in os.environ.items() if not k.startswith(("DASHSCOPE_", "QWEN_"))
+}  # as tests/local/test_cli.run
 
 
 def test_text_prints_only_the_answer():
@@ -99,7 +105,8 @@ def test_a_gbk_oss_file_gets_its_refusal_written(tmp_path):
     question.write_bytes(GBK_QUESTION)
     done = run("--offline", "--quiet", "--oss-file", str(question))
     assert done.returncode == 1
-    assert json.loads(done.stdout)["code"] == "ObjectNotText"
+    written = json.loads(done.stdout)
+    assert written["code"] == "ObjectNotText" and "iconv -f GBK -t UTF-8" in written["message"]
 
 
 def test_a_missing_oss_file_is_a_usage_error(tmp_path):
@@ -143,7 +150,8 @@ def test_the_token_cli_reads_a_file_as_the_handler_does(tmp_path):
     done = run("tokens", "--file", str(gbk))
     assert done.returncode == 1 and b"Traceback" not in done.stderr
     handler = json.loads(run("--offline", "--quiet", "--event-file", str(gbk)).stdout)
-    assert done.stdout.decode().strip() == f"the handler would refuse it: InvalidEncoding: {handler['message']}"
+    assert done.stdout == b""
+    assert done.stderr.decode().strip() == f"the handler would refuse it: InvalidEncoding: {handler['message']}"
     bom = tmp_path / "bom.txt"
     bom.write_bytes(b"\xef\xbb\xbf" + "牛腩要炖多久?".encode())
     done = run("tokens", "--file", str(bom))
@@ -171,3 +179,47 @@ def test_render_reads_multimodal_parts_and_partial_answers():
     err = io.StringIO()
     assert output.render(json.dumps(result), text=True, pretty=False, err=err) == "一二"
     assert "PartialAnswer (200): partial answer: the deadline" in err.getvalue()
+
+
+def test_gbk_bytes_typed_as_the_question_get_the_handlers_400_not_a_traceback(tmp_path):
+    """`python -m handler --offline "$(cat gbk.txt)"`: argv's bytes reach the handler as typed (also with --image)."""
+    for extra in ((), ("--image", str(ROOT / "handler" / "local" / "sample.png"))):
+        done = subprocess.run(
+            [
+                sys.executable.encode(),
+                b"-m",
+                b"handler",
+                b"--offline",
+                b"--quiet",
+                *map(os.fsencode, extra),
+                GBK_QUESTION,
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            timeout=60,
+            env=CLEAN,
+        )
+        assert done.returncode == 1 and b"Traceback" not in done.stderr, done.stderr[-800:]
+        result = json.loads(done.stdout)
+        assert result["code"] == "InvalidEncoding" and "iconv -f GBK -t UTF-8" in result["message"]
+
+
+def test_an_oss_file_whose_name_is_not_utf8_is_a_usage_error(tmp_path):
+    question = tmp_path.joinpath(os.fsdecode(b"\xb9\xfe.txt"))
+    question.write_text("你好", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "handler", "--offline", "--oss-file", str(question)],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and b"Traceback" not in done.stderr, done.stderr[-800:]
+    assert b"is not UTF-8" in done.stderr and b"rename it" in done.stderr and done.stdout == b""
+
+
+def test_quiet_leaves_stderr_empty_for_an_answered_oss_file(tmp_path):
+    question = tmp_path / "q.txt"
+    question.write_text("你好", encoding="utf-8")
+    done = run("--offline", "--quiet", "--text", "--oss-file", str(question))
+    assert done.returncode == 0 and done.stdout.decode().startswith(EMULATED)
+    assert done.stderr == b""

@@ -96,10 +96,10 @@ def test_a_conversation_request_is_counted_as_a_conversation():
     assert status == 0 and "4 messages (system prompt included)" in output
 
 
-def test_a_question_the_handler_refuses_is_said_so():
-    """Text the handler would refuse before counting (here broken JSON) is reported with its code."""
+def test_a_question_the_handler_refuses_is_said_so(capsys):
+    """Text the handler would refuse before counting (here broken JSON) is reported with its code, on stderr."""
     status, output = tokens('{"prompt": "x"')
-    assert status == 1 and "InvalidEvent" in output
+    assert status == 1 and output == "" and "InvalidEvent" in capsys.readouterr().err
 
 
 def test_the_token_calculator_cli():
