@@ -52,13 +52,17 @@ OSS_EVENT = {
 }
 
 
-def _fresh(standin: Any, *events: tuple[str, str]) -> dict[str, Any]:
+def fresh_env(standin: Any) -> dict[str, str]:
+    """A fresh interpreter's environment: none of this shell's settings, the stand-in as DashScope."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DASHSCOPE_", "QWEN_", "ALIBABA_CLOUD_"))}
-    env = {**clean, "DASHSCOPE_API_KEY": API_KEY, "DASHSCOPE_HTTP_BASE_URL": standin.url, "FC_REGION": "cn-hangzhou"}
+    return {**clean, "DASHSCOPE_API_KEY": API_KEY, "DASHSCOPE_HTTP_BASE_URL": standin.url, "FC_REGION": "cn-hangzhou"}
+
+
+def _fresh(standin: Any, *events: tuple[str, str]) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT, json.dumps(events)],
         cwd=ROOT,
-        env=env,
+        env=fresh_env(standin),
         capture_output=True,
         text=True,
         timeout=60,

@@ -7,12 +7,12 @@ so outside the fast subset.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from typing import Any
 
-from tests.conftest import API_KEY, ROOT
+from tests.conftest import ROOT
+from tests.test_import_cost import fresh_env
 
 COLLECTIONS = """
 import gc, json, os, sys
@@ -41,8 +41,7 @@ print(json.dumps({"import": after_import, "init": during[len(after_import):], "e
 def test_importing_the_handler_and_the_sdk_runs_no_garbage_collection(standin: Any, tmp_path: Any) -> None:
     """What both imports create lives as long as the instance: collecting meanwhile frees nothing.
     The collector is on again afterwards, with the imported objects frozen out of its generations."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DASHSCOPE_", "QWEN_", "ALIBABA_CLOUD_"))}
-    env = {**clean, "DASHSCOPE_API_KEY": API_KEY, "DASHSCOPE_HTTP_BASE_URL": standin.url, "FC_REGION": "cn-hangzhou"}
+    env = fresh_env(standin)
     # With bytecode, as FC runs the package: compiling index.py itself would allocate (and collect)
     # before its first line runs. The first run writes the bytecode, the second is measured.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
