@@ -155,8 +155,8 @@ def per_chunk_code(count: int) -> dict[str, float]:
     """The project's per-chunk code in isolation: the transport's bounded stream and the reader,
     over `count` chunk objects the SDK would have yielded (built beforehand, not timed)."""
     from handler.ask import stream as reading
+    from handler.ask.attempts import Deadline
     from handler.ask.invokers import INVOKERS
-    from handler.ask.retry import Deadline
     from handler.ask.transport import Bounds, _BoundedStream
 
     chunks = sdk_chunks(count)

@@ -10,13 +10,12 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from handler import logs, redact
-from handler.ask import account, guard, regions
+from handler.ask import account, guard
 from handler.ask.apis import ModelApis, is_url_error
-from handler.ask.attempts import call_with_retries
+from handler.ask.attempts import Backoff, Deadline, call_with_retries
 from handler.ask.invokers import invoker_for
 from handler.ask.models import MULTIMODAL, likely_meant
 from handler.ask.plan import plan
-from handler.ask.retry import Backoff, Deadline
 from handler.ask.transport import Transport, dashscope_transport
 from handler.config import Settings, settings_for
 from handler.deliver.batch import answer_all
@@ -290,7 +289,7 @@ class _Job(Value, frozen=False):
             outcome = replace(outcome, attempts=first + outcome.attempts)
             if outcome.result.ok:
                 self.runtime.apis.learn(call.model, api)
-        result, attempts = regions.with_key_hint(outcome.result, self.settings), outcome.attempts
+        result, attempts = account.with_key_hint(outcome.result, self.settings), outcome.attempts
         # A revoked key or an overdue balance says nothing about the question: raised, never kept.
         account.raise_if_account_level(result, model=call.model)
         if outcome.partial is not None:
@@ -304,7 +303,7 @@ class _Job(Value, frozen=False):
             if cost is not None:
                 fields["cost_cny"] = cost
         if self.settings.log_content and result.ok:
-            fields["answer"] = invoker_for(call.mode, api).answer(result.output)
+            fields["answer"] = invoker_for(call.mode, api).answer_text(result.output)
         return result, attempts
 
     def _log(

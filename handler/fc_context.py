@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
@@ -75,6 +76,4 @@ def _credentials(given: Any, env: Mapping[str, str]) -> Credentials | None:
 
 
 def _local_request_id() -> str:
-    import uuid  # only outside FC, where no request id is given: uuid (and platform) stay out of `import index`
-
     return f"local-{uuid.uuid4()}"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from handler.app import Runtime, handle
-from handler.ask.retry import Backoff
+from handler.ask.attempts import Backoff
 from handler.deliver.memory import AnsweredRecords
 from handler.local.standin import DashScopeStandIn
 from handler.local.standin_oss import OssStandIn

@@ -11,9 +11,8 @@ import pytest
 
 import handler.deliver.deliveries as deliveries
 from handler.app import handle
-from handler.ask.retry import Backoff
-from handler.deliver.answer_oss import OssAnswerStore
-from handler.deliver.answers import COMPLETED, AnswerRecord
+from handler.ask.attempts import Backoff
+from handler.deliver.answers import COMPLETED, AnswerRecord, OssAnswerStore
 from handler.deliver.memory import AnsweredRecords
 from handler.deliver.once import ASKED, STORED, SUPERSEDED, Once
 from handler.deliver.store import Oss2Store

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from handler.app import Runtime, handle
-from handler.ask.retry import Backoff
+from handler.ask.attempts import Backoff
 from handler.config import DEFAULT_EVENT_PARAMETERS, Settings
 from handler.errors import InvalidConfig
 from tests.conftest import API_KEY

@@ -15,7 +15,7 @@ import pytest
 
 from handler.app import Runtime, handle
 from handler.ask.apis import ModelApis
-from handler.ask.retry import Backoff
+from handler.ask.attempts import Backoff
 from handler.deliver.memory import AnsweredRecords
 from handler.events import images
 from handler.local.standin import GENERATION_PATH, MULTIMODAL_PATH

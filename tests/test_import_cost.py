@@ -18,12 +18,9 @@ from tests.conftest import API_KEY, ROOT
 # Only events that may be a trigger envelope, or questions with images, need these.
 ENVELOPES_AND_IMAGES = ("handler.events.triggers", "handler.events.images")
 # Only OSS events, records with a delivery id or an answer bucket need these.
-EXACTLY_ONCE = ("handler.deliver.once", "handler.deliver.oss_files", "handler.deliver.answer_oss")
+EXACTLY_ONCE = ("handler.deliver.once", "handler.deliver.oss_files")
 # The SDKs: dashscope is imported by the initializer, oss2 by the first OSS request.
 SDKS = ("dashscope", "oss2", "requests")
-# Standard modules only rare paths use (OpenSSL's init, the thread pool, uuid with platform): the SDK
-# loads them anyway, but not before the initializer, and the import figure is the handler's own.
-RARE_STDLIB = ("hashlib", "concurrent.futures", "uuid")
 # Code generated at import: `dataclasses` compiles each class's methods with exec (handler/values.py
 # says why the handler's value objects do without it); `inspect` came with it.
 GENERATES_CODE = ("dataclasses", "inspect")
@@ -74,9 +71,7 @@ def _fresh(standin: Any, *events: tuple[str, str]) -> dict[str, Any]:
 def test_import_index_leaves_out_what_an_event_may_not_need(standin: Any) -> None:
     loaded = set(_fresh(standin)["import"])
     assert "handler.app" in loaded  # the check sees the handler's modules at all
-    assert [
-        m for m in (*EXACTLY_ONCE, *ENVELOPES_AND_IMAGES, *SDKS, *RARE_STDLIB, *GENERATES_CODE) if m in loaded
-    ] == []
+    assert [m for m in (*EXACTLY_ONCE, *ENVELOPES_AND_IMAGES, *SDKS, *GENERATES_CODE) if m in loaded] == []
     assert [m for m in loaded if m.startswith("handler.local")] == []
 
 

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from handler.app import Runtime, handle
-from handler.ask.retry import Backoff
+from handler.ask.attempts import Backoff
 from handler.deliver.memory import AnsweredRecords
 from handler.deliver.store import StoredObject
 from handler.deliver.store import StoredObject as Stored

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from handler.app import Runtime, handle
-from handler.ask.retry import Backoff
+from handler.ask.attempts import Backoff
 from handler.deliver.memory import AnsweredRecords
 from handler.errors import InvalidInput, TransientUpstreamError
 from handler.events.decode import decode

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from handler.app import Runtime, handle
-from handler.ask.retry import Backoff
+from handler.ask.attempts import Backoff
 from handler.deliver import deliveries
 from handler.deliver.memory import AnsweredRecords
 from handler.errors import BatchTooLarge

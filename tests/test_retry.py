@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from handler.ask.retry import Backoff
+from handler.ask.attempts import Backoff
 
 SEEDS = range(200)
 

@@ -10,8 +10,8 @@ import pytest
 import requests
 
 from handler.app import handle
+from handler.ask.attempts import Deadline
 from handler.ask.invokers import INVOKERS
-from handler.ask.retry import Deadline
 from handler.ask.stream import PARTIAL, read
 from handler.ask.transport import Transient
 from tests.conftest import FakeClock

@@ -137,7 +137,7 @@ def test_every_send_gets_the_bounds_timeouts(mocker):
     """The adapter replaces the SDK's scalar timeout with (connect, read), each capped by the time left."""
     from requests.adapters import HTTPAdapter
 
-    from handler.ask.retry import Deadline
+    from handler.ask.attempts import Deadline
     from handler.ask.transport import Bounds, _attempt, _bounded_adapter
 
     sent = mocker.patch.object(HTTPAdapter, "send", return_value="response")

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from handler.app import Runtime, handle
-from handler.ask.retry import Backoff
+from handler.ask.attempts import Backoff
 from handler.errors import TransientUpstreamError
 from handler.local.standin import EMULATED, answer, drop, error, gateway_page, hang, stream, truncated
 from tests.conftest import API_KEY

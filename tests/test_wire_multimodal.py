@@ -13,7 +13,7 @@ import pytest
 
 from handler.app import Runtime, handle
 from handler.ask.apis import ModelApis
-from handler.ask.retry import Backoff
+from handler.ask.attempts import Backoff
 from handler.local.standin import (
     EMULATED,
     GENERATION_PATH,

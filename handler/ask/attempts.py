@@ -7,19 +7,54 @@ final PartialAnswer (handler/ask/stream.py), never asked for twice.
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from handler.ask import stream
 from handler.ask.invokers import Invoker
 from handler.ask.plan import Call
-from handler.ask.retry import MIN_ATTEMPT_SECONDS, Backoff, Deadline
 from handler.ask.transport import Bounds, Transient, Transport, classify_exception
 from handler.config import Settings
 from handler.errors import TransientUpstreamError
 from handler.internal import internal_error
 from handler.result import Result
-from handler.values import Value
+from handler.values import Value, field
+
+# Below this, an attempt cannot finish a model call; better to report than to start it.
+MIN_ATTEMPT_SECONDS = 1.0
+
+
+class Deadline(Value):
+    """The moment the function must have returned by, minus a margin for writing results and logs."""
+
+    at: float
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
+
+    @classmethod
+    def for_function(cls, timeout: float, *, started: float, clock: Callable[[], float] = time.monotonic) -> Deadline:
+        margin = min(3.0, max(0.5, timeout * 0.1))
+        return cls(at=started + timeout - margin, clock=clock)
+
+    def remaining(self) -> float:
+        return self.at - self.clock()
+
+
+class Backoff(Value):
+    """Exponential backoff with equal jitter: half the step is fixed, half is random."""
+
+    base: float = 0.5
+    cap: float = 8.0
+
+    def delay(self, failures: int, rng: random.Random | None = None) -> float:
+        step = min(self.cap, self.base * 2 ** (failures - 1))
+        return step / 2 + (rng or random).uniform(0, step / 2)
+
+    def wait(self, failures: int, retry_after: float | None, rng: random.Random | None = None) -> float:
+        """The pause before the next attempt: ours, or longer when the server asked for longer."""
+        ours = self.delay(failures, rng)
+        return max(ours, retry_after) if retry_after is not None else ours
 
 
 class Seams(Protocol):
@@ -30,7 +65,7 @@ class Seams(Protocol):
     backoff: Backoff
 
 
-class Outcome(Value):
+class Asked(Value):
     """The final result of a question's attempts, how many there were, and why it stopped early if it did."""
 
     result: Result
@@ -40,7 +75,7 @@ class Outcome(Value):
 
 def call_with_retries(
     call: Call, invoker: Invoker, settings: Settings, deadline: Deadline, runtime: Seams, *, function_timeout: float
-) -> Outcome:
+) -> Asked:
     """Call until a final answer, the attempt limit, or the deadline; raise TransientUpstreamError
     when DashScope stayed unavailable."""
     arguments: dict[str, Any] = invoker.arguments(call)
@@ -66,9 +101,9 @@ def call_with_retries(
             reply = classify_exception(error)
             if reply is None:
                 failure = internal_error(error, "the DashScope SDK failed unexpectedly", stage="ask", model=call.model)
-                return Outcome(Result.failure(failure, ""), attempts)
+                return Asked(Result.failure(failure, ""), attempts)
         if isinstance(reply, Result):
-            return Outcome(reply, attempts, reading.partial if reading is not None else None)
+            return Asked(reply, attempts, reading.partial if reading is not None else None)
         last = reply
         if attempts >= settings.max_attempts:
             break

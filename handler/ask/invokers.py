@@ -34,7 +34,7 @@ class Invoker(Protocol):
         """Keyword arguments for Generation.call, without the api key and timeout."""
         ...
 
-    def answer(self, output: Mapping[str, Any]) -> str | None:
+    def answer_text(self, output: Mapping[str, Any]) -> str | None:
         """The answer text in a 200 response's output, or None when the output has none."""
         ...
 
@@ -50,7 +50,7 @@ class PromptInvoker:
     def arguments(self, call: Call) -> dict[str, Any]:
         return {"model": call.model, "prompt": call.prompt, **call.parameters, **STREAMED}
 
-    def answer(self, output: Mapping[str, Any]) -> str | None:
+    def answer_text(self, output: Mapping[str, Any]) -> str | None:
         text = output.get("text")
         return text if isinstance(text, str) else None
 
@@ -68,7 +68,7 @@ class MessagesInvoker:
             **STREAMED,
         }
 
-    def answer(self, output: Mapping[str, Any]) -> str | None:
+    def answer_text(self, output: Mapping[str, Any]) -> str | None:
         try:
             content = output["choices"][0]["message"]["content"]
         except (KeyError, IndexError, TypeError):
@@ -128,8 +128,8 @@ class MultiModalPromptInvoker(MultiModalMessagesInvoker):
             shaped["reasoning_content"] = message["reasoning_content"]
         return shaped
 
-    def answer(self, output: Mapping[str, Any]) -> str | None:
-        return PromptInvoker.answer(self, output)  # type: ignore[arg-type]
+    def answer_text(self, output: Mapping[str, Any]) -> str | None:
+        return PromptInvoker.answer_text(self, output)  # type: ignore[arg-type]
 
 
 MULTIMODAL_INVOKERS: Mapping[str, Invoker] = {

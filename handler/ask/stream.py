@@ -16,13 +16,15 @@ any output, a failure is transient as before and the attempts go on within the d
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from handler.ask.invokers import Invoker
-from handler.ask.retry import Deadline
 from handler.ask.transport import Transient, classify_exception, classify_response
 from handler.result import Result
 from handler.values import Value, field
+
+if TYPE_CHECKING:
+    from handler.ask.attempts import Deadline
 
 PARTIAL = "PartialAnswer"
 _UNFINISHED = (None, "", "null")  # DashScope's finish_reason while a stream is still going
@@ -200,7 +202,7 @@ def read(
     # Nothing began and nothing finished: a clean end with no answer in it, as transient as any other
     # answerless 200 (an empty text with a finish_reason is still DashScope's answer).
     answerless = not answer.began and not answer.finished
-    if output is None or not answer.answered or answerless or invoker.answer(output) is None:
+    if output is None or not answer.answered or answerless or invoker.answer_text(output) is None:
         ended = "DashScope's stream ended without an answer"
         return Reading(Transient("MalformedResponse", ended, str(answer.request_id)))
     return Reading(Result(200, str(answer.request_id), "", "", output, answer.usage))

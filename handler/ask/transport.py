@@ -19,13 +19,15 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from handler.ask.invokers import Invoker
-from handler.ask.retry import Deadline
 from handler.errors import InvalidConfig
 from handler.result import Result
 from handler.values import Value
+
+if TYPE_CHECKING:
+    from handler.ask.attempts import Deadline
 
 MAX_UPSTREAM_MESSAGE = 500  # a gateway's HTML page is not a useful error message
 TIMEOUT_FLOOR = 0.01  # a socket timeout of 0 would mean "non-blocking", not "no time"
@@ -224,7 +226,7 @@ def classify_response(response: Any, invoker: Invoker) -> Result | Transient:
 
     if status == 200:
         output = getattr(response, "output", None)
-        if not isinstance(output, dict) or invoker.answer(output) is None:
+        if not isinstance(output, dict) or invoker.answer_text(output) is None:
             return Transient("MalformedResponse", "DashScope answered 200 without an answer in it", request_id)
         usage = getattr(response, "usage", None)
         # The SDK's output and usage are dict subclasses: JSON-serializable as they are, so they are

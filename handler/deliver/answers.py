@@ -17,13 +17,17 @@ question, in the question's bucket, over the same protocol (handler/deliver/oss_
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from typing import Protocol
 
+from handler import redact
+from handler.deliver.store import ObjectStore, shown_object
+from handler.errors import ObjectNotFound
 from handler.events.question import Question
 from handler.events.sources import MAX_SEGMENT, segment
-from handler.result import Result
+from handler.result import Result, dumps, loads
 from handler.values import Value
 
 IN_PROGRESS = "in_progress"
@@ -112,14 +116,74 @@ def payload_hash(question: Question) -> str:
         "parameters": dict(question.parameters),
     }
     canonical = json.dumps(asked, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
-    import hashlib  # only records with a delivery id are hashed: a plain question never loads OpenSSL
-
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def refusal_hash(refusal: Result) -> str:
     """The payload hash of a stored refusal (a malformed record, nothing asked): never equal to a question's."""
     canonical = json.dumps({"refused": refusal.code, "message": refusal.message}, sort_keys=True, ensure_ascii=False)
-    import hashlib
-
     return "refused-" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# -- the answer store in an OSS bucket (QWEN_ANSWER_BUCKET): PutObject with x-oss-forbid-overwrite -------
+class OssAnswerStore:
+    def __init__(self, store: ObjectStore, bucket: str, prefix: str):
+        self._store = store
+        self.bucket = bucket
+        self.prefix = prefix
+
+    def where(self, key: str) -> str:
+        return shown_object(self.bucket, self.prefix + key)  # escaped and bounded: it goes into messages
+
+    def get(self, key: str) -> AnswerRecord | None:
+        try:
+            stored = self._store.read(self.bucket, self.prefix + key, max_bytes=None)
+        except ObjectNotFound:
+            return None
+        meta = stored.metadata
+        status = meta.get("status", COMPLETED)
+        result = loads(stored.data) if status == COMPLETED else None
+        if status == COMPLETED and result is None:
+            return None  # not one of ours (or cut short): treat as absent, never as an answer
+        return AnswerRecord(
+            status=status,
+            payload_hash=meta.get("payload-hash", ""),
+            owner=meta.get("owner", ""),
+            deadline=_float(meta.get("deadline")),
+            generation=int(_float(meta.get("generation")) or 1),
+            result=result,
+        )
+
+    def put_if_absent(self, key: str, record: AnswerRecord) -> bool:
+        return self._store.create(self.bucket, self.prefix + key, record_body(record), metadata=_metadata(record))
+
+    def update(self, key: str, record: AnswerRecord) -> None:
+        self._store.write(self.bucket, self.prefix + key, record_body(record), metadata=_metadata(record))
+
+    def delete(self, key: str) -> None:
+        self._store.delete(self.bucket, self.prefix + key)
+
+
+def record_body(record: AnswerRecord) -> bytes:
+    """The object's body: a completed record's result JSON, else a small in-progress note."""
+    if record.status == COMPLETED and isinstance(record.result, Result):
+        # Masked as the invocation's return value is: an upstream message may echo the API key.
+        return redact.redact(dumps(record.result)).encode()
+    return json.dumps({"status": IN_PROGRESS, "owner": record.owner, "deadline": record.deadline}).encode()
+
+
+def _metadata(record: AnswerRecord) -> dict[str, str]:
+    return {
+        "status": record.status,
+        "payload-hash": record.payload_hash,
+        "owner": record.owner,
+        "deadline": f"{record.deadline:.3f}",
+        "generation": str(record.generation),
+    }
+
+
+def _float(value: str | None) -> float:
+    try:
+        return float(value) if value else 0.0
+    except ValueError:
+        return 0.0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from handler.errors import TransientUpstreamError
@@ -47,7 +48,6 @@ def answer_all(
     """`answer` each record, up to `concurrency` at a time; results in record order."""
     if len(records) == 1:
         return [answer(records[0])]  # a single question raises its own error, unwrapped
-    from concurrent.futures import ThreadPoolExecutor  # batches only: a single question never loads it
 
     def run(record: R) -> Result | TransientUpstreamError:
         try:

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from handler.ask.retry import Backoff
+from handler.ask.attempts import Backoff
 from handler.config import Settings
 from handler.deliver.memory import AnsweredRecords
 from handler.deliver.store import OssAccess

@@ -134,7 +134,7 @@ class Deliveries(Value, frozen=False):
         bucket = self.ctx.settings.answer_bucket
         if bucket is None:
             return None, None
-        from handler.deliver.answer_oss import OssAnswerStore  # only with QWEN_ANSWER_BUCKET set
+        from handler.deliver.answers import OssAnswerStore  # only with QWEN_ANSWER_BUCKET set
 
         try:
             return OssAnswerStore(self.ctx.access.store(), bucket, self.ctx.settings.oss_output_prefix), None

@@ -38,7 +38,7 @@ from typing import TypeVar
 
 from handler import logs
 from handler.ask.account import is_account_level
-from handler.ask.retry import MIN_ATTEMPT_SECONDS, Backoff
+from handler.ask.attempts import MIN_ATTEMPT_SECONDS, Backoff
 from handler.deliver.answers import COMPLETED, IN_PROGRESS, AnswerRecord, AnswerStore, pending_key
 from handler.errors import QwenError, TransientUpstreamError
 from handler.result import Result
@@ -55,7 +55,7 @@ CONFLICT = "conflict"  # the key holds the answer to a different question
 _ROUNDS = 6  # claim attempts before giving up (each lost race means another instance made progress)
 
 
-class Outcome(Value):
+class Answered(Value):
     result: Result
     attempts: int
     how: str
@@ -136,7 +136,7 @@ class Once(Value, frozen=False):
 
     def answer(
         self, key: str, digest: str, ask: Callable[[], tuple[Result, int]], *, marker: str | None = None
-    ) -> Outcome:
+    ) -> Answered:
         """The stored answer, another instance's, or ours (asked once) stored under `key`.
 
         `marker` is where the in-progress marker goes (default `pending_key(key)`); a store whose key
@@ -149,8 +149,8 @@ class Once(Value, frozen=False):
         except QwenError as unusable:
             # Denied, no such bucket, ...: the store cannot help, but the question still deserves its answer.
             result, attempts = ask()
-            return Outcome(result, attempts, ASKED, problem=unusable, claimed=False)
-        if isinstance(claimed, Outcome):
+            return Answered(result, attempts, ASKED, problem=unusable, claimed=False)
+        if isinstance(claimed, Answered):
             return claimed
         try:
             result, attempts = ask()
@@ -171,7 +171,7 @@ class Once(Value, frozen=False):
 
     # -- claiming -------------------------------------------------------------------------------
 
-    def _acquire(self, key: str, marker: str, digest: str) -> AnswerRecord | Outcome:
+    def _acquire(self, key: str, marker: str, digest: str) -> AnswerRecord | Answered:
         for _ in range(_ROUNDS):
             found = self._retrying(lambda: self.store.get(key))
             if _answer(found):
@@ -200,7 +200,7 @@ class Once(Value, frozen=False):
 
     def _take_over(
         self, key: str, marker: str, stale: AnswerRecord, mine: AnswerRecord, digest: str
-    ) -> AnswerRecord | Outcome | None:
+    ) -> AnswerRecord | Answered | None:
         generation = stale.generation + 1
         lock = f"{marker}.takeover-{generation}"
         ours = replace(mine, generation=generation)
@@ -223,7 +223,7 @@ class Once(Value, frozen=False):
         self._drop_account_failure(key, found)
         return ours
 
-    def _wait(self, key: str, marker: str, other: AnswerRecord, digest: str) -> Outcome | None:
+    def _wait(self, key: str, marker: str, other: AnswerRecord, digest: str) -> Answered | None:
         """Poll for another instance's answer; None when its marker went away or was abandoned."""
         while True:
             if self.remaining() - self.poll < MIN_ATTEMPT_SECONDS:
@@ -240,20 +240,20 @@ class Once(Value, frozen=False):
 
     # -- completing -----------------------------------------------------------------------------
 
-    def _complete(self, key: str, marker: str, mine: AnswerRecord, result: Result, attempts: int) -> Outcome:
+    def _complete(self, key: str, marker: str, mine: AnswerRecord, result: Result, attempts: int) -> Answered:
         if result.status_code >= 500:
             # Our own failure (not DashScope's answer): not kept, so a redelivery tries again.
             self._release(marker, mine)
-            return Outcome(result, attempts, ASKED)
+            return Answered(result, attempts, ASKED)
         record = self._completed(mine.payload_hash, mine.generation, result)
         try:
             created = self._retrying(lambda: self.store.put_if_absent(key, record))
         except Exception as error:  # noqa: BLE001  # whatever failed, the paid answer must still be returned
             problem = error if isinstance(error, QwenError) else QwenError(f"{type(error).__name__}", code="OssError")
             self._release(marker, mine)
-            return Outcome(result, attempts, ASKED, problem=problem)
+            return Answered(result, attempts, ASKED, problem=problem)
         if created:
-            return Outcome(result, attempts, ASKED)
+            return Answered(result, attempts, ASKED)
         # Someone stored first: the invocation that took over our (slow) attempt, whose answer is the
         # record; or we did, and the reply to our create was lost.
         try:
@@ -262,12 +262,12 @@ class Once(Value, frozen=False):
             # Something is stored under the key, ours or a take-over's; which, we could not read: the
             # paid answer is returned, said not to be (known to be) stored.
             problem = error if isinstance(error, QwenError) else QwenError(f"{type(error).__name__}", code="OssError")
-            return Outcome(result, attempts, ASKED, problem=problem)
+            return Answered(result, attempts, ASKED, problem=problem)
         if found is not None and found.owner == self.owner:
-            return Outcome(result, attempts, ASKED)
+            return Answered(result, attempts, ASKED)
         if found is not None and found.completed and found.result is not None:
-            return Outcome(found.result, attempts, SUPERSEDED)
-        return Outcome(result, attempts, ASKED)
+            return Answered(found.result, attempts, SUPERSEDED)
+        return Answered(result, attempts, ASKED)
 
     def _completed(self, digest: str, generation: int, result: Result) -> AnswerRecord:
         return AnswerRecord(COMPLETED, digest, self.owner, self.wall(), generation, result)
@@ -293,7 +293,7 @@ class Once(Value, frozen=False):
             logs.emit("account_failure_dropped", level=logging.WARNING, answer_key=self.store.where(key))
             self._retrying(lambda: self.store.delete(key))
 
-    def _answered(self, key: str, found: AnswerRecord, digest: str, how: str) -> Outcome:
+    def _answered(self, key: str, found: AnswerRecord, digest: str, how: str) -> Answered:
         # An empty hash (a refusal stored by an earlier release) answers no question either.
         if found.payload_hash != digest:
             where = self.store.where(key)
@@ -304,9 +304,9 @@ class Once(Value, frozen=False):
                 code="AnswerConflict",
                 status_code=409,
             )
-            return Outcome(Result.failure(conflict, self.request_id), 0, CONFLICT)
+            return Answered(Result.failure(conflict, self.request_id), 0, CONFLICT)
         assert found.result is not None
-        return Outcome(found.result, 0, how)
+        return Answered(found.result, 0, how)
 
     def _in_progress(self, key: str, why: str) -> TransientUpstreamError:
         return TransientUpstreamError(

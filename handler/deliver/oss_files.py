@@ -42,8 +42,7 @@ from handler import logs, redact
 from handler.ask.account import is_account_level
 from handler.config import Settings
 from handler.deliver import versioning
-from handler.deliver.answer_oss import OssAnswerStore, record_body
-from handler.deliver.answers import COMPLETED, AnswerRecord, pending_key
+from handler.deliver.answers import COMPLETED, AnswerRecord, OssAnswerStore, pending_key, record_body
 from handler.deliver.context import Ask, DeliveryContext
 from handler.deliver.once import ASKED, not_stored, with_retries
 from handler.deliver.store import SOURCE_ETAG_META, ObjectStore, shown_object, store_reserve
@@ -58,7 +57,7 @@ from handler.values import Value, replace
 STORE_REQUESTS = 4
 
 
-class _Superseded(Exception):
+class ReplacedSinceEvent(Exception):
     """The object was replaced since the event: the newer version's own event answers it."""
 
 
@@ -175,7 +174,7 @@ class OssQuestionFiles(Value, frozen=False):
             return remembered.result, 0
         try:
             outcome = once.answer(files.answer, etag, asked, marker=files.marker)
-        except _Superseded as newer:
+        except ReplacedSinceEvent as newer:
             return skipped(str(newer)), 0
         if outcome.how != ASKED:
             fields["answered_by"] = outcome.how  # stored, waited or superseded: not asked here
@@ -243,7 +242,7 @@ class OssQuestionFiles(Value, frozen=False):
         if etag and current and current != etag:
             # Answering the newer text under this event's eTag would mislabel it, and could replace the
             # answer the newer version's event writes.
-            raise _Superseded(
+            raise ReplacedSinceEvent(
                 f"{_shown(obj)} now has eTag {current}, not this event's {etag}: it was replaced since, and the new "
                 "upload's own event answers it; nothing asked or written"
             )

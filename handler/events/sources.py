@@ -6,6 +6,7 @@ into an answer key, and shows OSS objects in messages), so both spell a source t
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 # Characters kept as they are in a key segment; everything else is percent-encoded (UTF-8 bytes).
@@ -26,8 +27,6 @@ def segment(text: str) -> str:
         return "".join(f"%{b:02X}" for b in raw) or "%00"
     encoded = "".join(ch if ch in _SAFE else "".join(f"%{b:02X}" for b in _utf8(ch)) for ch in text)
     if len(encoded) > MAX_SEGMENT:
-        import hashlib  # rare (ids over 200 characters): OpenSSL's init stays out of every import
-
         digest = hashlib.sha256(raw).hexdigest()[:16]
         encoded = f"{encoded[: MAX_SEGMENT - 17]}~{digest}"
     return encoded
@@ -50,8 +49,6 @@ def timer_source(trigger_name: str, trigger_time: str, payload: object = None) -
 
 def payload_digest(payload: object) -> str:
     """The first 16 hex digits of the SHA-256 of a timer payload (a string as it is, anything else as JSON)."""
-    import hashlib  # timer events only: OpenSSL's init stays out of every import
-
     text = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False, sort_keys=True)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
@@ -71,8 +68,6 @@ def shown_key(key: str) -> str:
     # Printable characters (Chinese names too) as they are; a line break or other control character escaped.
     text = "".join(ch if ch.isprintable() else json.dumps(ch)[1:-1] for ch in key)
     if len(text) > _MAX_SHOWN_KEY:
-        import hashlib
-
         digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
         text = f"{text[:_MAX_SHOWN_KEY]}...{digest}"
     return text

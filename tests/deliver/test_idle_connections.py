@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from handler.app import Runtime, handle
-from handler.ask.retry import Backoff
+from handler.ask.attempts import Backoff
 from handler.ask.transport import MAX_IDLE_SECONDS, DashScopeTransport
 from handler.local.standin import DashScopeStandIn
 from tests.conftest import API_KEY

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 from handler import redact
 from handler.app import Runtime, handle
-from handler.ask.retry import Backoff
+from handler.ask.attempts import Backoff
 from handler.deliver.memory import AnsweredRecords
 from handler.local.standin import error
 from tests.conftest import API_KEY, FakeContext

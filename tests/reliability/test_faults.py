@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from handler.app import Runtime, handle
-from handler.ask.retry import Backoff
+from handler.ask.attempts import Backoff
 from handler.deliver.memory import AnsweredRecords
 from handler.errors import TransientUpstreamError
 from handler.local.standin import answer, drop, error, gateway_page, hang, reset, stream, truncated

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import pytest
 
 from handler.app import Runtime, handle
-from handler.ask.retry import Backoff
+from handler.ask.attempts import Backoff
 from handler.deliver.batch import BatchIncomplete
 from handler.deliver.memory import AnsweredRecords
 from handler.errors import TransientUpstreamError
