@@ -31,6 +31,11 @@ class Result(Value):
     def failure(cls, error: QwenError, request_id: str) -> Result:
         return cls(status_code=error.status_code, request_id=request_id, code=error.code, message=error.message)
 
+    @classmethod
+    def skipped(cls, reason: str, request_id: str) -> Result:
+        """A record deliberately not answered (our own answer file, a sidecar): 200 Skipped and why."""
+        return cls(status_code=200, request_id=request_id, code="Skipped", message=reason)
+
     def to_dict(self) -> dict[str, Any]:
         # Shallow on purpose: output and usage are already plain JSON values (dataclasses.asdict
         # would deep-copy them on every invocation, a fifth of our warm overhead).

@@ -147,19 +147,29 @@ def test_our_own_5xx_is_not_kept(run, oss, fc, transport):
     assert run(topic_message("m-10", "你好"), fc, memory)["status_code"] == 200  # not remembered either
 
 
+# Once's seams for these tests: FC request id, a 60 s function, 30 s left, no sleeping.
+ONCE = {
+    "request_id": "fc",
+    "timeout": 60,
+    "remaining": lambda: 30,
+    "sleep": lambda s: None,
+    "backoff": Backoff(0.01, 0.02),
+}
+
+
 def test_a_slow_attempt_cannot_overwrite_the_answer_of_the_one_that_took_over(oss):
     """A is past its deadline, B takes over and stores first; A's late answer is not written: A gets B's."""
     store = OssAnswerStore(Oss2Store(Credentials("id", "secret"), oss.url), ANSWER_BUCKET, "answers/")
     now = [1000.0]
 
     def once(owner: str) -> Once:
-        return Once(store, owner, "fc", 60, lambda: 30, lambda: now[0], lambda s: None, Backoff(0.01, 0.02))
+        return Once(store, **ONCE, wall=lambda: now[0], owner=owner)
 
     def slow_ask():
         now[0] += 120  # A is stuck past its marker's deadline; meanwhile B takes over and answers
-        b = once("B").answer("mns/x.json", "h", lambda: (Result(200, "ds-b", output={"text": "B"}), 1))
+        b = once("B").answer("mns/x.json", "h", lambda: Result(200, "ds-b", output={"text": "B"}))
         assert b.how == ASKED
-        return Result(200, "ds-a", output={"text": "A"}), 1
+        return Result(200, "ds-a", output={"text": "A"})
 
     a = once("A").answer("mns/x.json", "h", slow_ask)
     assert a.how == SUPERSEDED and a.result.output == {"text": "B"}
@@ -247,7 +257,7 @@ class BrokenAfterClaim:
 def test_an_unexpected_store_error_after_asking_keeps_the_answer():
     """The answer was paid for: an unexpected error writing it gives the answer back, with the problem."""
     store = BrokenAfterClaim()
-    once = Once(store, "A", "fc", 60, lambda: 30, lambda: 1000.0, lambda s: None, Backoff(0.01, 0.02))
-    outcome = once.answer("mns/y.json", "h", lambda: (Result(200, "ds", output={"text": "paid"}), 1))
+    once = Once(store, **ONCE, wall=lambda: 1000.0, owner="A")
+    outcome = once.answer("mns/y.json", "h", lambda: Result(200, "ds", output={"text": "paid"}))
     assert outcome.result.output == {"text": "paid"} and outcome.problem is not None
     assert store.records == {}  # and the marker was released for the redelivery

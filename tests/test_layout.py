@@ -2,8 +2,8 @@
 
 Stages, in order: handler/events (bytes -> records), handler/ask (record -> Result), handler/deliver
 (Result -> returned, stored, written). A stage imports the shared core and the stages before it,
-never one after it. The core (errors, result, logs, redact, fc_context, internal, values) imports no stage; config reads
-the model table and the parameter rules; app composes everything.
+never one after it. The core (errors, result, logs, redact, fc_context, internal, values, outcome) imports
+no stage; config reads the model table and the parameter rules; app composes everything.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 HANDLER = Path(__file__).resolve().parent.parent / "handler"
 STAGES = ["events", "ask", "deliver"]
-CORE = {"errors", "result", "logs", "redact", "fc_context", "internal", "values"}
+CORE = {"errors", "result", "logs", "redact", "fc_context", "internal", "values", "outcome"}
 # config reads QWEN_MODEL_TABLE and QWEN_PARAMETERS with the stages' own parsers.
 CONFIG_MAY = {"handler.ask.models", "handler.events.parameters"}
 

@@ -15,8 +15,9 @@ import pytest
 
 from handler.app import Runtime, handle
 from handler.deliver.memory import AnsweredRecords
-from handler.deliver.store import REQUEST_TIMEOUT, Bounded, StoredObject, _request_timeout
+from handler.deliver.store import REQUEST_TIMEOUT, Oss2Store
 from handler.errors import TransientUpstreamError
+from handler.fc_context import Credentials
 from tests.conftest import API_KEY, echo
 from tests.instances import ANSWER_BUCKET, topic_message
 
@@ -90,31 +91,27 @@ def test_a_hung_oss_endpoint_raises_before_the_timeout(hung_endpoint, context, t
 
 
 class Recording:
-    """An ObjectStore that records the request timeout each call ran under."""
+    """oss2's Bucket, recording the request timeout each request was given."""
 
     def __init__(self) -> None:
         self.timeouts: list[float | None] = []
 
-    def read(self, bucket, key, *, max_bytes=None):
-        self.timeouts.append(_request_timeout.get())
-        return StoredObject(b"{}", 2)
-
-    def write(self, bucket, key, data, *, metadata):
-        self.timeouts.append(_request_timeout.get())
-
-    def create(self, bucket, key, data, *, metadata):
-        self.timeouts.append(_request_timeout.get())
-        return True
-
-    def delete(self, bucket, key):
-        self.timeouts.append(_request_timeout.get())
+    def __call__(self, auth, endpoint, name, *, connect_timeout, session):
+        self.timeouts.append(connect_timeout)
+        return SimpleNamespace(
+            get_object=lambda key, byte_range=None: SimpleNamespace(
+                headers={}, read=lambda: b"{}", etag="E", resp=None
+            ),
+            put_object=lambda key, data, headers=None: None,
+        )
 
 
-def test_each_request_timeout_is_capped_by_the_time_left():
+def test_each_request_timeout_is_capped_by_the_time_left(mocker):
     """With 3.5 s left a request may wait 3.5 s; with 60 s left, the usual cap; with 0.1 s left none is started."""
     left = [3.5]
     inner = Recording()
-    bounded = Bounded(inner, lambda: left[0])
+    bounded = Oss2Store(Credentials("STS.DL0001", "dl-secret-0001"), "http://127.0.0.1:9", lambda: left[0])
+    mocker.patch("oss2.Bucket", inner)
     bounded.read("b", "k")
     left[0] = 60.0
     bounded.write("b", "k", b"{}", metadata={})

@@ -8,7 +8,6 @@ from types import SimpleNamespace
 import pytest
 import requests
 
-from handler import app
 from handler.app import Runtime, handle, initialize
 from handler.ask.transport import PROXY_VARIABLES, DashScopeTransport
 from handler.config import settings_for
@@ -93,7 +92,7 @@ def test_settings_follow_os_environ(monkeypatch):
 
 def test_initialize_freezes_what_it_imported(mocker, context):
     """After importing the SDK, the initializer moves startup objects out of the GC's generations."""
-    freeze = mocker.patch.object(app.gc, "freeze")
+    freeze = mocker.patch("gc.freeze")
     initialize(context, Runtime(env={"DASHSCOPE_API_KEY": API_KEY}))
     freeze.assert_called_once()
 

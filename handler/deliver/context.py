@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from handler.ask.attempts import Backoff
 from handler.config import Settings
 from handler.deliver.memory import AnsweredRecords
 from handler.deliver.store import OssAccess
 from handler.events.question import Question
+from handler.outcome import Outcome
 from handler.result import Result
 from handler.values import Value
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 class Ask(Protocol):
     """Ask DashScope one question; `reserve` seconds before the deadline are kept for storing its answer."""
 
-    def __call__(self, question: Question, fields: dict[str, Any], *, reserve: float = 0.0) -> tuple[Result, int]: ...
+    def __call__(self, question: Question, outcome: Outcome, *, reserve: float = 0.0) -> Result: ...
 
 
 class DeliveryContext(Value):
@@ -43,7 +44,7 @@ class DeliveryContext(Value):
         """The exactly-once protocol over `answers`, on this invocation's clocks and budget."""
         from handler.deliver.once import Once  # records with a delivery id only: plain questions skip it
 
-        return Once.of(
+        return Once(
             answers,
             request_id=self.request_id,
             timeout=self.access.invocation.timeout,

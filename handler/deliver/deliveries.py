@@ -13,18 +13,25 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
 
 from handler import logs
 from handler.config import Settings
 from handler.deliver import versioning
-from handler.deliver.answers import COMPLETED, AnswerRecord, AnswerStore, answer_key, payload_hash, refusal_hash
+from handler.deliver.answers import (
+    COMPLETED,
+    AnswerRecord,
+    AnswerStore,
+    OssAnswerStore,
+    answer_key,
+    payload_hash,
+    refusal_hash,
+)
 from handler.deliver.context import Ask, DeliveryContext
 from handler.deliver.store import store_reserve
 from handler.errors import QwenError
 from handler.events.question import Question
+from handler.outcome import Outcome
 from handler.result import Result
-from handler.values import Value
 
 # After the answer: create it, and on failure read and delete the marker; the answer must leave time for them.
 STORE_REQUESTS = 3
@@ -60,20 +67,19 @@ def _warn_kept_nowhere(settings: Settings, *, synchronous: bool) -> None:
     )
 
 
-class Deliveries(Value, frozen=False):
+class Deliveries:
     """One invocation's timer and MNS records; the answer store is shared by the records of a batch."""
 
-    ctx: DeliveryContext
+    def __init__(self, ctx: DeliveryContext) -> None:
+        self.ctx = ctx
 
-    def answer(self, question: Question, fields: dict[str, Any], ask: Ask) -> tuple[Result, int]:
+    def answer(self, question: Question, outcome: Outcome, ask: Ask) -> Result:
         """The answer to one timer or MNS record: remembered, stored, another instance's, or asked once."""
-        # A delivery id (MNS message id, timer name and time) makes a record redeliverable: answered
-        # once, from this instance's memory, else from the answer store, else asked.
         key = answer_key(question.source)
         if key is None:
-            return ask(question, fields)
+            return ask(question, outcome)  # no delivery id: nothing to recognise a redelivery by
         # Records with a delivery id only: a plain question never imports the exactly-once machinery.
-        from handler.deliver.once import ASKED, CONFLICT, not_stored
+        from handler.deliver.once import ASKED, CONFLICT, kept
 
         digest = payload_hash(question)
         # Remembered per delivery id AND question: another question reusing the id is not served the
@@ -81,61 +87,51 @@ class Deliveries(Value, frozen=False):
         memo = f"{question.source}#{digest}"
         answers, unusable = self._answer_store()
         if answers is not None:
-            fields["answer_key"] = answers.where(key)
+            outcome.note(answer_key=answers.where(key))
             # Before anything is asked: on a versioned bucket the conditional creates hold nothing.
             versioning.check(self.ctx.access.store(), self.ctx.settings.answer_bucket or "", "QWEN_ANSWER_BUCKET")
         remembered = self.ctx.memory.entry(memo)
         if remembered is not None:
-            fields["remembered"] = True
-            if remembered.stored or answers is None:
-                return remembered.result, 0
-            problem = self.ctx.once(answers).store_again(key, digest, remembered.result)
-            self.ctx.memory.put(memo, remembered.result, stored=problem is None)
-            kept = remembered.result if problem is None else not_stored(remembered.result, problem, answers.where(key))
-            return kept, 0
+            outcome.note(remembered=True)
+            if answers is None:
+                return remembered.result
+            return self.ctx.once(answers).recall(self.ctx.memory, memo, key, digest, remembered)
         if answers is None:
-            if unusable is not None:
-                result, attempts = ask(question, fields)
-                self.ctx.memory.put(memo, result, stored=False)
-                return not_stored(result, unusable, f"oss://{self.ctx.settings.answer_bucket}"), attempts
-            _warn_kept_nowhere(self.ctx.settings, synchronous=self.ctx.synchronous)
-            result, attempts = ask(question, fields)
-            self.ctx.memory.put(memo, result)
-            return result, attempts
+            if unusable is None:
+                _warn_kept_nowhere(self.ctx.settings, synchronous=self.ctx.synchronous)
+            result = ask(question, outcome)
+            self.ctx.memory.put(memo, result, stored=unusable is None)
+            return kept(result, unusable, f"oss://{self.ctx.settings.answer_bucket}")
         reserve = store_reserve(STORE_REQUESTS)
-        outcome = self.ctx.once(answers).answer(key, digest, lambda: ask(question, fields, reserve=reserve))
-        if outcome.how != ASKED:
-            fields["answered_by"] = outcome.how  # stored, waited, superseded or conflict: not asked here
-        result = outcome.result
-        if outcome.how == CONFLICT:
-            return result, outcome.attempts  # not remembered: the stored answer stays the record
-        if result.status_code < 500:  # our own failure is not kept anywhere: a redelivery tries again
-            self.ctx.memory.put(memo, result, stored=outcome.problem is None)
-        if outcome.problem is not None:
-            result = not_stored(result, outcome.problem, answers.where(key))
-        return result, outcome.attempts
+        answered = self.ctx.once(answers).answer(key, digest, lambda: ask(question, outcome, reserve=reserve))
+        if answered.how != ASKED:
+            outcome.note(answered_by=answered.how)  # stored, waited, superseded or conflict: not asked here
+        if answered.how == CONFLICT:
+            return answered.result  # not remembered: the stored answer stays the record
+        if answered.result.status_code < 500:  # our own failure is not kept anywhere: a redelivery tries again
+            self.ctx.memory.put(memo, answered.result, stored=answered.problem is None)
+        return kept(answered.result, answered.problem, answers.where(key))
 
-    def keep_refusal(self, source: str | None, refusal: Result, fields: dict[str, Any]) -> None:
+    def keep_refusal(self, source: str | None, refusal: Result, outcome: Outcome) -> None:
         """A malformed timer or MNS record's 4xx goes to the store too, so readers of it learn why; best effort."""
         key = answer_key(source)
         answers = self._answer_store()[0] if key else None
         if answers is None or key is None:
             return
-        fields["answer_key"] = answers.where(key)
+        where = answers.where(key)
+        outcome.note(answer_key=where)
         # Its own payload hash (no question's hash is ever one): a question reusing the id gets 409.
         record = AnswerRecord(COMPLETED, refusal_hash(refusal), "", self.ctx.wall(), 1, refusal)
         try:
             answers.put_if_absent(key, record)  # nothing was paid: a failure is only logged
         except QwenError as error:
-            logs.emit("answer_not_stored", level=logging.WARNING, answer_key=fields["answer_key"], code=error.code)
+            logs.emit("answer_not_stored", level=logging.WARNING, answer_key=where, code=error.code)
 
     def _answer_store(self) -> tuple[AnswerStore | None, QwenError | None]:
         """The answer store (QWEN_ANSWER_BUCKET), or None; with the reason when one is set but unreachable."""
         bucket = self.ctx.settings.answer_bucket
         if bucket is None:
             return None, None
-        from handler.deliver.answers import OssAnswerStore  # only with QWEN_ANSWER_BUCKET set
-
         try:
             return OssAnswerStore(self.ctx.access.store(), bucket, self.ctx.settings.oss_output_prefix), None
         except QwenError as error:

@@ -23,9 +23,7 @@ does it.
 
 Markers of completed answers are left in place (a later claim then sees the answer first); an OSS
 lifecycle rule on `<prefix>.pending/` removes them. An attempt that fails releases its marker at
-once, so the redelivery does not wait for the deadline. The same design as Powertools'
-idempotency (see handler/deliver/answers.py), with the Redis flavour of take-over, since OSS's only
-conditional PUT is x-oss-forbid-overwrite.
+once, so the redelivery does not wait for the deadline (docs/answers-and-exactly-once.md).
 """
 
 from __future__ import annotations
@@ -40,6 +38,7 @@ from handler import logs
 from handler.ask.account import is_account_level
 from handler.ask.attempts import MIN_ATTEMPT_SECONDS, Backoff
 from handler.deliver.answers import COMPLETED, IN_PROGRESS, AnswerRecord, AnswerStore, pending_key
+from handler.deliver.memory import AnsweredRecords, Remembered
 from handler.errors import QwenError, TransientUpstreamError
 from handler.result import Result
 from handler.values import Value, replace
@@ -56,8 +55,9 @@ _ROUNDS = 6  # claim attempts before giving up (each lost race means another ins
 
 
 class Answered(Value):
+    """The answer to one delivery, how it was had, and whether it is in the store."""
+
     result: Result
-    attempts: int
     how: str
     # Why the answer is not in the store (denied, OSS down past the retries); None when it is, or
     # when it never should be (a 5xx of our own).
@@ -65,6 +65,39 @@ class Answered(Value):
     # False when the store could not be used at all before asking (no marker was made): the caller
     # may still keep the answer some other way.
     claimed: bool = True
+
+
+class SupersededAnswer(QwenError):
+    """The object was replaced while its older version was being answered: that answer is returned,
+    not written, so it cannot overwrite the newer version's answer file."""
+
+    status_code = 409
+    code = "Superseded"
+
+    def __init__(self, where: str, answered: str, current: str):
+        super().__init__(
+            f"{where} was replaced while this answer was being made (answered eTag {answered}, current eTag "
+            f"{current}): the answer is returned but not written, so the newer upload's answer file stays"
+        )
+        self.answered, self.current = answered, current
+
+
+def kept(result: Result, problem: QwenError | None, where: str) -> Result:
+    """The result to return for an answer that `problem` kept out of the store at `where` (None: it is stored)."""
+    if problem is None:
+        return result
+    if isinstance(problem, SupersededAnswer):
+        logs.emit(
+            "answer_superseded",
+            level=logging.WARNING,
+            answer_key=where,
+            answered_etag=problem.answered,
+            current_etag=problem.current,
+        )
+        if not result.ok or result.code:
+            return replace(result, message=f"{result.message} ({problem.message})".strip())
+        return replace(result, code=problem.code, message=problem.message)
+    return not_stored(result, problem, where)
 
 
 def not_stored(result: Result, problem: QwenError, where: str) -> Result:
@@ -107,20 +140,13 @@ def with_retries(
             sleep(pause)
 
 
-class Once(Value, frozen=False):
-    store: AnswerStore
-    owner: str  # this invocation and record: written in the marker, checked before releasing it
-    request_id: str
-    timeout: float  # the function's timeout: a marker older than this is an abandoned attempt
-    remaining: Callable[[], float]  # seconds left before this invocation's deadline
-    wall: Callable[[], float]  # epoch seconds, comparable across instances
-    sleep: Callable[[float], None]
-    backoff: Backoff
-    poll: float = 0.25
+class Once:
+    """The exactly-once protocol over one answer store, on one invocation's clocks and budget."""
 
-    @classmethod
-    def of(
-        cls,
+    poll = 0.25  # seconds between looks at another instance's progress
+
+    def __init__(
+        self,
         store: AnswerStore,
         *,
         request_id: str,
@@ -129,14 +155,20 @@ class Once(Value, frozen=False):
         wall: Callable[[], float],
         sleep: Callable[[float], None],
         backoff: Backoff,
-    ) -> Once:
-        """One record's Once: its owner is this invocation's request id (header-safe) and a random part."""
-        owner = f"{re.sub(r'[^A-Za-z0-9._-]', '-', request_id)[:64]}.{uuid.uuid4().hex[:12]}"
-        return cls(store, owner, request_id, timeout, remaining, wall, sleep, backoff)
+        owner: str | None = None,
+    ) -> None:
+        self.store = store
+        # This invocation and record, written in the marker and checked before releasing it: by default the
+        # request id (header-safe) and a random part.
+        self.owner = owner or f"{re.sub(r'[^A-Za-z0-9._-]', '-', request_id)[:64]}.{uuid.uuid4().hex[:12]}"
+        self.request_id = request_id
+        self.timeout = timeout  # the function's timeout: a marker older than this is an abandoned attempt
+        self.remaining = remaining  # seconds left before this invocation's deadline
+        self.wall = wall  # epoch seconds, comparable across instances
+        self.sleep = sleep
+        self.backoff = backoff
 
-    def answer(
-        self, key: str, digest: str, ask: Callable[[], tuple[Result, int]], *, marker: str | None = None
-    ) -> Answered:
+    def answer(self, key: str, digest: str, ask: Callable[[], Result], *, marker: str | None = None) -> Answered:
         """The stored answer, another instance's, or ours (asked once) stored under `key`.
 
         `marker` is where the in-progress marker goes (default `pending_key(key)`); a store whose key
@@ -148,16 +180,23 @@ class Once(Value, frozen=False):
             raise  # nothing asked yet: the delivery comes again when OSS is back
         except QwenError as unusable:
             # Denied, no such bucket, ...: the store cannot help, but the question still deserves its answer.
-            result, attempts = ask()
-            return Answered(result, attempts, ASKED, problem=unusable, claimed=False)
+            return Answered(ask(), ASKED, problem=unusable, claimed=False)
         if isinstance(claimed, Answered):
             return claimed
         try:
-            result, attempts = ask()
+            result = ask()
         except BaseException:
             self._release(marker, claimed)
             raise
-        return self._complete(key, marker, claimed, result, attempts)
+        return self._complete(key, marker, claimed, result)
+
+    def recall(self, memory: AnsweredRecords, memo: str, key: str, digest: str, remembered: Remembered) -> Result:
+        """An answer this instance remembers under `memo`, stored again first if it was not."""
+        if remembered.stored:
+            return remembered.result
+        problem = self.store_again(key, digest, remembered.result)
+        memory.put(memo, remembered.result, stored=problem is None)
+        return kept(remembered.result, problem, self.store.where(key))
 
     def store_again(self, key: str, digest: str, result: Result) -> QwenError | None:
         """Store an answer remembered by this instance but not stored before; the problem if it still fails."""
@@ -240,20 +279,20 @@ class Once(Value, frozen=False):
 
     # -- completing -----------------------------------------------------------------------------
 
-    def _complete(self, key: str, marker: str, mine: AnswerRecord, result: Result, attempts: int) -> Answered:
+    def _complete(self, key: str, marker: str, mine: AnswerRecord, result: Result) -> Answered:
         if result.status_code >= 500:
             # Our own failure (not DashScope's answer): not kept, so a redelivery tries again.
             self._release(marker, mine)
-            return Answered(result, attempts, ASKED)
+            return Answered(result, ASKED)
         record = self._completed(mine.payload_hash, mine.generation, result)
         try:
             created = self._retrying(lambda: self.store.put_if_absent(key, record))
         except Exception as error:  # noqa: BLE001  # whatever failed, the paid answer must still be returned
             problem = error if isinstance(error, QwenError) else QwenError(f"{type(error).__name__}", code="OssError")
             self._release(marker, mine)
-            return Answered(result, attempts, ASKED, problem=problem)
+            return Answered(result, ASKED, problem=problem)
         if created:
-            return Answered(result, attempts, ASKED)
+            return Answered(result, ASKED)
         # Someone stored first: the invocation that took over our (slow) attempt, whose answer is the
         # record; or we did, and the reply to our create was lost.
         try:
@@ -262,12 +301,12 @@ class Once(Value, frozen=False):
             # Something is stored under the key, ours or a take-over's; which, we could not read: the
             # paid answer is returned, said not to be (known to be) stored.
             problem = error if isinstance(error, QwenError) else QwenError(f"{type(error).__name__}", code="OssError")
-            return Answered(result, attempts, ASKED, problem=problem)
+            return Answered(result, ASKED, problem=problem)
         if found is not None and found.owner == self.owner:
-            return Answered(result, attempts, ASKED)
+            return Answered(result, ASKED)
         if found is not None and found.completed and found.result is not None:
-            return Answered(found.result, attempts, SUPERSEDED)
-        return Answered(result, attempts, ASKED)
+            return Answered(found.result, SUPERSEDED)
+        return Answered(result, ASKED)
 
     def _completed(self, digest: str, generation: int, result: Result) -> AnswerRecord:
         return AnswerRecord(COMPLETED, digest, self.owner, self.wall(), generation, result)
@@ -304,9 +343,9 @@ class Once(Value, frozen=False):
                 code="AnswerConflict",
                 status_code=409,
             )
-            return Answered(Result.failure(conflict, self.request_id), 0, CONFLICT)
+            return Answered(Result.failure(conflict, self.request_id), CONFLICT)
         assert found.result is not None
-        return Answered(found.result, 0, how)
+        return Answered(found.result, how)
 
     def _in_progress(self, key: str, why: str) -> TransientUpstreamError:
         return TransientUpstreamError(

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from handler import logs, redact
 from handler.ask.account import is_account_level
@@ -44,14 +43,14 @@ from handler.config import Settings
 from handler.deliver import versioning
 from handler.deliver.answers import COMPLETED, AnswerRecord, OssAnswerStore, pending_key, record_body
 from handler.deliver.context import Ask, DeliveryContext
-from handler.deliver.once import ASKED, not_stored, with_retries
+from handler.deliver.once import ASKED, SupersededAnswer, kept, with_retries
 from handler.deliver.store import SOURCE_ETAG_META, ObjectStore, shown_object, store_reserve
 from handler.errors import InvalidInput, ObjectNotFound, QwenError
 from handler.events import images
 from handler.events.decode import NOT_UTF8_HINT, decode_text
 from handler.events.question import Message, OssObject, Question
+from handler.outcome import Outcome
 from handler.result import Result, dumps, loads
-from handler.values import Value, replace
 
 # After the answer: HeadObject the source, write the answer file, and on failure read and delete the marker.
 STORE_REQUESTS = 4
@@ -59,21 +58,6 @@ STORE_REQUESTS = 4
 
 class ReplacedSinceEvent(Exception):
     """The object was replaced since the event: the newer version's own event answers it."""
-
-
-class SupersededAnswer(QwenError):
-    """The object was replaced while its older version was being answered: that answer is returned,
-    not written, so it cannot overwrite the newer version's answer file."""
-
-    status_code = 409
-    code = "Superseded"
-
-    def __init__(self, where: str, answered: str, current: str):
-        super().__init__(
-            f"{where} was replaced while this answer was being made (answered eTag {answered}, current eTag "
-            f"{current}): the answer is returned but not written, so the newer upload's answer file stays"
-        )
-        self.answered, self.current = answered, current
 
 
 class QuestionFileAnswers(OssAnswerStore):
@@ -120,66 +104,71 @@ class QuestionFileAnswers(OssAnswerStore):
         return True
 
 
-class OssQuestionFiles(Value, frozen=False):
+class OssQuestionFiles:
     """One invocation's OSS question files; the OSS client is shared by the records of a batch."""
 
-    ctx: DeliveryContext
+    def __init__(self, ctx: DeliveryContext) -> None:
+        self.ctx = ctx
 
-    def answer(
-        self, obj: OssObject, fields: dict[str, Any], ask: Ask, skipped: Callable[[str], Result]
-    ) -> tuple[Result, int]:
-        if obj.bucket not in self.ctx.settings.oss_buckets:
-            # Checked before any request: the bucket becomes the host the signed requests go to.
-            return Result.failure(_not_allowed(obj, self.ctx.settings), self.ctx.request_id), 0
-        prefix = self.ctx.settings.oss_output_prefix
-        if obj.key.startswith(prefix):
-            # Our own answer file: answering it would write another answer, and so on for ever.
-            return skipped(f"the object is under the output prefix {prefix} (loop guard)"), 0
-        if obj.key.lower().endswith(_SIDECARS):
-            # photo.jpg.txt is photo.jpg's instruction, read when the image is answered.
-            image = obj.key[: -len(".txt")]
-            return skipped(f"the object is the instruction sidecar of {image}, read when that image is answered"), 0
-        answer_key = f"{prefix}{obj.key}.json"
-        fields["answer_key"] = answer_key
+    def answer(self, obj: OssObject, outcome: Outcome, ask: Ask) -> Result:
+        refused = self._not_answered(obj)
+        if refused is not None:
+            return refused
+        answer_key = f"{self.ctx.settings.oss_output_prefix}{obj.key}.json"
+        outcome.note(answer_key=answer_key)
         store = self.ctx.access.store()
         versioning.check(store, obj.bucket, "QWEN_OSS_BUCKETS")  # before anything is asked (see versioning.py)
         etag = _etag(obj.etag)
 
-        def asked() -> tuple[Result, int]:
+        def asked() -> Result:
             try:
                 question = self._read_question(store, obj, etag)
             except InvalidInput as refusal:
-                return Result.failure(refusal, self.ctx.request_id), 0
-            return ask(question, fields, reserve=store_reserve(STORE_REQUESTS))
+                return Result.failure(refusal, self.ctx.request_id)
+            return ask(question, outcome, reserve=store_reserve(STORE_REQUESTS))
 
         if etag is None:
             # Without a version there is no telling a redelivery from a new upload: answered each time.
-            result, attempts = asked()
-            problem = self._write(store, obj.bucket, answer_key, result, None)
-            return (result if problem is None else not_stored(result, problem, _where(obj, answer_key))), attempts
-        files = QuestionFileAnswers(store, obj.bucket, prefix, obj.key, etag)
+            result = asked()
+            return kept(result, self._write(store, obj.bucket, answer_key, result, None), _where(obj, answer_key))
+        return self._answer_version(store, obj, etag, outcome, asked)
+
+    def _not_answered(self, obj: OssObject) -> Result | None:
+        """The refusal or skip of an object that is not a question to answer here; None for one that is."""
+        if obj.bucket not in self.ctx.settings.oss_buckets:
+            # Checked before any request: the bucket becomes the host the signed requests go to.
+            return Result.failure(_not_allowed(obj, self.ctx.settings), self.ctx.request_id)
+        prefix = self.ctx.settings.oss_output_prefix
+        if obj.key.startswith(prefix):
+            # Our own answer file: answering it would write another answer, and so on for ever.
+            return Result.skipped(f"the object is under the output prefix {prefix} (loop guard)", self.ctx.request_id)
+        if obj.key.lower().endswith(_SIDECARS):
+            # photo.jpg.txt is photo.jpg's instruction, read when the image is answered.
+            image = obj.key[: -len(".txt")]
+            why = f"the object is the instruction sidecar of {image}, read when that image is answered"
+            return Result.skipped(why, self.ctx.request_id)
+        return None
+
+    def _answer_version(
+        self, store: ObjectStore, obj: OssObject, etag: str, outcome: Outcome, asked: Callable[[], Result]
+    ) -> Result:
+        """One version (key + eTag) of a question file: remembered, stored, or asked once across instances."""
+        files = QuestionFileAnswers(store, obj.bucket, self.ctx.settings.oss_output_prefix, obj.key, etag)
         once = self.ctx.once(files)
+        where = files.where(files.answer)
         memo = f"{obj.source}@{etag}"
         remembered = self.ctx.memory.entry(memo)
         if remembered is not None:
-            fields["remembered"] = True
-            if remembered.stored:
-                return remembered.result, 0
-            problem = once.store_again(files.answer, etag, remembered.result)
-            self.ctx.memory.put(memo, remembered.result, stored=problem is None)
-            if isinstance(problem, SupersededAnswer):
-                return _superseded(remembered.result, problem, files.where(files.answer)), 0
-            if problem is not None:
-                return not_stored(remembered.result, problem, files.where(files.answer)), 0
-            return remembered.result, 0
+            outcome.note(remembered=True)
+            return once.recall(self.ctx.memory, memo, files.answer, etag, remembered)
         try:
-            outcome = once.answer(files.answer, etag, asked, marker=files.marker)
+            answered = once.answer(files.answer, etag, asked, marker=files.marker)
         except ReplacedSinceEvent as newer:
-            return skipped(str(newer)), 0
-        if outcome.how != ASKED:
-            fields["answered_by"] = outcome.how  # stored, waited or superseded: not asked here
-        result, problem = outcome.result, outcome.problem
-        if not outcome.claimed and problem is not None:
+            return Result.skipped(str(newer), self.ctx.request_id)
+        if answered.how != ASKED:
+            outcome.note(answered_by=answered.how)  # stored, waited or superseded: not asked here
+        result, problem = answered.result, answered.problem
+        if not answered.claimed and problem is not None:
             # Answered without exactly-once: say so, or a missing grant would only ever cost double asks.
             logs.emit(
                 "answer_marker_unavailable",
@@ -188,20 +177,17 @@ class OssQuestionFiles(Value, frozen=False):
                 code=problem.code,
                 message=problem.message,
             )
-        if outcome.how == ASKED and (not outcome.claimed or result.status_code >= 500):
+        if answered.how == ASKED and (not answered.claimed or result.status_code >= 500):
             # No marker could be made (the store refused before we asked), or our own failure, which
             # once.py does not keep: the answer file is still written so the uploader finds it.
-            problem = self._write(store, obj.bucket, answer_key, result, etag)
+            problem = self._write(store, obj.bucket, f"{files.prefix}{files.answer}", result, etag)
             if result.status_code >= 500:
                 problem = None  # not a paid answer: a redelivery asks again, nothing to remember
-        if isinstance(problem, SupersededAnswer):
-            self.ctx.memory.put(memo, result, stored=True)  # nothing more to write for this version, ever
-            return _superseded(result, problem, files.where(files.answer)), outcome.attempts
         if result.status_code < 500:
-            self.ctx.memory.put(memo, result, stored=problem is None)
-        if problem is not None:
-            return not_stored(result, problem, files.where(files.answer)), outcome.attempts
-        return result, outcome.attempts
+            # A superseded version has nothing more to write, ever: remembered as stored.
+            stored = problem is None or isinstance(problem, SupersededAnswer)
+            self.ctx.memory.put(memo, result, stored=stored)
+        return kept(result, problem, where)
 
     def _write(self, store: ObjectStore, bucket: str, key: str, result: Result, etag: str | None) -> QwenError | None:
         """Write the answer file, again after transient failures while the deadline allows; the problem if not."""
@@ -296,20 +282,6 @@ class OssQuestionFiles(Value, frozen=False):
             if text and "\x00" not in text:
                 instruction = text
         return Question(messages=(Message("user", instruction, images=(uri,)),))
-
-
-def _superseded(result: Result, problem: SupersededAnswer, where: str) -> Result:
-    """The answer to the older version, returned with code Superseded and both eTags; logged as a WARNING."""
-    logs.emit(
-        "answer_superseded",
-        level=logging.WARNING,
-        answer_key=where,
-        answered_etag=problem.answered,
-        current_etag=problem.current,
-    )
-    if not result.ok or result.code:
-        return replace(result, message=f"{result.message} ({problem.message})".strip())
-    return replace(result, code=problem.code, message=problem.message)
 
 
 def _not_allowed(obj: OssObject, settings: Settings) -> QwenError:

@@ -1,15 +1,14 @@
 """The OSS seam: read a question object, read, write, create-if-absent and delete answer objects.
-`oss2` is imported only here, and only when OSS is first needed. Every request an invocation makes
-goes through `Bounded`, which fits it in the invocation's time left."""
+`oss2` is imported only here, and only when OSS is first needed. Every request fits in the invocation's
+time left: none starts with less than MIN_REQUEST_SECONDS left, and each one's timeout is capped by it, so
+a hung OSS endpoint cannot hold the invocation past its deadline (a paid answer would be lost)."""
 
 from __future__ import annotations
 
-import contextvars
 import math
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from handler import redact
@@ -20,7 +19,7 @@ from handler.values import Value, field
 
 SOURCE_ETAG_META = "source-etag"  # x-oss-meta-source-etag on each answer object
 
-# The longest an OSS request may wait (connect, and each read); `Bounded` lowers it to the time left.
+# The longest an OSS request may wait (connect, and each read); lowered to the time left.
 REQUEST_TIMEOUT = 10.0
 # Below this much time left no OSS request is started: it could not finish before the deadline.
 MIN_REQUEST_SECONDS = 0.25
@@ -28,13 +27,9 @@ MIN_REQUEST_SECONDS = 0.25
 
 def store_reserve(requests: int) -> float:
     """Seconds an answer must leave before the deadline for the `requests` OSS requests that keep it (write
-    it, free the marker): `Bounded` starts none with less than MIN_REQUEST_SECONDS left, so each gets that
+    it, free the marker): `Oss2Store` starts none with less than MIN_REQUEST_SECONDS left, so each gets that
     minimum and the last still starts with it left."""
     return (requests + 1) * MIN_REQUEST_SECONDS
-
-
-# The per-request timeout `Bounded` set for the call running in this thread (None: REQUEST_TIMEOUT).
-_request_timeout: contextvars.ContextVar[float | None] = contextvars.ContextVar("oss_request_timeout", default=None)
 
 
 class StoredObject(Value):
@@ -72,9 +67,10 @@ class ObjectStore(Protocol):
 
 
 class Oss2Store:
-    """ObjectStore over the official oss2 SDK, with the function's (STS) credentials."""
+    """ObjectStore over the official oss2 SDK, with the function's (STS) credentials; `remaining` is the
+    invocation's time left (its margin for returning already taken off)."""
 
-    def __init__(self, credentials: Credentials, endpoint: str):
+    def __init__(self, credentials: Credentials, endpoint: str, remaining: Callable[[], float] = lambda: math.inf):
         try:
             import oss2  # ~0.3 s of imports that plain questions never pay
         except ImportError:
@@ -94,11 +90,21 @@ class Oss2Store:
         self._auth = auth
         self._endpoint = endpoint
         self._session = oss2.Session()  # one connection pool for every bucket and call
+        self._remaining = remaining
 
-    def _bucket(self, name: str) -> Any:
-        # A Bucket per call (cheap: the session holds the connections) so that each request gets the
-        # timeout of its own thread's time left; oss2 applies it to the connect and to each read.
-        timeout = _request_timeout.get() or REQUEST_TIMEOUT
+    def _bucket(self, verb: str, name: str, key: str) -> Any:
+        """A Bucket for one request, whose timeout (connect, and each read) is capped by the time left: cheap,
+        the session holds the connections."""
+        left = self._remaining()
+        if not left >= MIN_REQUEST_SECONDS:
+            raise TransientUpstreamError(
+                f"OssUnavailable: cannot {verb} {shown_object(name, key)}: no time left before the function's "
+                f"deadline ({max(left, 0.0):.2f} s)",
+                code="OssUnavailable",
+                request_id="",
+                attempts=0,
+            )
+        timeout = min(REQUEST_TIMEOUT, left)
         return self._oss2.Bucket(self._auth, self._endpoint, name, connect_timeout=timeout, session=self._session)
 
     def read(self, bucket: str, key: str, *, max_bytes: int | None = None) -> StoredObject:
@@ -106,7 +112,7 @@ class Oss2Store:
 
         byte_range = (0, max_bytes) if max_bytes is not None else None
         try:
-            result = self._bucket(bucket).get_object(key, byte_range=byte_range)
+            result = self._bucket("read", bucket, key).get_object(key, byte_range=byte_range)
             # oss2 reads through requests, which undoes any Content-Encoding the object was uploaded
             # with: a 200 KB gzip object can decode to gigabytes. The range bounds the stored bytes
             # only, so an encoded object is refused before its body is read.
@@ -135,7 +141,7 @@ class Oss2Store:
 
     def write(self, bucket: str, key: str, data: bytes, *, metadata: Mapping[str, str]) -> None:
         try:
-            self._bucket(bucket).put_object(key, data, headers=_put_headers(metadata))
+            self._bucket("write", bucket, key).put_object(key, data, headers=_put_headers(metadata))
         except self._oss2.exceptions.OssError as error:
             raise self._translate(error, "write", bucket, key) from None
 
@@ -143,7 +149,7 @@ class Oss2Store:
         import requests
 
         try:
-            result = self._bucket(bucket).head_object(key)
+            result = self._bucket("read", bucket, key).head_object(key)
         except self._oss2.exceptions.NotFound:
             return None
         except self._oss2.exceptions.OssError as error:
@@ -156,7 +162,7 @@ class Oss2Store:
         import requests
 
         try:
-            status = self._bucket(bucket).get_bucket_versioning().status
+            status = self._bucket("versioning", bucket, "").get_bucket_versioning().status
         except self._oss2.exceptions.OssError as error:
             raise self._translate(error, "versioning", bucket, "") from None
         except requests.exceptions.RequestException as error:
@@ -168,7 +174,7 @@ class Oss2Store:
         # OSS, so of two instances creating the same key exactly one succeeds.
         headers = {**_put_headers(metadata), "x-oss-forbid-overwrite": "true"}
         try:
-            self._bucket(bucket).put_object(key, data, headers=headers)
+            self._bucket("write", bucket, key).put_object(key, data, headers=headers)
         except self._oss2.exceptions.OssError as error:
             if getattr(error, "status", None) == 409 and getattr(error, "code", "") == "FileAlreadyExists":
                 return False
@@ -177,7 +183,7 @@ class Oss2Store:
 
     def delete(self, bucket: str, key: str) -> None:
         try:
-            self._bucket(bucket).delete_object(key)
+            self._bucket("delete", bucket, key).delete_object(key)
         except self._oss2.exceptions.OssError as error:
             if getattr(error, "status", None) == 404:
                 return
@@ -216,58 +222,6 @@ class Oss2Store:
             request_id=request_id,
             attempts=1,
         )
-
-
-class Bounded:
-    """An ObjectStore whose every request fits in the invocation's time left (`remaining`, the margin for
-    returning already taken off): none is started with less than MIN_REQUEST_SECONDS left, and each
-    one's timeout is capped by what is left, so a hung OSS endpoint cannot hold the invocation past its
-    deadline (FC would kill it, and a paid answer would be neither returned nor stored)."""
-
-    def __init__(self, store: ObjectStore, remaining: Callable[[], float]):
-        self._store = store
-        self._remaining = remaining
-
-    def read(self, bucket: str, key: str, *, max_bytes: int | None = None) -> StoredObject:
-        with self._budget("read", bucket, key):
-            return self._store.read(bucket, key, max_bytes=max_bytes)
-
-    def write(self, bucket: str, key: str, data: bytes, *, metadata: Mapping[str, str]) -> None:
-        with self._budget("write", bucket, key):
-            self._store.write(bucket, key, data, metadata=metadata)
-
-    def etag(self, bucket: str, key: str) -> str | None:
-        with self._budget("read", bucket, key):
-            return self._store.etag(bucket, key)
-
-    def versioning(self, bucket: str) -> str | None:
-        with self._budget("versioning", bucket, ""):
-            return self._store.versioning(bucket)
-
-    def create(self, bucket: str, key: str, data: bytes, *, metadata: Mapping[str, str]) -> bool:
-        with self._budget("write", bucket, key):
-            return self._store.create(bucket, key, data, metadata=metadata)
-
-    def delete(self, bucket: str, key: str) -> None:
-        with self._budget("delete", bucket, key):
-            self._store.delete(bucket, key)
-
-    @contextmanager
-    def _budget(self, verb: str, bucket: str, key: str) -> Iterator[None]:
-        left = self._remaining()
-        if not left >= MIN_REQUEST_SECONDS:
-            raise TransientUpstreamError(
-                f"OssUnavailable: cannot {verb} {shown_object(bucket, key)}: no time left before the function's "
-                f"deadline ({max(left, 0.0):.2f} s)",
-                code="OssUnavailable",
-                request_id="",
-                attempts=0,
-            )
-        token = _request_timeout.set(min(REQUEST_TIMEOUT, left))
-        try:
-            yield
-        finally:
-            _request_timeout.reset(token)
 
 
 def _broken(error: BaseException, verb: str, bucket: str, key: str) -> TransientUpstreamError:
@@ -327,17 +281,23 @@ def endpoint_for(region: str | None, override: str | None) -> str | None:
     return None
 
 
-class OssAccess(Value, frozen=False):
+class OssAccess:
     """One invocation's way to OSS: the function's credentials, the configured or own-region endpoint,
     and one client shared by the records of a batch. Nothing here comes from an event."""
 
-    factory: Callable[[Credentials, str], ObjectStore]
-    invocation: Invocation
-    override: str | None
-    # Seconds left before the invocation's deadline (its margin taken off): bounds every OSS request.
-    remaining: Callable[[], float] = field(default=lambda: math.inf)
-    _store: ObjectStore | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(
+        self,
+        factory: Callable[..., ObjectStore],
+        invocation: Invocation,
+        override: str | None,
+        remaining: Callable[[], float] = lambda: math.inf,
+    ) -> None:
+        self.factory = factory  # Oss2Store, or a test's fake: (credentials, endpoint, remaining)
+        self.invocation = invocation
+        self.override = override
+        self.remaining = remaining  # seconds left before the invocation's deadline: bounds every OSS request
+        self._store: ObjectStore | None = None
+        self._lock = threading.Lock()
 
     def store(self) -> ObjectStore:
         with self._lock:
@@ -347,11 +307,10 @@ class OssAccess(Value, frozen=False):
 
     def _connect(self) -> ObjectStore:
         creds = self.invocation.credentials
-        if creds is not None:
-            # oss2 logs its request headers at DEBUG, the STS token among them.
-            redact.pin("credentials", [creds.access_key_secret, creds.security_token])
         if creds is None:
             raise QwenError("cannot reach OSS without credentials (the function needs a role)", code="OssNotConfigured")
+        # oss2 logs its request headers at DEBUG, the STS token among them.
+        redact.pin("credentials", [creds.access_key_secret, creds.security_token])
         endpoint = endpoint_for(self.invocation.region, self.override)
         if endpoint is None:
             raise QwenError(
@@ -359,4 +318,4 @@ class OssAccess(Value, frozen=False):
                 "FC_REGION) is a region name such as cn-hangzhou",
                 code="OssNotConfigured",
             )
-        return Bounded(self.factory(creds, endpoint), self.remaining)
+        return self.factory(creds, endpoint, remaining=self.remaining)

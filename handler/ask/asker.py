@@ -1,0 +1,85 @@
+"""One question asked: plan, guard, attempts on the model's API, and what the log line says of it."""
+
+from __future__ import annotations
+
+from handler.ask import account, guard
+from handler.ask.apis import ModelApis, is_url_error
+from handler.ask.attempts import Asked, Deadline, Seams, call_with_retries
+from handler.ask.invokers import invoker_for
+from handler.ask.models import MULTIMODAL
+from handler.ask.plan import Call, plan
+from handler.config import Settings
+from handler.events.question import Question
+from handler.outcome import Outcome
+from handler.result import Result
+
+
+class Asker:
+    """Asks the questions of one invocation, each within the function's deadline."""
+
+    def __init__(
+        self, settings: Settings, deadline: Deadline, seams: Seams, apis: ModelApis, *, function_timeout: float
+    ) -> None:
+        self.settings = settings
+        self.deadline = deadline
+        self.seams = seams
+        self.apis = apis
+        self.function_timeout = function_timeout
+
+    def ask(self, question: Question, outcome: Outcome, *, reserve: float = 0.0) -> Result:
+        """Ask within the deadline, less `reserve`: the time the caller needs afterwards to store the answer
+        (a stream still going then is cut there, a PartialAnswer that can still be kept)."""
+        call = plan(question, self.settings)
+        outcome.note(model=call.model, mode=call.mode)
+        info = self.settings.models.get(call.model)
+        if info is None:
+            outcome.note(model_known=False)  # no context guard and no cost for a model not in the table
+        api, settled = self.apis.api(call.model, info)
+        image_parts = sum(len(m.images) for m in call.messages)
+        if image_parts:
+            # Images go only to multimodal-generation; the guard below counts the text parts alone.
+            api, settled = MULTIMODAL, True
+            outcome.note(image_parts=image_parts)
+        outcome.note(api=api)
+        if self.settings.log_content:
+            outcome.note(question=call.text)
+        fit = guard.check(call, info, trim=self.settings.trim_history)
+        if fit.counted_tokens is not None:
+            outcome.note(counted_input_tokens=fit.counted_tokens)
+        if fit.trimmed_turns:
+            outcome.note(trimmed_turns=fit.trimmed_turns)
+        call = fit.call
+        deadline = self.deadline if reserve <= 0 else Deadline(self.deadline.at - reserve, self.deadline.clock)
+        asked = self._attempts(call, api, deadline)
+        outcome.attempts = asked.attempts
+        if not settled and is_url_error(asked.result):
+            # Not served on text-generation: nothing was generated, so asking the other endpoint once
+            # costs nothing twice. Only a 200 there teaches the instance the model's API.
+            api = MULTIMODAL
+            outcome.note(api=api)
+            asked = self._attempts(call, api, deadline)
+            outcome.attempts += asked.attempts
+            if asked.result.ok:
+                self.apis.learn(call.model, api)
+        result = account.with_key_hint(asked.result, self.settings)
+        # A revoked key or an overdue balance says nothing about the question: raised, never kept.
+        account.raise_if_account_level(result, model=call.model)
+        if asked.partial is not None:
+            outcome.note(partial_reason=asked.partial.reason)
+        usage = result.usage if isinstance(result.usage, dict) else {}
+        details = usage.get("output_tokens_details")
+        if isinstance(details, dict) and isinstance(details.get("reasoning_tokens"), int):
+            outcome.note(reasoning_tokens=details["reasoning_tokens"])
+        if info is not None and isinstance(usage.get("input_tokens"), int):
+            cost = info.cost(usage.get("input_tokens", 0), usage.get("output_tokens") or 0)
+            if cost is not None:
+                outcome.note(cost_cny=cost)
+        if self.settings.log_content and result.ok:
+            outcome.note(answer=invoker_for(call.mode, api).answer_text(result.output))
+        return result
+
+    def _attempts(self, call: Call, api: str, deadline: Deadline) -> Asked:
+        invoker = invoker_for(call.mode, api)
+        return call_with_retries(
+            call, invoker, self.settings, deadline, self.seams, function_timeout=self.function_timeout
+        )
