@@ -8,6 +8,7 @@ batch's questions overlap (about 1x) or queue (about 8x).
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import time
@@ -58,7 +59,11 @@ def measure(runs: int = 5) -> dict[str, float]:
     return {"one_s": one, "eight_s": eight, "ratio": eight / one}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    # No options: parsed for --help, and so that a mistyped option does not start the run.
+    argparse.ArgumentParser(
+        prog="python -m bench.batch", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args(argv)
     figures = measure()
     verdict = "meets" if figures["ratio"] <= 1.5 else "MISSES"
     print(f"batch of 8 vs 1 at {LATENCY}s upstream latency (median of 5):")

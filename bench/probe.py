@@ -60,8 +60,32 @@ def compiled_sources():
     return compiled
 
 
+SIDES = ("project", "naive", "pinned")
+MODES = ("cold", "warm", "peak", "batch")
+
+
+def parse_args(argv):
+    """(side, mode, n or None). The arguments bench/run.py passes are read without argparse: its import
+    would be timed with every cold start. Anything else (--help, a mistake) goes to argparse."""
+    if 2 <= len(argv) <= 3 and argv[0] in SIDES and argv[1] in MODES:
+        if argv[1] == "cold" and len(argv) == 2:
+            return argv[0], argv[1], None
+        if argv[1] != "cold" and len(argv) == 3 and argv[2].isdigit():
+            return argv[0], argv[1], int(argv[2])
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="probe.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("side", choices=SIDES)
+    parser.add_argument("mode", choices=MODES)
+    parser.add_argument("n", nargs="?", type=int, help="questions (warm, batch) or the batch size (peak)")
+    args = parser.parse_args(argv)
+    parser.error("cold takes no N" if args.mode == "cold" else f"{args.mode} needs N, a whole number")
+
+
 def main():
-    side, mode = sys.argv[1], sys.argv[2]
+    side, mode, count = parse_args(sys.argv[1:])
     compiled = compiled_sources() if os.environ.get("BENCH_AUDIT") else None
     logging.getLogger().addHandler(FormatAndDrop())
     handler = load(side)
@@ -76,12 +100,11 @@ def main():
             print(json.dumps({"compiled": compiled, "dashscope_files": [f for f in loaded if isinstance(f, str)]}))
         return
     if mode == "peak":
-        print(json.dumps(peak(handler, context, int(sys.argv[3]))))
+        print(json.dumps(peak(handler, context, count)))
         return
     if mode == "batch":
-        print(json.dumps(timed_batch(handler, context, int(sys.argv[3]))))
+        print(json.dumps(timed_batch(handler, context, count)))
         return
-    count = int(sys.argv[3])
     handler(b"warm-up", context)
     times, cpu, rss = [], [], {}
     for i in range(1, count + 1):

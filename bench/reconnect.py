@@ -6,6 +6,7 @@ not TLS; a real DashScope connection adds the TLS handshake's round trips to thi
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 
@@ -15,7 +16,10 @@ from handler.local.standin import DashScopeStandIn
 KEY = "sk-bench-reconnect-0001"
 
 
-def main(calls: int = 300) -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.reconnect", description=__doc__)
+    parser.add_argument("--calls", type=int, default=300, help="calls per median (default: %(default)s)")
+    calls = parser.parse_args(argv).calls
     with DashScopeStandIn(api_key=KEY) as standin:
         transport = DashScopeTransport()
 

@@ -17,6 +17,7 @@ Exit status 1 when the package does not answer or the bytecode check fails.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -332,14 +333,31 @@ def table(rows: list[Row], versions: dict[str, str]) -> list[str]:
     return lines
 
 
-def main() -> int:
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--cpu", metavar="SPECS", help="comma list of FC vCPU specs, e.g. 0.05,0.35,1: the per-spec run (bench/spec.py)"
+    )
+    parser.add_argument("--quick", action="store_true", help="every figure once over: to try the bench, not to quote")
+    parser.add_argument("--warm-only", action="store_true", help="the warm figures only (no packages, no cold starts)")
+    args = parser.parse_args(argv)
+    if args.cpu is not None and args.warm_only:
+        parser.error("--warm-only does not apply to --cpu")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     global COLD_RUNS, WARM_ROUNDS
-    if any(arg == "--cpu" or arg.startswith("--cpu=") for arg in sys.argv[1:]):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse_args(argv)
+    if args.cpu is not None:
         from bench import spec
 
-        return spec.main(sys.argv[1:])
-    only_warm = "--warm-only" in sys.argv  # a quick look at the warm figures while working on them
-    if "--quick" in sys.argv:  # the whole run once over, with too few samples to quote
+        return spec.main(argv)
+    only_warm = args.warm_only
+    if args.quick:
         COLD_RUNS, WARM_ROUNDS = 1, 1
     pythons = {side: venv(side) for side in SIDES}
     versions = {side: installed(pythons[side], "dashscope") for side in SIDES}

@@ -526,10 +526,10 @@ def recommend(results: list[SpecFigures], rows: list[Cost], peak_mb: float) -> l
 # ---- the run -----------------------------------------------------------------------------------------
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], prog: str = "python -m bench.run") -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m bench.run --cpu", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument("--cpu", required=True, help="comma list of vCPU specs, e.g. 0.05,0.35,1")
     parser.add_argument("--quick", action="store_true", help="one sample of each: to try the bench")
     args = parser.parse_args(argv)
@@ -628,3 +628,7 @@ def main(argv: list[str]) -> int:
     (run.BENCH / "results").mkdir(exist_ok=True)
     (run.BENCH / "results" / "spec.md").write_text(report + "\n")
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:], prog="python -m bench.spec"))

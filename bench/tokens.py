@@ -9,6 +9,7 @@ the tokenizer (tiktoken stays unimported).
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -70,7 +71,12 @@ def measure() -> dict[str, dict]:
     return {name: probe(size, model) for name, size, model in CASES}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    # No options: parsed for --help, and so that a mistyped option does not start the run. The probes
+    # are fresh `python -c` processes: argparse is not in what they measure.
+    argparse.ArgumentParser(
+        prog="python -m bench.tokens", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args(argv)
     figures = measure()
     print("token guard, one fresh process per case (the tokenizer's load counted where it happens):")
     for name, figure in figures.items():

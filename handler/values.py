@@ -1,30 +1,14 @@
-"""Value objects that cost nothing to define: `class Plan(Value)` reads like a frozen dataclass.
+"""Value objects that cost nothing to define: `class Plan(Value)` behaves as `@dataclass(frozen=True)`.
 
-Why not `dataclasses`: `@dataclass(frozen=True)` writes and compiles five or six methods per class with
-`exec` when its module is imported (about 0.6 ms a class on a 2-core VM at full speed; 1.35 ms
-under load). The handler defines about 35 such classes, all before the first event. FC runs a small
-spec (0.05 vCPU) at 1/20 of a core, so those compiles cost 0.4 s to 0.8 s of every cold start.
-Here the methods are written once, below, and compiled into this module's bytecode. A class definition
-only reads its annotations (tens of microseconds). Instances behave as a dataclass's do:
-
-- fields come from the class's annotations in order, the bases' first; `name: T = default` and
-  `name: T = field(default_factory=..., repr=False, compare=False, init=False)` as in `dataclasses`;
-- `__init__` takes the init fields positionally or by keyword, then calls `__post_init__` if defined;
-- `__repr__` shows the fields with `repr=True` (a secret is declared `field(repr=False)`);
-- `__eq__` compares the fields with `compare=True` of two instances of the same class, and a frozen
-  class hashes them;
-- frozen (the default) refuses assignment after `__init__` with `FrozenInstanceError`;
-  `class Tally(Value, frozen=False)` is mutable and unhashable;
-- `replace(value, **changes)` is `dataclasses.replace`.
-
-A `ClassVar[...]` annotation is not a field. The price is a slower `__init__` (general code, not
-generated for the class): a few microseconds more per instance, for the twenty an invocation builds.
+Why: `dataclasses` compiles each class's methods with `exec` at import, which a small FC spec pays on
+every cold start (docs/performance.md); here they are compiled once, into this module's bytecode.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from reprlib import recursive_repr  # already loaded: collections imports it
 from typing import Any, ClassVar, TypeVar
 
 try:
@@ -82,7 +66,10 @@ def field(
     compare: bool = True,
     init: bool = True,
 ) -> Any:
-    """A field with a factory, or left out of repr, comparison or `__init__` (as `dataclasses.field`)."""
+    """A field with a factory, or left out of repr, comparison or `__init__` (as `dataclasses.field`).
+
+    `repr=False` keeps the field (a secret) out of the value's repr and str, and so out of any value's
+    that holds it; a subclass keeps that unless it declares the field again."""
     return Field(default, default_factory, repr, compare, init)
 
 
@@ -91,16 +78,32 @@ def _is_class_var(annotation: Any) -> bool:
     return text is ClassVar or (isinstance(text, str) and text.startswith(("ClassVar", "typing.ClassVar")))
 
 
+# Where a Value differs from a frozen dataclass (everything else is held to one in tests/test_values.py):
+# - options: only `frozen`; no eq=False, order, unsafe_hash, slots, kw_only, KW_ONLY or InitVar.
+# - field() takes default, default_factory, repr, compare and init; no hash or metadata; Field has no type.
+# - `dataclasses.fields`, `asdict`, `astuple` and `is_dataclass` do not know it: use this module's fields and replace.
+# - `__init__` is `(*args, **kwargs)` to `inspect.signature`, and its TypeErrors are worded differently.
+# - a mutable default is any unhashable one (as Python 3.11+ dataclasses; 3.10's refuse list, dict, set only).
 @dataclass_transform(field_specifiers=(field, Field))
 class Value:
-    """Base of a value object: see the module's docstring."""
+    """Base of a value object; `class Tally(Value, frozen=False)` is a mutable (and unhashable) one."""
 
     __fields__: ClassVar[tuple[Field, ...]] = ()
     __frozen__: ClassVar[bool] = True
 
     def __init_subclass__(cls, frozen: bool = True, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        declared = {f.name: f for f in cls.__fields__}  # the bases' fields, in their order
+        # The bases' fields as dataclasses collect them: every Value base, the last in the MRO first; a
+        # field declared again keeps its first position.
+        bases = [b for b in cls.__mro__[-1:0:-1] if b is not Value and "__fields__" in b.__dict__]
+        declared = {f.name: f for b in bases for f in b.__dict__["__fields__"]}
+        if bases and not frozen and any(b.__frozen__ for b in bases):
+            raise TypeError("cannot inherit non-frozen Value from a frozen one")
+        if bases and frozen and not all(b.__frozen__ for b in bases):
+            raise TypeError("cannot inherit frozen Value from a non-frozen one")
+        for name in ("__setattr__", "__delattr__"):
+            if frozen and name in cls.__dict__:
+                raise TypeError(f"Cannot overwrite attribute {name} in class {cls.__name__}")
         # The class's own annotations (as strings: `from __future__ import annotations`); not
         # inspect.get_annotations, whose module the handler otherwise never imports.
         own = cls.__dict__.get("__annotations__", {})  # noqa: RUF063
@@ -110,14 +113,13 @@ class Value:
             spec = cls.__dict__.get(name, _MISSING)
             if not isinstance(spec, Field):
                 spec = Field(default=spec)
-            if isinstance(spec.default, (list, dict, set)):  # one object shared by every instance
+            if type(spec.default).__hash__ is None:  # one mutable object shared by every instance
                 raise ValueError(
                     f"mutable default {type(spec.default).__name__} for field {name!r}: use default_factory"
                 )
             spec.name = name
             if isinstance(cls.__dict__.get(name), Field):
                 delattr(cls, name)  # a plain default stays as the class attribute; a declaration does not
-            declared.pop(name, None)
             declared[name] = spec
         cls.__fields__ = tuple(declared.values())
         cls.__frozen__ = frozen
@@ -142,10 +144,12 @@ class Value:
         cls._stored = tuple((f.name, f.init, f) for f in stored)
         cls._shown = tuple(f.name for f in cls.__fields__ if f.repr)
         cls._compared = tuple(f.name for f in cls.__fields__ if f.compare)
-        if frozen:
-            cls.__hash__ = Value._hash  # type: ignore[method-assign]
-        else:
-            cls.__hash__ = None  # type: ignore[assignment]  # as a mutable dataclass with eq
+        if "__match_args__" not in cls.__dict__:
+            cls.__match_args__ = cls._init_names
+        # A `__hash__` of the class's own is kept; `__eq__` alone leaves `__hash__ = None`, which is not one.
+        own_hash = cls.__dict__.get("__hash__", _MISSING)
+        if own_hash is _MISSING or (own_hash is None and "__eq__" in cls.__dict__):
+            cls.__hash__ = Value._hash if frozen else None  # type: ignore[assignment]  # as a dataclass's
 
     _init_names: ClassVar[tuple[str, ...]]
     _init_set: ClassVar[frozenset[str]]
@@ -190,6 +194,7 @@ class Value:
             raise FrozenInstanceError(f"cannot delete field {name!r}")
         object.__delattr__(self, name)
 
+    @recursive_repr()  # a value that contains itself shows `...` there, as a dataclass does
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in type(self)._shown)
         return f"{type(self).__qualname__}({shown})"
@@ -197,7 +202,8 @@ class Value:
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
-        return all(getattr(self, name) == getattr(other, name) for name in type(self)._compared)
+        names = type(self)._compared  # tuples, as a dataclass's: identical objects are equal (a NaN)
+        return tuple(getattr(self, n) for n in names) == tuple(getattr(other, n) for n in names)
 
     def _hash(self) -> int:
         return hash(tuple(getattr(self, name) for name in type(self)._compared))

@@ -47,6 +47,7 @@ SLOW = (
     "tests/test_preview.py",  # the Serverless Devs CLI renders s.yaml
     "tests/test_speed.py",  # collects the suite twice in subprocesses
     "tests/test_startup_collections.py",  # imports the SDK in fresh interpreters
+    "tests/test_bench_cli.py",  # each bench entry point's --help in a fresh interpreter
 )
 
 # Fast tests that start one short interpreter because a fresh `sys.modules` is what they check.
