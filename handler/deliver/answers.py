@@ -1,18 +1,11 @@
-"""The answer store seam: where timer and MNS answers are kept, and what a kept answer looks like.
+"""The answer store: one record per delivery key (status, in-progress deadline, payload hash) behind four
+small methods, as Powertools' idempotency persistence layer; once.py runs the protocol over it, and
+`OssAnswerStore` keeps it in OSS (QWEN_ANSWER_BUCKET).
 
-Modelled on the idempotency utility of Powertools for AWS Lambda (aws-powertools/
-powertools-lambda-python, aws_lambda_powertools/utilities/idempotency/): one record per delivery
-key, with a status, an in-progress deadline and a payload hash, behind a store of four small
-methods. `handler/deliver/once.py` runs the protocol over it; `handler/deliver/answer_oss.py` keeps it in OSS.
-
-Keys are documented and predictable (relative to QWEN_OSS_OUTPUT_PREFIX):
-    mns/<messageId>.json                     MNS topic (JSON format) and MNS queue messages
-    timer/<triggerName>/<triggerTime>@<payload hash>.json   timer triggers (the first 16 hex digits of
-                                             the SHA-256 of the payload: a forged look-alike
-                                             never takes a real tick's key, handler/events/sources.py)
-and the in-progress markers of every answer (question files' too) under one folder, `.pending/`. Every segment that
-comes from an event is made safe by `segment`. OSS question files keep their answer beside the
-question, in the question's bucket, over the same protocol (handler/deliver/oss_files.py).
+Keys, relative to QWEN_OSS_OUTPUT_PREFIX, every segment from an event made safe by `segment`:
+    mns/<messageId>.json                                    MNS topic (JSON) and MNS queue messages
+    timer/<triggerName>/<triggerTime>@<payload hash>.json   timer triggers (events/sources.py)
+    .pending/<key>                                          the in-progress marker of every answer
 """
 
 from __future__ import annotations
@@ -125,8 +118,11 @@ def refusal_hash(refusal: Result) -> str:
     return "refused-" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
-# -- the answer store in an OSS bucket (QWEN_ANSWER_BUCKET): PutObject with x-oss-forbid-overwrite -------
 class OssAnswerStore:
+    """Records as OSS objects: a completed one is the result JSON as returned, the other fields user metadata
+    (x-oss-meta-status, -payload-hash, -owner, -deadline, -generation); put_if_absent is PutObject with
+    x-oss-forbid-overwrite."""
+
     def __init__(self, store: ObjectStore, bucket: str, prefix: str):
         self._store = store
         self.bucket = bucket

@@ -32,10 +32,6 @@ class AnsweredRecords:
         self._entries: OrderedDict[str, tuple[float, Remembered]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> Result | None:
-        entry = self.entry(key)
-        return entry.result if entry is not None else None
-
     def entry(self, key: str) -> Remembered | None:
         with self._lock:
             found = self._entries.get(key)

@@ -10,20 +10,11 @@ The protocol for a record whose answer belongs under `key` (its marker under `pe
     marker exists, abandoned   -> older than the function timeout: take it over under a lock only one
                                   invocation can create (`<marker>.takeover-<generation>`), then ask
 
-Both the marker and the answer are created with a conditional write (put-if-absent), so of two
-instances exactly one asks; a slow invocation whose abandoned attempt was taken over cannot
-overwrite anything either: the answer is created, never replaced, and whichever of the two
-finishes second gets the stored answer back instead of its own. The only replacement, of an
-abandoned marker, is done by the single holder of that generation's take-over lock.
-
-OSS question files (handler/deliver/oss_files.py) run the same protocol with one marker per version of
-the file (key + eTag, passed as `marker`) and an answer file shared by the versions: for them
-"create the answer" replaces an earlier version's answer, and only this version's marker holder
-does it.
-
-Markers of completed answers are left in place (a later claim then sees the answer first); an OSS
-lifecycle rule on `<prefix>.pending/` removes them. An attempt that fails releases its marker at
-once, so the redelivery does not wait for the deadline (docs/answers-and-exactly-once.md).
+Both the marker and the answer are conditional creates (put-if-absent), so of two instances exactly one
+asks, and nothing is overwritten: whichever finishes second gets the stored answer back instead of its own.
+The one replacement, of an abandoned marker, is made by the single holder of that generation's lock. An OSS
+question file passes one `marker` per version; its answer file is shared by the versions. Markers of
+completed answers stay (a lifecycle rule removes them); a failed attempt releases its marker at once.
 """
 
 from __future__ import annotations

@@ -1,35 +1,16 @@
 """OSS question files: read the object an OSS event names, answer it, write the answer beside it.
 
-The flow for one `OssObject` record, in order:
+For one `OssObject` record, in order:
   bucket not in QWEN_OSS_BUCKETS   -> 403 BucketNotAllowed, no OSS request and no DashScope call
-  under the output prefix          -> Skipped (our own answer file: the loop guard), nothing written
+  under the output prefix          -> Skipped (our own answer file: the loop guard); a sidecar too
   no eTag in the event             -> read, ask, write: no version to recognise a redelivery by
   answered by this instance        -> the remembered Result (written again only if it was not stored)
-  otherwise, exactly once across instances (handler/deliver/once.py), for this key and eTag:
-    answer file with the same eTag -> the stored Result (a redelivery on another instance)
-    in-progress marker of another  -> wait for its answer, or raise AnswerInProgress (delivered again)
-    marker created                 -> read (size and text checked), ask, write the answer file
-An image file (PNG, JPEG, WEBP, GIF or BMP by its bytes, handler/events/images.py) is a question too:
-sent to QWEN_VISION_MODEL as a base64 data: URI (the bucket stays private and no credential or URL
-leaves the function), with QWEN_IMAGE_PROMPT as the instruction, or the text of the sidecar
-`<key>.txt` when one exists; the sidecar itself is skipped, not answered. At most
-QWEN_OSS_MAX_IMAGE_BYTES (413 above it, with no DashScope call); a broken image header is 415.
-A refused file (too large, not text, holds no question) gets its refusal written as its answer file,
-so whoever uploaded it learns why. Writes are retried within the deadline; an answer that still
-cannot be written is returned with code AnswerNotStored (where, and which permission is missing),
-never dropped, and the instance remembers it.
-
-The answer file `<prefix><key>.json` holds the answer to the latest answered version; its
-x-oss-meta-source-etag says which. The in-progress marker of a version sits under the one markers
-folder of every answer, `<prefix>.pending/<key>.json@<ETAG>`, so one grant (oss:DeleteObject on
-<bucket>/<prefix>.pending/*) and one lifecycle rule (prefix <prefix>.pending/) cover every marker,
-however deep the question's key. Its eTag makes it one marker per version: a new upload is a new
-question, claimed afresh, and only the holder of its marker replaces the earlier version's answer
-file (after a HeadObject shows the source is still that version).
-
-The OSS endpoint and credentials are the function's own (`OssAccess`); the bucket an event names is
-used only when QWEN_OSS_BUCKETS lists it, so no event can send the function's credentials to a
-bucket the deployer did not choose.
+  otherwise, exactly once across instances (once.py) for this key and eTag: the stored answer, another
+  instance's, or read (size and bytes checked), ask and write `<prefix><key>.json`
+An image (by its bytes) is asked of QWEN_VISION_MODEL as a data: URI with QWEN_IMAGE_PROMPT or its
+sidecar `<key>.txt`; a refused file gets its refusal as its answer file. The answer file's
+x-oss-meta-source-etag names the version it answers; each version has its own in-progress marker
+under `<prefix>.pending/` (docs/answers-and-exactly-once.md).
 """
 
 from __future__ import annotations

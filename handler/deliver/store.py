@@ -8,7 +8,8 @@ from __future__ import annotations
 import math
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 from handler import redact
@@ -92,30 +93,35 @@ class Oss2Store:
         self._session = oss2.Session()  # one connection pool for every bucket and call
         self._remaining = remaining
 
-    def _bucket(self, verb: str, name: str, key: str) -> Any:
-        """A Bucket for one request, whose timeout (connect, and each read) is capped by the time left: cheap,
-        the session holds the connections."""
+    @contextmanager
+    def _request(self, verb: str, bucket: str, key: str) -> Iterator[Any]:
+        """A Bucket for one request, its timeout capped by the time left, and its failures as the project's."""
+        import requests  # oss2's own dependency, imported with it
+
         left = self._remaining()
         if not left >= MIN_REQUEST_SECONDS:
             raise TransientUpstreamError(
-                f"OssUnavailable: cannot {verb} {shown_object(name, key)}: no time left before the function's "
+                f"OssUnavailable: cannot {verb} {shown_object(bucket, key)}: no time left before the function's "
                 f"deadline ({max(left, 0.0):.2f} s)",
                 code="OssUnavailable",
                 request_id="",
                 attempts=0,
             )
-        timeout = min(REQUEST_TIMEOUT, left)
-        return self._oss2.Bucket(self._auth, self._endpoint, name, connect_timeout=timeout, session=self._session)
+        timeout = min(REQUEST_TIMEOUT, left)  # oss2 applies it to the connect and to each read
+        try:
+            yield self._oss2.Bucket(self._auth, self._endpoint, bucket, connect_timeout=timeout, session=self._session)
+        except self._oss2.exceptions.OssError as error:
+            raise self._translate(error, verb, bucket, key) from None
+        except requests.exceptions.RequestException as error:
+            # Raised by requests itself (a body cut short, a reset connection), not wrapped by oss2.
+            raise _broken(error, verb, bucket, key) from None
 
     def read(self, bucket: str, key: str, *, max_bytes: int | None = None) -> StoredObject:
-        import requests  # oss2's own dependency, imported with it
-
         byte_range = (0, max_bytes) if max_bytes is not None else None
-        try:
-            result = self._bucket("read", bucket, key).get_object(key, byte_range=byte_range)
-            # oss2 reads through requests, which undoes any Content-Encoding the object was uploaded
-            # with: a 200 KB gzip object can decode to gigabytes. The range bounds the stored bytes
-            # only, so an encoded object is refused before its body is read.
+        with self._request("read", bucket, key) as oss:
+            result = oss.get_object(key, byte_range=byte_range)
+            # requests undoes any Content-Encoding: a 200 KB gzip object can decode to gigabytes, so an
+            # encoded object is refused before its body is read.
             encoding = (result.headers.get("Content-Encoding") or "identity").strip().lower()
             if encoding != "identity":
                 result.resp.response.close()
@@ -127,12 +133,6 @@ class Oss2Store:
                     status_code=415,
                 )
             data = result.read()
-        except self._oss2.exceptions.OssError as error:
-            raise self._translate(error, "read", bucket, key) from None
-        except requests.exceptions.RequestException as error:
-            # Raised by requests itself while reading the body (ChunkedEncodingError, ConnectionError,
-            # ReadTimeout), not wrapped by oss2: the connection broke, which another try may cure.
-            raise _broken(error, "read", bucket, key) from None
         size = _total_size(result.headers.get("Content-Range"), len(data))
         metadata = {
             k[len("x-oss-meta-") :].lower(): v for k, v in result.headers.items() if k.lower().startswith("x-oss-meta-")
@@ -140,54 +140,38 @@ class Oss2Store:
         return StoredObject(data=data, size=size, etag=(result.etag or None), metadata=metadata)
 
     def write(self, bucket: str, key: str, data: bytes, *, metadata: Mapping[str, str]) -> None:
-        try:
-            self._bucket("write", bucket, key).put_object(key, data, headers=_put_headers(metadata))
-        except self._oss2.exceptions.OssError as error:
-            raise self._translate(error, "write", bucket, key) from None
+        with self._request("write", bucket, key) as oss:
+            oss.put_object(key, data, headers=_put_headers(metadata))
 
     def etag(self, bucket: str, key: str) -> str | None:
-        import requests
-
         try:
-            result = self._bucket("read", bucket, key).head_object(key)
-        except self._oss2.exceptions.NotFound:
+            with self._request("read", bucket, key) as oss:
+                return oss.head_object(key).etag or None
+        except ObjectNotFound:
             return None
-        except self._oss2.exceptions.OssError as error:
-            raise self._translate(error, "read", bucket, key) from None
-        except requests.exceptions.RequestException as error:
-            raise _broken(error, "read", bucket, key) from None
-        return result.etag or None
 
     def versioning(self, bucket: str) -> str | None:
-        import requests
-
-        try:
-            status = self._bucket("versioning", bucket, "").get_bucket_versioning().status
-        except self._oss2.exceptions.OssError as error:
-            raise self._translate(error, "versioning", bucket, "") from None
-        except requests.exceptions.RequestException as error:
-            raise _broken(error, "versioning", bucket, "") from None
-        return status or None
+        with self._request("versioning", bucket, "") as oss:
+            return oss.get_bucket_versioning().status or None
 
     def create(self, bucket: str, key: str, data: bytes, *, metadata: Mapping[str, str]) -> bool:
-        # OSS's only conditional PUT: 409 FileAlreadyExists when the key exists, checked atomically by
-        # OSS, so of two instances creating the same key exactly one succeeds.
+        # OSS's only conditional PUT: 409 FileAlreadyExists when the key exists, checked atomically by OSS.
         headers = {**_put_headers(metadata), "x-oss-forbid-overwrite": "true"}
-        try:
-            self._bucket("write", bucket, key).put_object(key, data, headers=headers)
-        except self._oss2.exceptions.OssError as error:
-            if getattr(error, "status", None) == 409 and getattr(error, "code", "") == "FileAlreadyExists":
-                return False
-            raise self._translate(error, "write", bucket, key) from None
+        with self._request("write", bucket, key) as oss:
+            try:
+                oss.put_object(key, data, headers=headers)
+            except self._oss2.exceptions.OssError as error:
+                if getattr(error, "status", None) == 409 and getattr(error, "code", "") == "FileAlreadyExists":
+                    return False
+                raise
         return True
 
     def delete(self, bucket: str, key: str) -> None:
         try:
-            self._bucket("delete", bucket, key).delete_object(key)
-        except self._oss2.exceptions.OssError as error:
-            if getattr(error, "status", None) == 404:
-                return
-            raise self._translate(error, "delete", bucket, key) from None
+            with self._request("delete", bucket, key) as oss:
+                oss.delete_object(key)
+        except ObjectNotFound:
+            return
 
     def _translate(self, error: Any, verb: str, bucket: str, key: str) -> QwenError:
         # Only the status, OSS's code and request id: OSS error bodies may quote signed headers.

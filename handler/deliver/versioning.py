@@ -1,11 +1,6 @@
-"""Versioned buckets void exactly once: learn each bucket's versioning once per instance, refuse a versioned one.
-
-OSS's PutObject reference: "当目标Bucket处于已开启或已暂停的版本控制状态时，x-oss-forbid-overwrite请求Header
-设置无效，即允许覆盖同名Object" (https://help.aliyun.com/zh/oss/developer-reference/putobject). On a bucket
-whose versioning is Enabled or Suspended every conditional create succeeds: two instances would both ask,
-and an answer could be overwritten. So the first use of a bucket in an instance asks GetBucketVersioning;
-a versioned answer or question bucket is a 500 InvalidConfig before anything is asked. A denied lookup is
-one WARNING saying what to grant, and the bucket is used as before.
+"""Versioned buckets void exactly once: OSS ignores x-oss-forbid-overwrite on a bucket whose versioning is
+Enabled or Suspended, so each bucket's status is learnt once per instance and a versioned one is refused
+(InvalidConfig) before anything is asked; a denied lookup is one WARNING, and the bucket is used as before.
 """
 
 from __future__ import annotations
