@@ -1,7 +1,7 @@
 """Account-level DashScope refusals (a revoked key, an overdue balance, a model not activated) are the
 operator's to fix: raised so the trigger redelivers and dead-letters, never stored, written or
 remembered; a record stored with one by an earlier release is asked again. Proven with separate
-processes (tests/fc_instance.py) and the real SDK and oss2 against the stand-ins."""
+processes (tests/support/fc_instance.py) and the real SDK and oss2 against the stand-ins."""
 
 from __future__ import annotations
 
@@ -20,9 +20,13 @@ from handler.events.decode import decode
 from handler.local.standin import error
 from handler.result import Result, dumps
 from tests.conftest import API_KEY
-from tests.instances import ANSWER_BUCKET, Instance, asked, instance_env, queue_batch
+from tests.support.events import oss_record, queue_batch
+from tests.support.instances import ANSWER_BUCKET, Instance, asked, instance_env
 
-pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+]  # separate processes as FC instances
 
 
 def stored_answers(oss):
@@ -128,11 +132,7 @@ def test_a_401_answer_file_from_the_previous_release_is_asked_again(standin, oss
     etag = oss.put(bucket, key, "牛腩要炖多久?").etag
     refusal = Result(401, "ds-old", "InvalidApiKey", "Invalid API-key provided.")
     oss.put(bucket, "answers/questions/old.txt.json", dumps(refusal).encode(), **{"source-etag": etag})
-    record = {
-        "eventName": "ObjectCreated:PutObject",
-        "eventSource": "acs:oss",
-        "oss": {"bucket": {"name": bucket}, "object": {"key": key, "eTag": etag}},
-    }
+    record = oss_record(key, bucket=bucket, etag=etag, region=None)
     with Instance(instance_env(standin, oss, QWEN_OSS_BUCKETS=bucket)) as a:
         out = a.invoke(json.dumps({"events": [record]}))
     (result,) = out["returned"]
@@ -144,11 +144,7 @@ def test_an_oss_question_file_under_an_outage_gets_no_answer_file(standin, oss):
     """A question file answered with a revoked key: raised, no answer file written."""
     bucket, key = "qwen-questions", "questions/new.txt"
     etag = oss.put(bucket, key, "牛腩要炖多久?").etag
-    record = {
-        "eventName": "ObjectCreated:PutObject",
-        "eventSource": "acs:oss",
-        "oss": {"bucket": {"name": bucket}, "object": {"key": key, "eTag": etag}},
-    }
+    record = oss_record(key, bucket=bucket, etag=etag, region=None)
     env = instance_env(standin, oss, QWEN_OSS_BUCKETS=bucket, DASHSCOPE_API_KEY="sk-revoked-key-000000")
     with Instance(env) as a:
         out = a.invoke(json.dumps({"events": [record]}))

@@ -17,6 +17,8 @@ from handler.events.question import Message
 from handler.values import replace
 from tests.conftest import ROOT, response
 
+pytestmark = pytest.mark.spawns_but_fast  # one short interpreter: a fresh sys.modules
+
 TINY = ModelInfo(context_window=40, input_price=0.001, output_price=0.002)
 
 

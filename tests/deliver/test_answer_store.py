@@ -1,11 +1,10 @@
 """The answer store's flow inside one instance: keys, the WARNING, conflicts, denied and failing
 writes, the take-over race, through the real oss2 client against the local OSS stand-in (DashScope
-is the fake SDK seam here; tests/test_instances.py runs the whole thing across processes)."""
+is the fake SDK seam here; tests/instances/test_instances.py runs the whole thing across processes)."""
 
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import pytest
 
@@ -19,28 +18,13 @@ from handler.deliver.store import Oss2Store
 from handler.errors import TransientUpstreamError
 from handler.fc_context import Credentials
 from handler.result import Result
-from tests.conftest import echo, oss_invoker, response
-from tests.instances import ANSWER_BUCKET, topic_message
+from tests.conftest import echo, response
+from tests.support import answer_store
+from tests.support.answer_store import stored
+from tests.support.events import topic_message
+from tests.support.instances import ANSWER_BUCKET
 
-CREDS = SimpleNamespace(access_key_id="STS.AS0001", access_key_secret="as-secret-0001", security_token="as-token-01")
-
-
-@pytest.fixture
-def fc(context):
-    context.credentials = CREDS
-    return context
-
-
-@pytest.fixture
-def run(oss, transport, clock):
-    """handle() with the fake SDK, the real oss2 client against the stand-in, and a fresh instance memory."""
-    invoke = oss_invoker(oss, transport, clock, QWEN_ANSWER_BUCKET=ANSWER_BUCKET)
-    return lambda event, context, memory=None, **env: invoke(event.encode(), context, memory, **env)
-
-
-def stored(oss, key):
-    found = oss.get(ANSWER_BUCKET, key)
-    return json.loads(found.data) if found else None
+fc, run = answer_store.fc, answer_store.run  # fixtures shared with test_answer_store_faults.py (tests/support)
 
 
 def test_an_mns_answer_is_stored_under_its_documented_key(run, oss, fc, transport):

@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 
 from handler.deliver.memory import AnsweredRecords
-from tests.instances import ANSWER_BUCKET, topic_message
-from tests.test_answer_store import fc, run, stored  # noqa: F401  # fixtures and helper shared with that file
+from tests.support.answer_store import fc, run, stored  # noqa: F401  # fixtures and helper shared with test_answer_store.py
+from tests.support.events import oss_event, oss_record, topic_message
+from tests.support.instances import ANSWER_BUCKET
 
 
 def test_a_lost_reply_to_the_marker_create_is_still_our_marker(run, oss, fc, transport):  # noqa: F811
@@ -61,17 +62,7 @@ def test_an_old_refusal_without_a_payload_hash_is_not_served_to_a_question(run, 
 
 def test_the_answer_bucket_cannot_also_be_a_question_bucket(run, oss, fc, transport):  # noqa: F811
     """A question file mns/X in the answer bucket would write the store's key of MNS message X: refused as config."""
-    event = json.dumps(
-        {
-            "events": [
-                {
-                    "eventName": "ObjectCreated:PutObject",
-                    "eventSource": "acs:oss",
-                    "oss": {"bucket": {"name": ANSWER_BUCKET}, "object": {"key": "mns/BBBB", "eTag": "E1", "size": 9}},
-                }
-            ]
-        }
-    )
+    event = oss_event(oss_record("mns/BBBB", bucket=ANSWER_BUCKET, etag="E1", size=9, region=None))
     oss.put(ANSWER_BUCKET, "mns/BBBB", "问题在这里")
     result = run(event, fc, QWEN_OSS_BUCKETS=f"team-inbox, {ANSWER_BUCKET}")
     assert isinstance(result, dict), result  # one configuration error, not a batch of answers

@@ -18,7 +18,10 @@ from handler.deliver.memory import AnsweredRecords
 from handler.errors import TransientUpstreamError
 from handler.local.standin import error
 from tests.conftest import API_KEY  # the key the DashScope stand-in accepts
-from tests.instances import ANSWER_BUCKET, topic_message
+from tests.support.events import oss_record, topic_message
+from tests.support.instances import ANSWER_BUCKET
+
+pytestmark = pytest.mark.spawns_but_fast  # one short interpreter
 
 STS_SECRET = "STSSECRET-storescan-8d2a"
 STS_TOKEN = "STSTOKEN-storescan-CAIS-5f0e"
@@ -112,11 +115,7 @@ def test_no_secret_in_the_answer_stores_requests_objects_or_logs(standin, oss, c
     seen.append(invoke(topic_message("s-4", "你好"), standin, oss))
     # An OSS question file whose answer (a refusal echoing the key) is written beside it.
     etag = oss.put("qwen-bkt", "questions/q.txt", "问题").etag
-    record = {
-        "eventName": "ObjectCreated:PutObject",
-        "eventSource": "acs:oss",
-        "oss": {"bucket": {"name": "qwen-bkt"}, "object": {"key": "questions/q.txt", "eTag": etag}},
-    }
+    record = oss_record("questions/q.txt", bucket="qwen-bkt", etag=etag, region=None)
     standin.script(error(400, "DataInspectionFailed", f"Input data may be inappropriate: {API_KEY}"))
     seen.append(invoke(json.dumps({"events": [record]}), standin, oss))
     assert oss.get("qwen-bkt", "answers/questions/q.txt.json") is not None

@@ -16,18 +16,13 @@ from handler.errors import ObjectAccessDenied, ObjectNotFound, TransientUpstream
 from handler.fc_context import Credentials
 from handler.result import Result, dumps
 from tests.conftest import API_KEY, response
+from tests.support.events import oss_event_bytes, oss_record
 
 CREDS = SimpleNamespace(access_key_id="STS.AKID0001", access_key_secret="sts-secret-0001", security_token="sts-tok-01")
 
 
 def oss_event(key="questions/q.txt", *, etag="ETAG1", size=12, name="ObjectCreated:PutObject", region="cn-hangzhou"):
-    record = {
-        "eventName": name,
-        "eventSource": "acs:oss",
-        "region": region,
-        "oss": {"bucket": {"name": "bkt"}, "object": {"key": key, "eTag": etag, "size": size}},
-    }
-    return json.dumps({"events": [record]}).encode()
+    return oss_event_bytes(oss_record(key, bucket="bkt", etag=etag, size=size, name=name, region=region))
 
 
 BUCKETS = "bkt,qwen-bkt"  # QWEN_OSS_BUCKETS: the buckets of these tests' events
@@ -296,18 +291,7 @@ def test_with_the_real_oss2_client(oss, standin, oss_context, context):
         "QWEN_OSS_BUCKETS": BUCKETS,
     }
     wire = Runtime(env=env, backoff=Backoff(base=0.02, cap=0.1), memory=AnsweredRecords())
-    event = json.dumps(
-        {
-            "events": [
-                {
-                    "eventName": "ObjectCreated:PutObject",
-                    "eventSource": "acs:oss",
-                    "region": "cn-hangzhou",
-                    "oss": {"bucket": {"name": "qwen-bkt"}, "object": {"key": "questions/q.txt", "eTag": etag}},
-                }
-            ]
-        }
-    ).encode()
+    event = oss_event_bytes(oss_record("questions/q.txt", bucket="qwen-bkt", etag=etag))
     first = json.loads(handle(event, oss_context, wire))
     assert first[0]["status_code"] == 200 and "西红柿炖牛腩要炖多久?" in json.dumps(first, ensure_ascii=False)
     answer = oss.get("qwen-bkt", "answers/questions/q.txt.json")
@@ -340,12 +324,7 @@ def wire_runtime(standin, oss):
 
 
 def wire_event(etag: str) -> bytes:
-    record = {
-        "eventName": "ObjectCreated:PutObject",
-        "eventSource": "acs:oss",
-        "oss": {"bucket": {"name": "qwen-bkt"}, "object": {"key": "questions/q.txt", "eTag": etag}},
-    }
-    return json.dumps({"events": [record]}).encode()
+    return oss_event_bytes(oss_record("questions/q.txt", bucket="qwen-bkt", etag=etag, region=None))
 
 
 def test_oss2_write_faults_are_retried_against_the_standin(oss, standin, oss_context):

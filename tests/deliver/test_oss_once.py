@@ -1,12 +1,11 @@
 """OSS question files inside one instance: only listed buckets, and each version (key + eTag) asked once
 through handler/deliver/once.py, with the real oss2 client against the local OSS stand-in (DashScope is the
-fake SDK seam; tests/test_instances.py runs it across processes)."""
+fake SDK seam; tests/instances/test_instances.py runs it across processes)."""
 
 from __future__ import annotations
 
 import json
 import time
-from types import SimpleNamespace
 
 import pytest
 
@@ -15,40 +14,19 @@ from handler.deliver.memory import AnsweredRecords
 from handler.errors import InvalidConfig, TransientUpstreamError
 from handler.local.cli import OFFLINE_BUCKETS
 from tests.conftest import API_KEY, ROOT, echo, oss_invoker
-from tests.test_deploy import commented_triggers, load
+from tests.support import oss_once
+from tests.support.oss_once import BUCKET, oss_event
+from tests.support.s_yaml import commented_triggers, load
 
-BUCKET = "qwen-bkt"
+fc = oss_once.fc  # the fixture is shared with tests/events/test_oss_keys.py (tests/support)
 KEY = "questions/q.txt"
 ANSWER = "answers/questions/q.txt.json"
-CREDS = SimpleNamespace(access_key_id="STS.OO0001", access_key_secret="oo-secret-0001", security_token="oo-token-01")
-
-
-@pytest.fixture
-def fc(context):
-    context.credentials = CREDS
-    return context
 
 
 @pytest.fixture
 def run(oss, transport, clock):
     """handle() with the fake SDK, oss2 against the stand-in, and a fresh instance memory unless one is given."""
     return oss_invoker(oss, transport, clock, QWEN_OSS_BUCKETS=BUCKET)
-
-
-def oss_event(*objects: tuple[str, str, str | None]) -> bytes:
-    """An OSS trigger event with one record per (bucket, key, eTag); eTag None leaves the field out."""
-    records = []
-    for bucket, key, etag in objects:
-        obj = {"key": key, **({"eTag": etag} if etag is not None else {})}
-        records.append(
-            {
-                "eventName": "ObjectCreated:PutObject",
-                "eventSource": "acs:oss",
-                "region": "cn-hangzhou",
-                "oss": {"bucket": {"name": bucket}, "object": obj},
-            }
-        )
-    return json.dumps({"events": records}).encode()
 
 
 def marker(etag: str) -> str:

@@ -18,7 +18,10 @@ from handler.deliver.memory import AnsweredRecords
 from handler.deliver.store import REQUEST_TIMEOUT, Bounded, StoredObject, _request_timeout
 from handler.errors import TransientUpstreamError
 from tests.conftest import API_KEY, echo
-from tests.instances import ANSWER_BUCKET, topic_message
+from tests.support.events import topic_message
+from tests.support.instances import ANSWER_BUCKET
+
+pytestmark = pytest.mark.slow  # real OSS requests bounded by real deadlines
 
 CREDS = SimpleNamespace(access_key_id="STS.DL0001", access_key_secret="dl-secret-0001", security_token="dl-token-01")
 TIMEOUT = 6  # the function's timeout, seconds

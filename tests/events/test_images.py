@@ -21,6 +21,8 @@ from handler.events import images
 from handler.local.standin import GENERATION_PATH, MULTIMODAL_PATH
 from handler.local.standin_oss import SAMPLE_IMAGE
 from tests.conftest import API_KEY, ROOT
+from tests.support.events import oss_event as event_text
+from tests.support.events import oss_record
 
 BUCKET = "qwen-photos"
 CREDS = SimpleNamespace(access_key_id="STS.IMG0001", access_key_secret="img-secret-0001", security_token="img-token-01")
@@ -57,18 +59,7 @@ def ask(event: bytes | str, context, runtime: Runtime):
 
 
 def oss_event(key: str, etag: str | None, size: int | None = None) -> str:
-    obj: dict = {"key": key}
-    if etag is not None:
-        obj["eTag"] = etag
-    if size is not None:
-        obj["size"] = size
-    record = {
-        "eventName": "ObjectCreated:PutObject",
-        "eventSource": "acs:oss",
-        "region": "cn-hangzhou",
-        "oss": {"bucket": {"name": BUCKET}, "object": obj},
-    }
-    return json.dumps({"events": [record]})
+    return event_text(oss_record(key, bucket=BUCKET, etag=etag, size=size))
 
 
 def upload(oss, key: str, data: bytes) -> str:

@@ -15,7 +15,7 @@ from handler.errors import InvalidInput, TransientUpstreamError
 from handler.events.decode import decode
 from handler.events.sources import shown_object
 from tests.conftest import API_KEY, echo
-from tests.test_oss_once import BUCKET, fc, oss_event  # noqa: F401  # the fixture is shared with that file
+from tests.support.oss_once import BUCKET, fc, oss_event  # noqa: F401  # the fixture is shared with tests/deliver/test_oss_once.py
 
 FORGED = "q.txt\n2026-11-27 10:00:00 [INFO] forged line: all good"
 

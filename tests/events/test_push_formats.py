@@ -19,9 +19,13 @@ from handler.deliver import deliveries
 from handler.deliver.memory import AnsweredRecords
 from handler.errors import BatchTooLarge
 from tests.conftest import API_KEY, ROOT
-from tests.instances import ANSWER_BUCKET, Instance, asked, instance_env, queue_batch, topic_message
+from tests.support.events import oss_record, queue_batch, topic_message
+from tests.support.instances import ANSWER_BUCKET, Instance, asked, instance_env
 
-pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+]  # the real SDK and oss2 over the wire, separate processes
 
 
 def raw(message_id: str, body: str) -> dict:
@@ -156,8 +160,7 @@ def test_an_oss_question_file_with_a_bom_is_a_json_request(standin, oss, wire):
     env, runtime = wire
     env.update(QWEN_OSS_ENDPOINT=oss.url, QWEN_OSS_BUCKETS="qwen-bkt")
     etag = oss.put("qwen-bkt", "q.json", '\ufeff{"prompt": "文件里的BOM"}'.encode()).etag
-    record = {"eventName": "ObjectCreated:PutObject", "eventSource": "acs:oss"}
-    record["oss"] = {"bucket": {"name": "qwen-bkt"}, "object": {"key": "q.json", "eTag": etag}}
+    record = oss_record("q.json", bucket="qwen-bkt", etag=etag, region=None)
     context = SimpleNamespace(
         request_id="fc-bom",
         function=SimpleNamespace(timeout=30),

@@ -14,6 +14,8 @@ from handler.events.triggers.cloudevents import CloudEvent
 from handler.events.triggers.mns_topic import MnsTopicMessage
 from handler.events.triggers.oss import OssEvent
 from handler.events.triggers.timer import TimerEvent
+from tests.support import events
+from tests.support.events import oss_event
 
 
 def test_timer_sample_asks_its_payload(event_file):
@@ -146,19 +148,8 @@ def test_an_envelope_inside_a_message_is_not_unwrapped():
     assert isinstance(record, InvalidInput) and record.code == "InvalidEvent"
 
 
-def oss_event(*records):
-    return json.dumps({"events": list(records)})
-
-
 def oss_record(key="q/a.txt", name="ObjectCreated:PutObject", **changes):
-    record = {
-        "eventName": name,
-        "eventSource": "acs:oss",
-        "region": "cn-hangzhou",
-        "oss": {"bucket": {"name": "bkt"}, "object": {"key": key, "eTag": "E1", "size": 10}},
-    }
-    record.update(changes)
-    return record
+    return events.oss_record(key, bucket="bkt", etag="E1", size=10, name=name, **changes)
 
 
 def test_oss_removals_are_skipped_and_bad_records_refused():

@@ -9,8 +9,9 @@ import pytest
 
 from handler.local.standin import MULTIMODAL_PATH
 from handler.local.standin_oss import SAMPLE_IMAGE
-from tests.instances import Instance, instance_env
-from tests.local.test_cli import run
+from tests.support.events import oss_record
+from tests.support.instances import Instance, instance_env
+from tests.support.processes import run_cli as run
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
@@ -20,12 +21,7 @@ def test_one_image_delivered_to_two_instances_at_once_is_asked_once(standin, oss
     bucket, key = "qwen-photos", "photos/dup.png"
     data = SAMPLE_IMAGE.read_bytes()
     etag = oss.put(bucket, key, data).etag
-    record = {
-        "eventName": "ObjectCreated:PutObject",
-        "eventSource": "acs:oss",
-        "region": "cn-hangzhou",
-        "oss": {"bucket": {"name": bucket}, "object": {"key": key, "eTag": etag, "size": len(data)}},
-    }
+    record = oss_record(key, bucket=bucket, etag=etag, size=len(data))
     event = json.dumps({"events": [record]})
     env = instance_env(standin, oss, QWEN_OSS_BUCKETS=bucket)
     with Instance(env) as a, Instance(env) as b:

@@ -11,7 +11,8 @@ from collections import Counter
 import pytest
 
 from handler.local.standin import error
-from tests.instances import ANSWER_BUCKET, Instance, asked, instance_env, queue_batch, topic_message
+from tests.support.events import oss_record, queue_batch, topic_message
+from tests.support.instances import ANSWER_BUCKET, Instance, asked, instance_env
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
@@ -115,12 +116,7 @@ def test_one_question_file_delivered_to_two_instances_at_once_is_asked_once(stan
     standin.latency = 1.5  # the first instance is still asking when the second looks
     bucket, key = "qwen-questions", "questions/dup.txt"
     etag = oss.put(bucket, key, "西红柿炖牛腩要炖多久?").etag
-    record = {
-        "eventName": "ObjectCreated:PutObject",
-        "eventSource": "acs:oss",
-        "region": "cn-hangzhou",
-        "oss": {"bucket": {"name": bucket}, "object": {"key": key, "eTag": etag, "size": 30}},
-    }
+    record = oss_record(key, bucket=bucket, etag=etag, size=30)
     event = json.dumps({"events": [record]})
     env = instance_env(standin, oss, QWEN_OSS_BUCKETS=bucket)
     with Instance(env) as a, Instance(env) as b:

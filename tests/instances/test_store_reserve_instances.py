@@ -1,5 +1,5 @@
 """A stream still going near the deadline is cut early enough to store its PartialAnswer and free the
-marker: separate processes (tests/fc_instance.py), the real SDK and oss2 against the stand-ins. The
+marker: separate processes (tests/support/fc_instance.py), the real SDK and oss2 against the stand-ins. The
 reproduction of the defect: a 6 s function timeout and 100 chunks 0.1 s apart (a 10 s answer)."""
 
 from __future__ import annotations
@@ -9,7 +9,9 @@ import json
 import pytest
 
 from handler.local.standin import stream
-from tests.instances import ANSWER_BUCKET, Instance, instance_env, topic_message
+from tests.support.events import oss_event as event_text
+from tests.support.events import oss_record, topic_message
+from tests.support.instances import ANSWER_BUCKET, Instance, instance_env
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
@@ -49,13 +51,7 @@ def test_a_partial_answer_that_cannot_be_stored_says_so_in_its_own_field(standin
 
 
 def oss_event(key: str, etag: str) -> str:
-    record = {
-        "eventName": "ObjectCreated:PutObject",
-        "eventSource": "acs:oss",
-        "region": "cn-hangzhou",
-        "oss": {"bucket": {"name": "questions"}, "object": {"key": key, "eTag": etag, "size": 40}},
-    }
-    return json.dumps({"events": [record]})
+    return event_text(oss_record(key, bucket="questions", etag=etag, size=40))
 
 
 def test_a_question_files_partial_answer_is_written(standin, oss):

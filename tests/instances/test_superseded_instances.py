@@ -1,5 +1,5 @@
 """A slow answer to an older upload never overwrites the newer upload's answer file: separate processes
-(tests/fc_instance.py), the real SDK and oss2 against the stand-ins."""
+(tests/support/fc_instance.py), the real SDK and oss2 against the stand-ins."""
 
 from __future__ import annotations
 
@@ -9,19 +9,15 @@ import time
 import pytest
 
 from handler.local.standin import answer
-from tests.instances import Instance, instance_env
+from tests.support.events import oss_event as event_text
+from tests.support.events import oss_record
+from tests.support.instances import Instance, instance_env
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
 
 def oss_event(key: str, etag: str) -> str:
-    record = {
-        "eventName": "ObjectCreated:PutObject",
-        "eventSource": "acs:oss",
-        "region": "cn-hangzhou",
-        "oss": {"bucket": {"name": "questions"}, "object": {"key": key, "eTag": etag, "size": 40}},
-    }
-    return json.dumps({"events": [record]})
+    return event_text(oss_record(key, bucket="questions", etag=etag, size=40))
 
 
 def test_a_slow_answer_to_version_1_does_not_replace_version_2s_answer(standin, oss):

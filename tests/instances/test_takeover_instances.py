@@ -1,5 +1,5 @@
 """An instance waiting for another's answer stops waiting once that marker's deadline passes, and takes
-the delivery over: proved with separate processes (tests/fc_instance.py), the first one killed mid-ask."""
+the delivery over: proved with separate processes (tests/support/fc_instance.py), the first one killed mid-ask."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import time
 import pytest
 
 from handler.local.standin import answer
-from tests.instances import ANSWER_BUCKET, Instance, instance_env, topic_message
+from tests.support.events import topic_message
+from tests.support.instances import ANSWER_BUCKET, Instance, instance_env
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 

@@ -1,5 +1,5 @@
 """A versioned bucket (Enabled or Suspended) is refused with 500 InvalidConfig before anything is asked: on it
-OSS ignores x-oss-forbid-overwrite, as the OSS stand-in does. Separate processes (tests/fc_instance.py)."""
+OSS ignores x-oss-forbid-overwrite, as the OSS stand-in does. Separate processes (tests/support/fc_instance.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 
 from handler.deliver.store import Oss2Store
 from handler.fc_context import Credentials
-from tests.instances import ANSWER_BUCKET, Instance, instance_env, topic_message
+from tests.support.events import oss_record, topic_message
+from tests.support.instances import ANSWER_BUCKET, Instance, instance_env
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
@@ -39,12 +40,7 @@ def test_a_versioned_answer_bucket_is_invalid_config_before_anything_is_asked(st
 def test_a_versioned_question_bucket_is_invalid_config(standin, oss):
     stored = oss.put("questions", "q/v.txt", "hi")
     oss.versioning["questions"] = "Enabled"
-    record = {
-        "eventName": "ObjectCreated:PutObject",
-        "eventSource": "acs:oss",
-        "region": "cn-hangzhou",
-        "oss": {"bucket": {"name": "questions"}, "object": {"key": "q/v.txt", "eTag": stored.etag, "size": 2}},
-    }
+    record = oss_record("q/v.txt", bucket="questions", etag=stored.etag, size=2)
     with Instance(instance_env(standin, oss, QWEN_OSS_BUCKETS="questions")) as a:
         (result,) = a.invoke(json.dumps({"events": [record]}))["returned"]
     assert result["code"] == "InvalidConfig" and "questions" in result["message"], result

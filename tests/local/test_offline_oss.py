@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from handler.local.standin_oss import emulated
-from tests.local.test_cli import run
+from tests.support.processes import run_cli as run
 
 
 def test_the_png_sample_is_answered_by_the_vision_model_offline():

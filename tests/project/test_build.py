@@ -14,6 +14,8 @@ import pytest
 from deploy import build, package
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.slow  # pip builds for the runtime
+
 VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"  # this interpreter plays the runtime's
 TAG = sys.implementation.cache_tag
 UNCHECKED_HASH, CHECKED_HASH = 0b01, 0b11  # PEP 552 flags in a .pyc header

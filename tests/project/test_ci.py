@@ -46,7 +46,7 @@ def test_ci_runs_the_readmes_test_command_in_a_fresh_environment():
 
 def test_ci_renders_s_yaml_with_the_real_cli_installed_outside_the_repo_root():
     """npm installs @serverless-devs/s into .ci/s (gitignored), s preview renders s.yaml, all before pytest,
-    which then checks the rendered props (tests/test_preview.py) and must not skip what needs a registry."""
+    which then checks the rendered props (tests/project/test_preview.py) and must not skip what needs a registry."""
     ci = [shlex.split(step) for step in ci_steps()]
     installs = [i for i, step in enumerate(ci) if step[:2] == ["npm", "install"]]
     assert len(installs) == 1, "one npm install of the Serverless Devs CLI"

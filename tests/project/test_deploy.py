@@ -5,13 +5,8 @@ from __future__ import annotations
 import json
 import re
 
-import yaml
-
 from tests.conftest import ROOT
-
-
-def load() -> dict:
-    return yaml.safe_load((ROOT / "s.yaml").read_text())
+from tests.support.s_yaml import commented_triggers, load
 
 
 def test_the_function_is_an_event_function_with_its_initializer():
@@ -47,18 +42,6 @@ def test_dependencies_are_built_for_the_runtime():
     assert "--platform manylinux_2_28_x86_64" in step and "--implementation cp" in step
     assert load()["vars"]["runtime"] == f"python{load()['vars']['pythonVersion']}"
     assert load()["resources"]["qwen"]["props"]["environmentVariables"]["PYTHONPATH"] == "/code/python"
-
-
-def commented_triggers() -> list[dict]:
-    """The trigger examples as they are once uncommented."""
-    lines = (ROOT / "s.yaml").read_text().splitlines()
-    start = next(i for i, line in enumerate(lines) if line.strip() == "# triggers:")
-    block = []
-    for line in lines[start:]:
-        if not line.strip().startswith("#"):
-            break
-        block.append(line.replace("# ", "", 1) if line.strip() != "#" else "")
-    return yaml.safe_load("\n".join(block))["triggers"]
 
 
 def test_the_commented_trigger_examples_are_valid_yaml():

@@ -8,12 +8,17 @@ fresh interpreter has loaded (sys.modules), after `import index` and after a pla
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from typing import Any
 
-from tests.conftest import API_KEY, ROOT
+import pytest
+
+from tests.conftest import ROOT
+from tests.support.events import oss_record
+from tests.support.processes import fresh_env
+
+pytestmark = pytest.mark.spawns_but_fast  # a fresh sys.modules is what it checks
 
 # Only events that may be a trigger envelope, or questions with images, need these.
 ENVELOPES_AND_IMAGES = ("handler.events.triggers", "handler.events.images")
@@ -37,22 +42,7 @@ for name, event in json.loads(sys.argv[1]):
 print(json.dumps(loaded))
 """
 
-OSS_EVENT = {
-    "events": [
-        {
-            "eventName": "ObjectCreated:PutObject",
-            "eventSource": "acs:oss",
-            "region": "cn-hangzhou",
-            "oss": {"bucket": {"name": "not-allowed-bucket"}, "object": {"key": "questions/q.txt", "eTag": "abc"}},
-        }
-    ]
-}
-
-
-def fresh_env(standin: Any) -> dict[str, str]:
-    """A fresh interpreter's environment: none of this shell's settings, the stand-in as DashScope."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DASHSCOPE_", "QWEN_", "ALIBABA_CLOUD_"))}
-    return {**clean, "DASHSCOPE_API_KEY": API_KEY, "DASHSCOPE_HTTP_BASE_URL": standin.url, "FC_REGION": "cn-hangzhou"}
+OSS_EVENT = {"events": [oss_record("questions/q.txt", bucket="not-allowed-bucket", etag="abc")]}
 
 
 def _fresh(standin: Any, *events: tuple[str, str]) -> dict[str, Any]:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-HANDLER = Path(__file__).resolve().parent.parent / "handler"
+from tests.support import ROOT
+
+HANDLER = ROOT / "handler"
 STAGES = ["events", "ask", "deliver"]
 CORE = {"errors", "result", "logs", "redact", "fc_context", "internal", "values"}
 # config reads QWEN_MODEL_TABLE and QWEN_PARAMETERS with the stages' own parsers.

@@ -13,7 +13,9 @@ import pytest
 
 from handler.local.standin import EMULATED
 from tests.conftest import API_KEY, ROOT
-from tests.registry import why_unreachable
+from tests.support.registry import why_unreachable
+
+pytestmark = pytest.mark.slow  # pip builds the deployed package
 
 # Run in the function's code directory with only the package on the path, as FC runs /code with
 # PYTHONPATH=/code/python; -S keeps every site-packages directory out.

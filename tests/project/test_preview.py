@@ -21,7 +21,9 @@ import pytest
 import index
 from handler.config import VARIABLES, Settings
 from tests.conftest import ROOT
-from tests.registry import REQUIRED
+from tests.support.registry import REQUIRED
+
+pytestmark = pytest.mark.slow  # the Serverless Devs CLI renders s.yaml
 
 CI_CLI = ROOT / ".ci" / "s" / "node_modules" / ".bin" / "s"
 PREVIEW_KEY = "sk-preview-not-a-key"  # s.yaml reads the key from the deployer's environment

@@ -6,8 +6,12 @@ import os
 import subprocess
 import sys
 
-from tests import registry
+import pytest
+
 from tests.conftest import ROOT
+from tests.support import registry
+
+pytestmark = pytest.mark.slow  # pip config and a pytest run in a subprocess
 
 NOWHERE = {"PIP_CONFIG_FILE": os.devnull, "PIP_FIND_LINKS": "", "PIP_INDEX_URL": "http://127.0.0.1:9/simple/"}
 
@@ -42,7 +46,7 @@ def test_no_reachable_registry_is_a_reason_to_skip_unless_ci_requires_one(monkey
 def test_the_package_test_skips_with_its_reason_offline():
     env = {k: v for k, v in os.environ.items() if k not in (registry.REQUIRED, "PIP_EXTRA_INDEX_URL")}
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-rs", "tests/test_package.py"],
+        [sys.executable, "-m", "pytest", "-rs", "tests/project/test_package.py"],
         cwd=ROOT,
         env={**env, **NOWHERE},
         capture_output=True,

@@ -11,8 +11,12 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
+
 from tests.conftest import ROOT
-from tests.test_import_cost import fresh_env
+from tests.support.processes import fresh_env
+
+pytestmark = pytest.mark.slow  # imports the SDK in fresh interpreters
 
 COLLECTIONS = """
 import gc, json, os, sys

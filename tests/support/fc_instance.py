@@ -1,4 +1,4 @@
-"""One FC instance in its own interpreter: `python -m tests.fc_instance`.
+"""One FC instance in its own interpreter: `python -m tests.support.fc_instance`.
 
 It runs the initializer, prints {"ready": pid}, then for each JSON line on stdin ({"event": text,
 "request_id": ..., "timeout": s}) calls `index.handler` with an FC-like context and prints one JSON

@@ -1,4 +1,4 @@
-"""FC instances as separate processes (tests/fc_instance.py) against the stand-ins of this test process."""
+"""FC instances as separate processes (tests/support/fc_instance.py) against the stand-ins of this test process."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import tempfile
 import uuid
 from typing import Any
 
-from tests.conftest import API_KEY, ROOT
+from tests.conftest import API_KEY
+from tests.support import ROOT
 
 ANSWER_BUCKET = "qwen-answers"
 STS_ID, STS_SECRET, STS_TOKEN = "STS.INSTANCE0001", "STSSECRET-instance-5e1d", "STSTOKEN-instance-CAIS-77a1"
@@ -39,7 +40,7 @@ class Instance:
     def __init__(self, env: dict[str, str]):
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115  # lives as long as the process; closed in close()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.fc_instance"],
+            [sys.executable, "-m", "tests.support.fc_instance"],
             cwd=ROOT,
             env=env,
             stdin=subprocess.PIPE,
@@ -88,39 +89,6 @@ class Instance:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def topic_message(message_id: str, body: str) -> str:
-    """An MNS topic message in JSON format, as FC delivers it."""
-    return json.dumps(
-        {
-            "TopicOwner": "1234",
-            "Message": body,
-            "Subscriber": "1234",
-            "PublishTime": 1550216302888,
-            "SubscriptionName": "fc",
-            "MessageMD5": "",
-            "TopicName": "qwen-questions",
-            "MessageId": message_id,
-        },
-        ensure_ascii=False,
-    )
-
-
-def queue_batch(*messages: tuple[str, str]) -> str:
-    """An EventBridge batch of MNS queue messages (CloudEvents)."""
-    return json.dumps(
-        [
-            {
-                "specversion": "1.0",
-                "type": "mns:Queue:SendMessage",
-                "id": f"event-{message_id}",
-                "data": {"messageId": message_id, "messageBody": body, "requestId": f"req-{message_id}"},
-            }
-            for message_id, body in messages
-        ],
-        ensure_ascii=False,
-    )
 
 
 def asked(request: Any) -> str:

@@ -56,7 +56,7 @@ def test_prompt_mode_over_the_wire(standin, wire, wire_env, context):
 
 def test_wrong_key_raises_an_account_failure(standin, wire, wire_env, context):
     """DashScope's 401 InvalidApiKey is the account's failure, not the question's answer: raised
-    (tests/test_account_failures.py), after one call, never retried within the invocation."""
+    (tests/ask/test_account_failures.py), after one call, never retried within the invocation."""
     wire_env["DASHSCOPE_API_KEY"] = "sk-wrong-key-000000"
     with pytest.raises(TransientUpstreamError) as raised:
         ask(b"hi", context, wire)
