@@ -6,7 +6,6 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -17,9 +16,9 @@ from handler.ask.attempts import Backoff
 from handler.deliver.memory import AnsweredRecords
 from handler.local.standin import DashScopeStandIn
 from handler.local.standin_oss import OssStandIn
+from tests.support import ROOT
 
 API_KEY = "sk-test-4f1c9a2be7d0"
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass

@@ -1,11 +1,16 @@
-"""The fast subset: `python -m pytest -m "not slow"` leaves out the files below, which start processes,
-run the real SDK over the wire, soak or fuzz (each takes seconds; together most of the suite's time).
+"""The fast subset: `python -m pytest -m "not slow"` leaves out the tests that start processes, run the
+real SDK over the wire, soak or fuzz (each takes seconds; together most of the suite's time).
 
-Loaded as a plugin from pyproject.toml (`-p tests.speed`), so the marker is set in one place and the test
-files stay as they are. Starting a process is what makes a test slow here (a fresh interpreter that
-imports the SDK costs a second or more on 2 cores), so the list is not kept by memory: in every run, a
-test outside SLOW that starts a process fails and names this file. `SPAWNS_BUT_FAST` holds the few that
-start one short interpreter on purpose.
+Loaded as a plugin from pyproject.toml (`-p tests.speed`). Slow by folder: every test under SLOW_FOLDERS
+(the CLI in fresh processes, the wire tests, FC instances as separate processes, the reliability suite).
+Slow by file: any other file that starts processes says so itself, at its top:
+
+    pytestmark = pytest.mark.slow  # why, in a few words
+
+Starting a process is what makes a test slow here (a fresh interpreter that imports the SDK costs a second
+or more on 2 cores), so this is not kept by memory: in every run, a test not marked slow that starts a
+process fails and names this file. The few that start one short interpreter on purpose, because a fresh
+`sys.modules` is what they check, say so with `pytestmark = pytest.mark.spawns_but_fast`.
 """
 
 from __future__ import annotations
@@ -18,43 +23,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-SLOW = (
-    "tests/local/test_cli.py",  # a fresh interpreter per CLI run
-    "tests/local/test_cli_people.py",
-    "tests/local/test_cli_models.py",
-    "tests/local/test_token_cli.py",
+SLOW_FOLDERS = (
+    "tests/local/",  # a fresh interpreter per CLI run
+    "tests/wire/",  # the real SDK against the stand-in, with slow and hung replies
+    "tests/instances/",  # separate processes as FC instances, against the stand-ins
     "tests/reliability/",  # fuzzing, soaks, fault scripts over the wire, secret scans
-    "tests/deliver/test_store_reserve_instances.py",  # separate processes as FC instances, OSS stand-in
-    "tests/deliver/test_superseded_instances.py",
-    "tests/deliver/test_takeover_instances.py",
-    "tests/deliver/test_versioning_instances.py",
-    "tests/deliver/test_empty_stream.py",
-    "tests/deliver/test_gzip_bomb.py",
-    "tests/deliver/test_internal_error.py",
-    "tests/deliver/test_idle_connections.py",
-    "tests/deliver/test_redact_rotation.py",
-    "tests/test_wire.py",  # the real SDK against the stand-in, with slow and hung replies
-    "tests/test_wire_multimodal.py",
-    "tests/test_package.py",  # pip builds the deployed package
-    "tests/test_build.py",
-    "tests/test_instances.py",  # separate processes as FC instances
-    "tests/test_images_instances.py",
-    "tests/test_account_failures.py",
-    "tests/test_push_formats.py",
-    "tests/test_offline_oss.py",  # the CLI's --offline runs
-    "tests/test_store_deadline.py",  # real OSS requests bounded by real deadlines
-    "tests/test_registry.py",  # pip config and a pytest run in a subprocess
-    "tests/test_preview.py",  # the Serverless Devs CLI renders s.yaml
-    "tests/test_speed.py",  # collects the suite twice in subprocesses
-    "tests/test_startup_collections.py",  # imports the SDK in fresh interpreters
-    "tests/test_bench_cli.py",  # each bench entry point's --help in a fresh interpreter
-)
-
-# Fast tests that start one short interpreter because a fresh `sys.modules` is what they check.
-SPAWNS_BUT_FAST = (
-    "tests/test_import_cost.py",
-    "tests/test_tokens.py",
-    "tests/test_answer_store_secrets.py",
 )
 
 _SPAWNING_EVENTS = frozenset({"subprocess.Popen", "os.posix_spawn", "os.fork", "os.system"})
@@ -81,12 +54,15 @@ def _where(item: pytest.Item) -> str:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", 'slow: left out of the fast subset (python -m pytest -m "not slow")')
+    config.addinivalue_line(
+        "markers", "spawns_but_fast: starts one short interpreter on purpose, yet stays in the fast subset"
+    )
     sys.addaudithook(_audit)  # cannot be removed; it only appends to a list
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if _where(item).startswith(SLOW):
+        if _where(item).startswith(SLOW_FOLDERS):
             item.add_marker(pytest.mark.slow)
 
 
@@ -99,10 +75,11 @@ def pytest_runtest_setup(item: pytest.Item):
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item):
     outcome = yield
-    if _spawned and not _where(item).startswith(SLOW + SPAWNS_BUT_FAST):
+    exempt = item.get_closest_marker("slow") or item.get_closest_marker("spawns_but_fast")
+    if _spawned and not exempt:
         pytest.fail(
-            f"{item.nodeid} starts a process ({_spawned[0]}) but is in the fast subset: "
-            "add its file to SLOW in tests/speed.py",
+            f"{item.nodeid} starts a process ({_spawned[0]}) but is in the fast subset: put "
+            "`pytestmark = pytest.mark.slow` at the top of its file (tests/speed.py)",
             pytrace=False,
         )
     return outcome

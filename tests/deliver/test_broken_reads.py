@@ -4,14 +4,13 @@ The real oss2 against the OSS stand-in, whose GET sends half the promised body a
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from handler.errors import TransientUpstreamError
 from handler.local.standin_oss import TRUNCATE
 from tests.conftest import FakeContext, oss_invoker
-from tests.instances import ANSWER_BUCKET, STS_ID, STS_SECRET, STS_TOKEN, topic_message
+from tests.support.events import oss_event_bytes, oss_record, topic_message
+from tests.support.instances import ANSWER_BUCKET, STS_ID, STS_SECRET, STS_TOKEN
 
 STS = {
     "ALIBABA_CLOUD_ACCESS_KEY_ID": STS_ID,
@@ -21,13 +20,7 @@ STS = {
 
 
 def oss_event(key: str, etag: str) -> bytes:
-    record = {
-        "eventName": "ObjectCreated:PutObject",
-        "eventSource": "acs:oss",
-        "region": "cn-hangzhou",
-        "oss": {"bucket": {"name": "questions"}, "object": {"key": key, "eTag": etag, "size": 20}},
-    }
-    return json.dumps({"events": [record]}).encode()
+    return oss_event_bytes(oss_record(key, bucket="questions", etag=etag, size=20))
 
 
 def test_a_question_file_whose_read_breaks_is_raised_for_redelivery(oss, transport, clock):

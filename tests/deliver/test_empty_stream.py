@@ -13,7 +13,10 @@ from handler.deliver.memory import AnsweredRecords
 from handler.errors import TransientUpstreamError
 from handler.local.standin import empty_stream
 from tests.conftest import API_KEY
-from tests.instances import ANSWER_BUCKET, STS_ID, STS_SECRET, STS_TOKEN, topic_message
+from tests.support.events import topic_message
+from tests.support.instances import ANSWER_BUCKET, STS_ID, STS_SECRET, STS_TOKEN
+
+pytestmark = pytest.mark.slow  # the real SDK over the wire, OSS stand-in
 
 
 @pytest.fixture

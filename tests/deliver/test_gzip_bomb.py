@@ -10,7 +10,12 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from tests.conftest import ROOT
+from tests.support.events import oss_record
+
+pytestmark = pytest.mark.slow  # a child process measures its peak memory
 
 CHILD = textwrap.dedent(
     """
@@ -44,12 +49,7 @@ def test_a_gzip_bomb_is_refused_with_memory_bounded(oss):
     assert len(bomb) < 1024 * 1024  # within QWEN_OSS_MAX_BYTES: only the compressed bytes are bounded
     stored = oss.put("questions", "q/bomb.txt", bomb)
     stored.content_encoding = "gzip"
-    record = {
-        "eventName": "ObjectCreated:PutObject",
-        "eventSource": "acs:oss",
-        "region": "cn-hangzhou",
-        "oss": {"bucket": {"name": "questions"}, "object": {"key": "q/bomb.txt", "eTag": stored.etag}},
-    }
+    record = oss_record("q/bomb.txt", bucket="questions", etag=stored.etag)
     done = subprocess.run(
         [sys.executable, "-c", CHILD, oss.url, json.dumps({"events": [record]})],
         cwd=ROOT,

@@ -15,6 +15,8 @@ from handler.ask.transport import MAX_IDLE_SECONDS, DashScopeTransport
 from handler.local.standin import DashScopeStandIn
 from tests.conftest import API_KEY
 
+pytestmark = pytest.mark.slow  # real sockets against the stand-ins, idle timeouts
+
 
 @pytest.fixture
 def standin() -> Iterator[DashScopeStandIn]:

@@ -14,6 +14,8 @@ import pytest
 from handler.internal import MAX_TEXT, shown
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.slow  # fresh interpreters
+
 CHILD = textwrap.dedent(
     """
     import runpy, sys

@@ -6,13 +6,18 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
+import pytest
+
 from handler import redact
 from handler.app import Runtime, handle
 from handler.ask.attempts import Backoff
 from handler.deliver.memory import AnsweredRecords
 from handler.local.standin import error
 from tests.conftest import API_KEY, FakeContext
-from tests.instances import ANSWER_BUCKET, topic_message
+from tests.support.events import topic_message
+from tests.support.instances import ANSWER_BUCKET
+
+pytestmark = pytest.mark.slow  # the real SDK over the wire, 40 key rotations
 
 
 def rotated(n: int) -> SimpleNamespace:

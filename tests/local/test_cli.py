@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 
 import pytest
 
 from tests.conftest import ROOT
-
-
-def run(*args: str, stdin: bytes | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DASHSCOPE_", "QWEN_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "handler", *args],
-        cwd=ROOT,
-        input=stdin,
-        capture_output=True,
-        env={**clean, **(env or {})},
-        timeout=60,
-    )
+from tests.support.processes import run_cli as run
 
 
 def test_offline_answers_without_a_key():

@@ -8,7 +8,7 @@ import pytest
 
 from handler.ask.models import DEFAULT_MODELS
 from handler.local import deployed_env
-from tests.local.test_cli import run
+from tests.support.processes import run_cli as run
 
 
 def result_of(done) -> dict:

@@ -12,7 +12,7 @@ import sys
 from handler.local import output
 from handler.local.standin import EMULATED, EMULATED_REASONING
 from tests.conftest import ROOT
-from tests.local.test_cli import run
+from tests.support.processes import run_cli as run
 
 GBK_QUESTION = "牛腩要炖多久?".encode("gbk")
 CLEAN = {

@@ -103,7 +103,7 @@ def test_a_question_the_handler_refuses_is_said_so(capsys):
 
 
 def test_the_token_calculator_cli():
-    """`python -m handler tokens` prints the count, the fit and the input cost (moved from tests/test_tokens.py)."""
+    """`python -m handler tokens` prints the count, the fit and the input cost (moved from tests/ask/test_tokens.py)."""
     done = subprocess.run(
         [sys.executable, "-m", "handler", "tokens", "--model", "qwen-max", " hello" * 10],
         cwd=ROOT,
@@ -119,7 +119,7 @@ def test_the_token_calculator_cli():
 
 
 def test_the_token_calculator_says_when_it_does_not_fit(tmp_path):
-    """With --file and --max-tokens the verdict can be 'too long', exit 1 (moved from tests/test_tokens.py)."""
+    """With --file and --max-tokens the verdict can be 'too long', exit 1 (moved from tests/ask/test_tokens.py)."""
     path = tmp_path / "doc.txt"
     path.write_text("hello " * 100)
     status, output = tokens("--file", str(path), "--model", "qwen-plus", "--max-tokens", "131000")

@@ -10,6 +10,7 @@ from handler.app import Runtime, handle
 from handler.deliver.memory import AnsweredRecords
 from tests.conftest import response
 from tests.reliability.conftest import CASES, context, run_offline
+from tests.support.events import oss_record
 
 MB = 1024 * 1024
 
@@ -66,12 +67,7 @@ def test_a_large_event_under_the_cap_is_held_few_times():
 
 def test_many_records_in_one_event_are_bounded_too():
     """An OSS event with 10,000 records is answered record by record within the same memory bounds."""
-    record = {
-        "eventName": "ObjectCreated:PutObject",
-        "eventSource": "acs:oss",
-        "region": "cn-hangzhou",
-        "oss": {"bucket": {"name": "bkt"}, "object": {"key": "answers/loop.txt", "eTag": "E"}},
-    }
+    record = oss_record("answers/loop.txt", bucket="bkt", etag="E")
     event = json.dumps({"events": [record] * 10_000}).encode()
     results, _returned, transport = run_offline(event, env={"QWEN_OSS_BUCKETS": "bkt"})
     CASES["oversize: events"] += 1

@@ -28,6 +28,7 @@ from tests.reliability.conftest import (
     observed_exceptions,
     scan,
 )
+from tests.support.events import oss_event_bytes, oss_record
 
 
 @pytest.fixture
@@ -71,21 +72,10 @@ def test_no_secret_in_any_upstream_scenario(standin, wire, debug_logs, script):
 def test_no_secret_in_the_oss_flow(standin, oss, wire, debug_logs):
     """oss2's DEBUG lines print request headers (the STS token among them): masked; objects clean."""
     # This file's key is not the stand-in's, which refuses it with a 401: an account failure that is
-    # raised and writes nothing (tests/test_account_failures.py). Scripted, the question is answered.
+    # raised and writes nothing (tests/ask/test_account_failures.py). Scripted, the question is answered.
     standin.script(answer())
     etag = oss.put("qwen-bkt", "questions/q.txt", "什么是STS?").etag
-    event = json.dumps(
-        {
-            "events": [
-                {
-                    "eventName": "ObjectCreated:PutObject",
-                    "eventSource": "acs:oss",
-                    "region": "cn-hangzhou",
-                    "oss": {"bucket": {"name": "qwen-bkt"}, "object": {"key": "questions/q.txt", "eTag": etag}},
-                }
-            ]
-        }
-    ).encode()
+    event = oss_event_bytes(oss_record("questions/q.txt", bucket="qwen-bkt", etag=etag))
     scan(handle(event, context(), wire), "a result")
     assert oss.get("qwen-bkt", "answers/questions/q.txt.json") is not None  # answered, so its writes were scanned
     # oss2 did log its request headers, the STS token's among them, and the scan saw those lines (masked).

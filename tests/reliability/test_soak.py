@@ -120,7 +120,7 @@ def run_thousand() -> dict:
 def test_a_thousand_invocations():
     """2,000 single questions in a fresh process: each answered with its own answer once, or raised
     naming the fault; RSS settles (caches warm) by invocation 1,000 and stays flat after it."""
-    code = "import json; from tests.reliability.test_soak import run_thousand; print(json.dumps(run_thousand()))"
+    code = "import json; from tests.reliability import test_soak; print(json.dumps(test_soak.run_thousand()))"
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads(done.stdout.splitlines()[-1])

@@ -14,8 +14,9 @@ from collections import Counter
 import pytest
 
 from handler.local.standin import error
-from tests.instances import ANSWER_BUCKET, Instance, asked, instance_env, topic_message
 from tests.reliability.conftest import CASES
+from tests.support.events import topic_message
+from tests.support.instances import ANSWER_BUCKET, Instance, asked, instance_env
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
