@@ -50,7 +50,7 @@ def plan(question: Question, settings: Settings, *, rng: random.Random | None = 
     else:
         messages = (Message("system", settings.system_prompt), Message("user", question.text or ""))
     if "seed" not in params:
-        # As the reference does: a fresh seed per call so repeated questions are not answered identically.
+        # A fresh seed per call, so repeated questions are not answered identically.
         params["seed"] = (rng or random).randint(1, 10000)
     return Call(mode="messages", model=model, messages=messages, parameters=params)
 
