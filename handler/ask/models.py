@@ -10,6 +10,7 @@ model ("text" | "multimodal"; None: learned, handler/ask/apis.py); `thinking` is
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import json
 from collections.abc import Mapping
@@ -159,32 +160,8 @@ def _tiers(name: str, value: Any) -> tuple[PriceTier, ...]:
 
 
 def likely_meant(name: str, table: Mapping[str, ModelInfo]) -> str | None:
-    """The table's model `name` is within two edits of (a typo such as qwen-trubo), or None: when the
-    name is in the table, or no listed name is that close."""
+    """The table's model `name` is a typo of (qwen-trubo: qwen-turbo), or None: when the name is in the
+    table, or no listed name is that close (a 0.85 similarity ratio, about two edits of a model name)."""
     if name in table:
         return None
-    best: tuple[int, str] | None = None
-    for known in table:
-        distance = _edits(name, known, limit=2)
-        if distance <= 2 and (best is None or (distance, known) < best):
-            best = (distance, known)
-    return best[1] if best is not None else None
-
-
-def _edits(a: str, b: str, *, limit: int) -> int:
-    """Levenshtein distance (insert, delete, substitute; a swap of neighbours counts as one), or
-    limit + 1 once it is known to exceed `limit`."""
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    before: list[int] | None = None
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, start=1):
-        current = [i] + [0] * len(b)
-        for j, cb in enumerate(b, start=1):
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
-            if before is not None and i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                current[j] = min(current[j], before[j - 2] + 1)
-        if min(current) > limit:
-            return limit + 1
-        before, previous = previous, current
-    return previous[-1]
+    return next(iter(difflib.get_close_matches(name, table, n=1, cutoff=0.85)), None)
