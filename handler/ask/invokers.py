@@ -101,7 +101,6 @@ class MultiModalMessagesInvoker(MessagesInvoker):
             "result_format": "message",
             **call.parameters,
             **STREAMED,
-            "api": self.api,  # read by the transport, never sent
         }
 
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from handler.ask.invokers import Invoker
-from handler.ask.transport import Transient, classify_exception, classify_response
+from handler.ask.transport import Transient, classify_exception, classify_response, is_read_timeout
 from handler.result import Result
 from handler.values import Value, field
 
@@ -177,7 +177,7 @@ def read(
                 return _partial(answer, Partial("deadline", ""), function_timeout, silence, invoker)
     except Exception as error:  # classified below; anything unknown is re-raised
         if not answer.began:
-            if _is_read_timeout(error):
+            if is_read_timeout(error):
                 # requests wraps a read timeout in a ConnectionError: silence is not a failed connection.
                 return Reading(
                     Transient("RequestTimeout", f"DashScope sent nothing for {silence:g} s before the answer")
@@ -187,7 +187,7 @@ def read(
             raise
         if deadline.remaining() <= _AT_DEADLINE:
             why = Partial("deadline", "")
-        elif _is_read_timeout(error):
+        elif is_read_timeout(error):
             why = Partial("silence", "")
         else:
             why = Partial("broken", type(error).__name__)
@@ -232,13 +232,3 @@ def _partial(answer: _Answer, why: Partial, function_timeout: float, silence: fl
     )
     result = Result(200, str(answer.request_id), PARTIAL, message, _finished(invoker, answer.assembled()), answer.usage)
     return Reading(result, why)
-
-
-def _is_read_timeout(error: BaseException) -> bool:
-    """A read that timed out mid-stream: requests wraps urllib3's ReadTimeoutError in a ConnectionError."""
-    import requests
-
-    if isinstance(error, requests.exceptions.ReadTimeout):
-        return True
-    cause = error.args[0] if error.args else None
-    return type(cause).__name__ == "ReadTimeoutError" or isinstance(cause, TimeoutError)
