@@ -167,9 +167,7 @@ class _BoundedStream:
             self._pool.begin()
         try:
             chunks = iter(self._call())  # the request is sent on the first next(), under the bounds
-            # While more than the silence allowance is left, the socket's timeout (set at the send) is
-            # already right; only near the deadline must it shrink before each read. One clock read
-            # per chunk: this loop runs once per token or two.
+            # The timeout set at the send holds until less than the silence allowance is left; then it shrinks.
             at, silence, clock = (bounds.deadline.at, bounds.silence, bounds.deadline.clock) if bounds else (0, 0, None)
             while True:
                 if socket is not None and clock is not None and (left := at - clock()) < silence:
@@ -227,17 +225,8 @@ def classify_response(response: Any, invoker: Invoker) -> Result | Transient:
         output = getattr(response, "output", None)
         if not isinstance(output, dict) or invoker.answer_text(output) is None:
             return Transient("MalformedResponse", "DashScope answered 200 without an answer in it", request_id)
-        usage = getattr(response, "usage", None)
-        # The SDK's output and usage are dict subclasses: JSON-serializable as they are, so they are
-        # kept, not copied (a deep copy per answer was a tenth of the warm overhead).
-        return Result(
-            status_code=200,
-            request_id=request_id,
-            code=code,
-            message=message,
-            output=output,
-            usage=usage if isinstance(usage, dict) else None,
-        )
+        usage = getattr(response, "usage", None)  # the SDK's dict subclasses serialize as they are: not copied
+        return Result(200, request_id, code, message, output, usage if isinstance(usage, dict) else None)
     if status == 429 or status is None or status >= 500 or (status == 400 and _transient_code(code)):
         if code in ("", "Unknown"):  # the SDK's code for a body that was not DashScope's JSON
             code = "Throttling" if status == 429 else f"ServerError{status or ''}"
