@@ -101,7 +101,8 @@ def env() -> dict[str, str]:
 
 @pytest.fixture
 def transport(mocker: Any) -> Any:
-    """The SDK seam, answering 200 unless a test says otherwise."""
+    """The SDK seam (a Transport: a Request's SDK arguments as keywords, plus api= and bounds=), answering
+    200 unless a test says otherwise."""
     return mocker.Mock(name="Generation.call", return_value=response())
 
 

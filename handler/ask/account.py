@@ -1,22 +1,9 @@
-"""Which DashScope refusals are about the account or the deployment, not about the question.
+"""Which DashScope refusals are about the account or the deployment, not about the question (sources:
+docs/models.md).
 
-Sources (Alibaba Cloud Model Studio's own pages, stored copies read 2026-12-01 through the
-project's search tool):
-  https://help.aliyun.com/en/model-studio/error-code-start ("Error codes", quick troubleshooting):
-    401 InvalidApiKey: check the key, its region and the Base URL; 403 AccessDenied: access
-    permissions, service activation, synchronous or asynchronous calls, overdue payments
-    (Arrearage); 404 ModelNotFound: the model's name and whether it is available in the region.
-  https://www.alibabacloud.com/help/en/model-studio/developer-reference/error-code ("Status codes",
-    copy "Last Updated: Nov 22, 2024"): 400 Arrearage "Access denied, please make sure your
-    account is in good standing" (note: HTTP 400, so the code decides, not the status);
-    400 InvalidParameter and 400 DataInspectionFailed are about the request's own input.
-  https://help.aliyun.com/zh/model-studio/error-code (错误信息): Workspace.AccessDenied for a RAM
-    user's key without the workspace.
-
-Account-level (raised, redelivered, never stored): every 401 and 403, and by code whatever its
-status: InvalidApiKey, Arrearage, AccessDenied and AccessDenied.*, Workspace.AccessDenied,
-Model.AccessDenied, ModelNotFound. Everything else below 500 (InvalidParameter, DataInspectionFailed,
-InputTooLong-like refusals, ...) is the question's own answer and is kept as before.
+Account-level (raised, redelivered, never stored): every 401 and 403, and by code whatever its status
+(Arrearage is a 400): InvalidApiKey, Arrearage, AccessDenied and AccessDenied.*, Workspace.AccessDenied,
+Model.AccessDenied, ModelNotFound. Every other refusal below 500 is the question's own answer.
 """
 
 from __future__ import annotations

@@ -1,10 +1,9 @@
 """Which DashScope API serves a model: the table's word for it, else what this instance learned.
 
-DashScope serves each model on one of two endpoints, text-generation or multimodal-generation, and
-answers the other with 400 InvalidParameter "url error, please check url! ..." (nothing generated,
-nothing billed). A model the table does not place is asked on text-generation; on exactly that 400
-it is asked once more on multimodal-generation in the same invocation, and the instance remembers
-the answer, so later invocations go straight to it. Any other 400 is the model's answer as it is.
+Each model is served on text-generation or multimodal-generation, and the other answers 400
+InvalidParameter "url error, ..." (nothing generated or billed). A model the table does not place is
+asked on text-generation, on exactly that 400 once more on multimodal-generation, and the instance
+remembers where it was answered.
 """
 
 from __future__ import annotations

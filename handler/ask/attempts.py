@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from handler.ask import stream
 from handler.ask.invokers import Invoker
 from handler.ask.plan import Call
-from handler.ask.transport import Bounds, Transient, Transport, classify_exception
+from handler.ask.transport import Bounds, Request, Transient, Transport, classify_exception
 from handler.config import Settings
 from handler.errors import TransientUpstreamError
 from handler.internal import internal_error
@@ -84,6 +84,7 @@ def call_with_retries(
         # Passed per call because the SDK reads DASHSCOPE_HTTP_BASE_URL only once, at its import.
         arguments["base_address"] = settings.base_url
     bounds = Bounds(deadline, connect=settings.connect_timeout, silence=settings.request_timeout)
+    request = Request(invoker.api, arguments, bounds)
     attempts = 0
     last: Transient | None = None
     while (budget := deadline.remaining()) >= MIN_ATTEMPT_SECONDS:
@@ -92,7 +93,7 @@ def call_with_retries(
         try:
             # request_timeout is the SDK's own scalar; the transport's bounds refine it per connect and read.
             timeout = min(settings.request_timeout, budget)
-            chunks = runtime.transport(**arguments, request_timeout=timeout, bounds=bounds)
+            chunks = request.send(runtime.transport, request_timeout=timeout)
             reading = stream.read(
                 chunks, invoker, deadline, silence=settings.request_timeout, function_timeout=function_timeout
             )

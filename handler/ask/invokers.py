@@ -3,17 +3,10 @@
 prompt:   Generation.call(model, prompt=...)                                -> output.text
 messages: Generation.call(model, messages=[...], result_format="message")  -> output.choices[0].message
 
-On a multimodal model (handler/ask/apis.py decides which) both go to multimodal-generation
-instead, as one conversation whose contents are lists of parts ([{"image": ...}, {"text": ...}]);
-the answer is assembled into the text API's shape, so a caller cannot tell which endpoint answered:
-
-prompt:   one user message                                                  -> output.text
-messages: the conversation                                                  -> output.choices[0].message
-
-Both stream with incremental output (handler/ask/stream.py assembles the chunks): a long answer is
-bounded by silence, not by its length, and stream-only models (QwQ, open Qwen3 while thinking)
-are answered. A model's reasoning, when it reasons, is `message.reasoning_content` in messages
-mode and `output.reasoning_content` beside `output.text` in prompt mode.
+On a multimodal model (handler/ask/apis.py) both go to multimodal-generation as one conversation of
+part lists ([{"image": ...}, {"text": ...}]; prompt mode as one user message), answered in the text
+API's shape. Both stream (handler/ask/stream.py), so stream-only models are answered too; reasoning is
+`message.reasoning_content` in messages mode, `output.reasoning_content` in prompt mode.
 """
 
 from __future__ import annotations
@@ -80,10 +73,8 @@ INVOKERS: Mapping[str, Invoker] = {"prompt": PromptInvoker(), "messages": Messag
 
 
 def multimodal_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
-    """The conversation in multimodal-generation's form: each content a list of parts, images first.
-
-    These values are sent as they are: the transport posts them without the SDK's
-    MultiModalConversation preprocessing, which would upload any part naming a local file."""
+    """The conversation in multimodal-generation's form: each content a list of parts, images first,
+    sent as they are (handler/ask/multimodal.py: no part naming a local file is ever uploaded)."""
     return [
         {"role": m.role, "content": [*({"image": image} for image in m.images), {"text": m.content}]} for m in messages
     ]
@@ -101,7 +92,6 @@ class MultiModalMessagesInvoker(MessagesInvoker):
             "result_format": "message",
             **call.parameters,
             **STREAMED,
-            "api": self.api,  # read by the transport, never sent
         }
 
 

@@ -1,30 +1,16 @@
 """What each model can take and what it costs: context window, longest answer, CNY per 1,000 tokens.
 
-The first four rows keep the reference's context windows and prices. Every other figure comes from
-Alibaba Cloud's own documentation (help.aliyun.com, alibabacloud.com/help), cited beside its row
-with the date it was read; a figure no official page gave is None and said so, never taken from a
-third-party copy (None: no guard for that limit, no cost when a price is missing). Prices and limits
-change, so QWEN_MODEL_TABLE (a JSON object of the same schema) overrides or extends the table
-without a code change, e.g. with the figures of the Model Studio console (illustrative values):
-
-    QWEN_MODEL_TABLE='{"qwen-max": {"input_price": 0.0024}, "my-model": {"context_window": 100000,
-                       "max_output": 8000, "input_price": 0.001, "output_price": 0.002}}'
-
-Several models are billed by the length of the call's input: `tiers` lists the prices that apply
-above a number of input tokens, e.g. [{"above": 131072, "input_price": 0.0006, "output_price": 0.006}];
-`input_price` and `output_price` are the prices below the first tier.
-
-Each row also says which DashScope API serves the model (`api`): "text" is text-generation
-(dashscope.Generation), "multimodal" is multimodal-generation (MultiModalConversation's endpoint),
-and None (not said) means it is learned: asked on text-generation first, and on multimodal-generation
-once more when DashScope answers its "url error" 400 (handler/ask/apis.py). `thinking` says whether
-the model reasons: "hybrid" (enable_thinking switches it), "always" (it always thinks and only
-streams), None (not said). A row of QWEN_MODEL_TABLE may give only these two, e.g.
-{"qwen3.9-plus": {"api": "multimodal"}}: its figures are then unknown.
+Figures come only from Alibaba Cloud's own pages (sources: docs/models.md); one no official page gave
+is None (no guard for that limit, no cost). QWEN_MODEL_TABLE, a JSON object of the same schema,
+overrides or extends the table field by field, e.g. '{"qwen-max": {"input_price": 0.0024}}'.
+`tiers` are the prices above a number of input tokens; `api` is the DashScope API that serves the
+model ("text" | "multimodal"; None: learned, handler/ask/apis.py); `thinking` is "hybrid"
+(enable_thinking switches it), "always" (it only streams) or None. A row may give only these two.
 """
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import json
 from collections.abc import Mapping
@@ -68,76 +54,21 @@ class ModelInfo(Value):
         return round(input_tokens * input_price / 1000 + output_tokens * output_price / 1000, 8)
 
 
-# The stored copies of the pages below were read on 2026-11-27 through the project's search tool; a
-# copy is not the live page, and its own date is given where the copy shows one.
 TEXT, MULTIMODAL = "text", "multimodal"
 HYBRID, ALWAYS = "hybrid", "always"
-_NOT_FOUND = ModelInfo(None, None, None)
-_TEXT_NOT_FOUND = replace(_NOT_FOUND, api=TEXT)
-_MULTIMODAL_NOT_FOUND = replace(_NOT_FOUND, api=MULTIMODAL)
+_TEXT_NOT_FOUND = ModelInfo(None, None, None, api=TEXT)
+_MULTIMODAL_NOT_FOUND = ModelInfo(None, None, None, api=MULTIMODAL)
 
+# One source per row is in docs/models.md; None is a figure no official page gave.
 DEFAULT_MODELS: Mapping[str, ModelInfo] = {
-    # api: the rows down to qwen3-32b are text-generation models (the API reference's text models, the
-    # reference's Generation calls; the seed served them all through dashscope.Generation).
-    # Context windows and prices: the reference's, unchanged. max_output of qwen-max read 2026-11-27
-    # from Model Studio's model list (Chinese), stored as
-    # https://help.aliyun.com/zh/model-studio/developer-reference/billing-for-applied-computer-vision
-    # (no page date in the copy; its qwen-max row reads "currently equal to qwen-max-2024-09-19"):
-    # qwen-max stable, context 32,768, max input 30,720, max output 8,192, 0.02 / 0.06 CNY per 1K.
     "qwen-max": ModelInfo(32_768, 0.02, 0.06, max_output=8_192, api=TEXT, max_input=30_720),
-    # The same page's flagship summary gives qwen-plus 131,072 and 0.0008 / 0.002 CNY per 1K (as the
-    # reference); its qwen-plus row with the max output was not in the readable copy, so None.
     "qwen-plus": ModelInfo(131_072, 0.0008, 0.002, api=TEXT),
-    # max_output read 2026-11-27 from https://help.aliyun.com/en/model-studio/qwen-turbo and
-    # https://www.alibabacloud.com/help/en/model-studio/qwen-turbo (no page date in the copies; the
-    # page says qwen-turbo equals the snapshot qwen-turbo-2025-04-28): Context Window 131072, Max
-    # Input Length 98304, Max Output Length 16384. (The older model list above gave qwen-turbo a
-    # 1,000,000 context; the reference's 131,072, which the per-model page also gives, is kept.)
     "qwen-turbo": ModelInfo(131_072, 0.0003, 0.0006, max_output=16_384, api=TEXT, max_input=98_304),
-    # 10,000,000 context confirmed 2026-11-27 by
-    # https://help.aliyun.com/zh/model-studio/developer-reference/qwen-long-api and
-    # https://www.alibabacloud.com/help/tc/model-studio/long-context-qwen-long (copy "updated Jan 01,
-    # 2026"); the max output was not in the readable copies, so None. Third-party copies of that
-    # page disagree (8,192 on lryc.cn, 6,000 on aws.yunbaozi.com): not used.
     "qwen-long": ModelInfo(10_000_000, 0.0005, 0.002, api=TEXT),
-    # qwen-flash: Alibaba's OpenAI-compatible page lists it (qwen-flash, qwen-flash-2025-07-28;
-    # https://www.alibabacloud.com/help/ja/model-studio/compatibility-of-openai-with-dashscope, copy
-    # "updated Jan 06, 2026"), but no official page with its limits or prices could be read on
-    # 2026-11-27: every figure is None. Corroboration only, not used: a third-party copy of its
-    # model page (bare-IP GitLab, 47.109.151.80) reads 1M context, 32K max output, tiers by input.
     "qwen-flash": _TEXT_NOT_FOUND,
-    # qwen3-max: listed on the same OpenAI-compatible page; no official page with its limits or
-    # prices could be read on 2026-11-27: every figure is None. Corroboration only, not used: the
-    # same GitLab copy and vercel.com/ai-gateway read 256K (262,144) context and 64K (65,536) output.
     "qwen3-max": _TEXT_NOT_FOUND,
-    # qwq-plus: its official page https://www.alibabacloud.com/help/en/model-studio/qwq-plus.md was
-    # found on 2026-11-27, but the readable copy ends before its limits and prices: every figure
-    # is None. Stream-only: always answered by streaming (handler/ask/invokers.py).
     "qwq-plus": replace(_TEXT_NOT_FOUND, thinking=ALWAYS),
-    # Open Qwen3 sizes (think unless enable_thinking is false): no official Model Studio page with
-    # their limits or prices could be read on 2026-11-27, for qwen3-32b nor for qwen3-235b-a22b,
-    # qwen3-30b-a3b, qwen3-14b or qwen3-8b: qwen3-32b is listed with every figure None and the
-    # others are left to QWEN_MODEL_TABLE. (A news site's 128K for qwen3-32b is not used.)
     "qwen3-32b": replace(_TEXT_NOT_FOUND, thinking=HYBRID),
-    # --- The current generation (looked for again on 2026-12-01 through the search tool) ---
-    # Which API: Alibaba's DashScope API reference (help.aliyun.com/en/model-studio/qwen-api-via-dashscope,
-    # as quoted in this project's issue 16) gives qwen3.7-plus, qwen3.5-plus and qwen3-vl-plus as its
-    # multimodal-generation examples; the SDK's own provider (dashscope 1.27.8,
-    # dashscope/acli/providers/tongyi.py) says its default qwen3.8-max and "the vl/omni family live"
-    # on multimodal-generation, and its guide (acli/examples/dashscope-sdk-expert/.acli/skills/
-    # multimodal.md) asks qwen3-vl-flash and qwen3-vl-plus through MultiModalConversation.
-    # Alibaba's vision page (alibabacloud.com/help/en/model-studio/vision, copy "Last Updated: Jun 23,
-    # 2026") answers an image with qwen3.7-plus. qwen3.8-flash: no Alibaba page read says which API
-    # serves it; it is the flash tier of the same multimodal generation (third-party model pages,
-    # vercel.com/ai-gateway/models/qwen3.8-flash, call it multimodal: corroboration only), so it is
-    # "multimodal" here, and a QWEN_MODEL_TABLE entry {"qwen3.8-flash": {"api": "text"}} overrides it.
-    # Figures: no Alibaba page with the limits or prices of these five could be read on 2026-12-01
-    # (the stored copies of alibabacloud.com's model list and vision pages end before their tables;
-    # the figures found are third-party: vercel.com, docs.venice.ai, a bare-IP GitLab copy of model
-    # data): every figure is None, to be filled from the Model Studio console (QWEN_MODEL_TABLE).
-    # Thinking: qwen3.8-max thinks always (issue 16: "thinking only"; the SDK's provider probes its
-    # reasoning tokens on every call); the others switch with enable_thinking ("hybrid", as the
-    # Qwen3 generation does; the GitLab copy's qwen3-vl-plus/-flash intros read 实现思考模式和非思考模式的有效融合).
     "qwen3.7-plus": replace(_MULTIMODAL_NOT_FOUND, thinking=HYBRID),
     "qwen3.8-flash": replace(_MULTIMODAL_NOT_FOUND, thinking=HYBRID),
     "qwen3.8-max": replace(_MULTIMODAL_NOT_FOUND, thinking=ALWAYS),
@@ -229,32 +160,8 @@ def _tiers(name: str, value: Any) -> tuple[PriceTier, ...]:
 
 
 def likely_meant(name: str, table: Mapping[str, ModelInfo]) -> str | None:
-    """The table's model `name` is within two edits of (a typo such as qwen-trubo), or None: when the
-    name is in the table, or no listed name is that close."""
+    """The table's model `name` is a typo of (qwen-trubo: qwen-turbo), or None: when the name is in the
+    table, or no listed name is that close (a 0.85 similarity ratio, about two edits of a model name)."""
     if name in table:
         return None
-    best: tuple[int, str] | None = None
-    for known in table:
-        distance = _edits(name, known, limit=2)
-        if distance <= 2 and (best is None or (distance, known) < best):
-            best = (distance, known)
-    return best[1] if best is not None else None
-
-
-def _edits(a: str, b: str, *, limit: int) -> int:
-    """Levenshtein distance (insert, delete, substitute; a swap of neighbours counts as one), or
-    limit + 1 once it is known to exceed `limit`."""
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    before: list[int] | None = None
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, start=1):
-        current = [i] + [0] * len(b)
-        for j, cb in enumerate(b, start=1):
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
-            if before is not None and i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                current[j] = min(current[j], before[j - 2] + 1)
-        if min(current) > limit:
-            return limit + 1
-        before, previous = previous, current
-    return previous[-1]
+    return next(iter(difflib.get_close_matches(name, table, n=1, cutoff=0.85)), None)

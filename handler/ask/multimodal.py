@@ -1,16 +1,9 @@
-"""multimodal-generation through the SDK's request layer, without MultiModalConversation.call.
+"""multimodal-generation through the SDK's request layer (BaseApi.call), without MultiModalConversation.call.
 
-MultiModalConversation.call (dashscope 1.27.8) first runs `_preprocess_messages` on a copy of the
-messages: for every dict part of a user message, `dashscope/utils/oss_utils.py` check_and_upload
-looks at `image`, `video`, `audio` and `text`, and a value that is a `file://` URL, an `oss://` URL,
-or anything not starting with `http` that names an existing local file (after expanduser) is
-uploaded to DashScope's temporary storage and replaced by its URL. A question `/proc/self/environ`
-would send the function's environment (API key, STS token) there and into the model's context.
-
-So the request is made here with the call MultiModalConversation.call itself ends in
-(BaseApi.call with task multimodal-generation), and every part goes out exactly as given: nothing
-is ever read from this machine's disk, and no upload request is made. The answers are wrapped as
-the text API's (GenerationResponse), so both APIs give results of the same shape.
+MultiModalConversation.call (dashscope 1.27.8) uploads any message part that names a local file (a
+question `/proc/self/environ` would send the function's environment, API key included, to DashScope's
+storage and the model); here every part goes out exactly as given, and the answers are wrapped as the
+text API's GenerationResponse.
 """
 
 from __future__ import annotations

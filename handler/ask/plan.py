@@ -43,16 +43,18 @@ def plan(question: Question, settings: Settings, *, rng: random.Random | None = 
     if question.messages is None and settings.mode == "prompt":
         return Call(mode="prompt", model=model, prompt=question.text, parameters=params)
 
-    if question.messages is not None:
-        messages = question.messages
-        if messages[0].role != "system":
-            messages = (Message("system", settings.system_prompt), *messages)
-    else:
-        messages = (Message("system", settings.system_prompt), Message("user", question.text or ""))
-    if "seed" not in params:
-        # As the reference does: a fresh seed per call so repeated questions are not answered identically.
+    messages = question.messages if question.messages is not None else (Message("user", question.text or ""),)
+    return Call(mode="messages", model=model, messages=_system(messages, settings), parameters=_seeded(params, rng))
+
+
+def _system(messages: tuple[Message, ...], settings: Settings) -> tuple[Message, ...]:
+    return messages if messages[0].role == "system" else (Message("system", settings.system_prompt), *messages)
+
+
+def _seeded(params: dict[str, Any], rng: random.Random | None) -> dict[str, Any]:
+    if "seed" not in params:  # a fresh seed per call, so repeated questions are not answered identically
         params["seed"] = (rng or random).randint(1, 10000)
-    return Call(mode="messages", model=model, messages=messages, parameters=params)
+    return params
 
 
 def _image_call(question: Question, settings: Settings, rng: random.Random | None) -> Call:
@@ -80,12 +82,8 @@ def _image_call(question: Question, settings: Settings, rng: random.Random | Non
     last = messages[-1]
     if not last.content.strip():
         messages = (*messages[:-1], replace(last, content=settings.image_prompt))
-    if messages[0].role != "system":
-        messages = (Message("system", settings.system_prompt), *messages)
     params = {**settings.parameters, **question.parameters}
-    if "seed" not in params:
-        params["seed"] = (rng or random).randint(1, 10000)
-    return Call(mode="messages", model=model, messages=messages, parameters=params)
+    return Call(mode="messages", model=model, messages=_system(messages, settings), parameters=_seeded(params, rng))
 
 
 def _check_caps(question: Question, caps: EventCaps) -> None:

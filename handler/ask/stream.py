@@ -1,16 +1,9 @@
-"""Reading a streamed answer: chunks -> the one Result the handler returns, or a Transient to retry.
+"""Reading a streamed answer: chunks -> the Result a non-streamed call would give, or a Transient to retry.
 
-Every call streams with incremental output, and the Result is assembled to be exactly what a
-non-streamed call returns: prompt mode `output.text`, messages mode `output.choices[i].message`
-(role, content, and reasoning_content when the model reasoned), the last chunk's finish_reason and
-usage, DashScope's request_id. Work per chunk is constant: pieces are collected in lists and
-joined once at the end, never concatenated as they arrive.
-
-Once output has begun, nothing generated is thrown away or asked for again: when the deadline
-arrives mid-answer, or the stream goes silent, breaks, or ends with an error frame, the text so
-far is returned as a 200 `PartialAnswer` (never raised, never retried); a 4xx error frame (such
-as DataInspectionFailed on the output) is returned as that error instead, without the text. Before
-any output, a failure is transient as before and the attempts go on within the deadline.
+Once output has begun nothing generated is thrown away or asked for again: when the deadline arrives,
+or the stream goes silent, breaks or ends with an error frame, the text so far is a 200
+`PartialAnswer`, never retried; a 4xx error frame (DataInspectionFailed on the output, ...) is that
+error instead, without the text. Before any output a failure is transient, retried within the deadline.
 """
 
 from __future__ import annotations
@@ -19,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from handler.ask.invokers import Invoker
-from handler.ask.transport import Transient, classify_exception, classify_response
+from handler.ask.transport import Transient, classify_exception, classify_response, is_read_timeout
 from handler.result import Result
 from handler.values import Value, field
 
@@ -48,7 +41,7 @@ class _Choice(Value, frozen=False):
 
 
 class _Answer:
-    """The answer so far, assembled from incremental chunks with constant work per chunk."""
+    """The answer so far: pieces are collected in lists and joined once at the end (constant work per chunk)."""
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
@@ -63,7 +56,7 @@ class _Answer:
         self.finish_reason: Any = None
 
     def add(self, fields: Mapping[str, Any]) -> None:
-        """One chunk's fields (the SDK's response is a dict; attribute access on it costs ten times more)."""
+        """One chunk's fields (the SDK's response is a dict)."""
         self.request_id = fields.get("request_id") or self.request_id
         usage = fields.get("usage")
         if usage:
@@ -95,9 +88,7 @@ class _Answer:
     def _take(self, source: Mapping[str, Any], key: str, texts: list[str], reasoning: list[str]) -> None:
         """One chunk's piece of answer text (`key`) and of reasoning, appended to be joined once at the end."""
         text = source.get(key)
-        if isinstance(text, list):
-            # multimodal-generation's content: a list of parts ([{"text": ...}], [] while it thinks),
-            # joined into the string the text API gives.
+        if isinstance(text, list):  # multimodal-generation's parts ([{"text": ...}], [] while it thinks)
             text = "".join(p["text"] for p in text if isinstance(p, dict) and isinstance(p.get("text"), str))
         if isinstance(text, str):
             self.answered = True
@@ -158,15 +149,13 @@ def read(
     """Read a streamed answer to its end, the deadline, or a failure; see the module docstring."""
     answer = _Answer(getattr(invoker, "reads", invoker.mode))
     iterator = iter(chunks)
-    at, clock = deadline.at, deadline.clock  # read once: the loop below runs once per token or two
+    at, clock = deadline.at, deadline.clock
     try:
         for chunk in iterator:
             fields = chunk if isinstance(chunk, dict) else vars(chunk)
             if fields.get("status_code") != 200:
                 verdict = classify_response(chunk, invoker)
-                if not answer.began or isinstance(verdict, Result):
-                    # A refusal mid-answer (DataInspectionFailed on the output, ...) is DashScope
-                    # withdrawing the text: its error is the answer, not the text so far.
+                if not answer.began or isinstance(verdict, Result):  # a refusal mid-answer withdraws the text
                     return Reading(verdict)
                 detail = f"DashScope ended the stream with {verdict.code}: {verdict.message}"
                 return _partial(answer, Partial("error", detail), function_timeout, silence, invoker)
@@ -177,8 +166,7 @@ def read(
                 return _partial(answer, Partial("deadline", ""), function_timeout, silence, invoker)
     except Exception as error:  # classified below; anything unknown is re-raised
         if not answer.began:
-            if _is_read_timeout(error):
-                # requests wraps a read timeout in a ConnectionError: silence is not a failed connection.
+            if is_read_timeout(error):  # silence, not a failed connection
                 return Reading(
                     Transient("RequestTimeout", f"DashScope sent nothing for {silence:g} s before the answer")
                 )
@@ -187,7 +175,7 @@ def read(
             raise
         if deadline.remaining() <= _AT_DEADLINE:
             why = Partial("deadline", "")
-        elif _is_read_timeout(error):
+        elif is_read_timeout(error):
             why = Partial("silence", "")
         else:
             why = Partial("broken", type(error).__name__)
@@ -199,8 +187,7 @@ def read(
     if answer.began and not answer.finished:
         return _partial(answer, Partial("ended", ""), function_timeout, silence, invoker)
     output = _finished(invoker, answer.assembled())
-    # Nothing began and nothing finished: a clean end with no answer in it, as transient as any other
-    # answerless 200 (an empty text with a finish_reason is still DashScope's answer).
+    # An empty text with a finish_reason is an answer; an end with neither is as transient as any answerless 200.
     answerless = not answer.began and not answer.finished
     if output is None or not answer.answered or answerless or invoker.answer_text(output) is None:
         ended = "DashScope's stream ended without an answer"
@@ -232,13 +219,3 @@ def _partial(answer: _Answer, why: Partial, function_timeout: float, silence: fl
     )
     result = Result(200, str(answer.request_id), PARTIAL, message, _finished(invoker, answer.assembled()), answer.usage)
     return Reading(result, why)
-
-
-def _is_read_timeout(error: BaseException) -> bool:
-    """A read that timed out mid-stream: requests wraps urllib3's ReadTimeoutError in a ConnectionError."""
-    import requests
-
-    if isinstance(error, requests.exceptions.ReadTimeout):
-        return True
-    cause = error.args[0] if error.args else None
-    return type(cause).__name__ == "ReadTimeoutError" or isinstance(cause, TimeoutError)

@@ -1,25 +1,22 @@
 """The SDK seam: the one place that calls DashScope, and what its answers and exceptions mean.
 
-Tests replace `Transport` with a fake taking Generation.call's keyword arguments (plus `bounds`, and
-`api="multimodal"` for a multimodal model's call)
-and returning the chunks of a streamed answer; everything else (the invokers, the stream reader,
-the attempts, the handler) is plain code around it.
-
-Every call streams. Three limits hold for each attempt, whatever the SDK does inside it:
-- connecting waits at most QWEN_CONNECT_TIMEOUT, and never past the deadline (the SDK resends
-  once on a ConnectionError: the resend gets only the time that is left);
-- silence (before the first chunk and between chunks) lasts at most QWEN_REQUEST_TIMEOUT, and
-  never past the deadline: the socket's timeout is set again before every chunk is read;
+A transport is called with a Request's SDK arguments as keywords plus `api=` and `bounds=`, and
+returns a streamed answer's chunks: so a test's fake is any function of **kwargs. Every call streams,
+and three limits hold for each attempt, whatever the SDK does inside it:
+- connecting waits at most QWEN_CONNECT_TIMEOUT, never past the deadline (the SDK's own resend too);
+- silence, before the first chunk and between chunks, lasts at most QWEN_REQUEST_TIMEOUT, never past
+  the deadline: the socket's timeout is set again before each read near the deadline;
 - a stream that keeps talking is cut by the reader at the deadline, not here.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from handler.ask.invokers import Invoker
 from handler.errors import InvalidConfig
@@ -48,17 +45,26 @@ class Bounds(Value):
 
 
 class Transport(Protocol):
-    def __call__(self, *, bounds: Bounds | None = None, **kwargs: Any) -> Iterable[Any]:
-        """Call Generation.call(**kwargs) (stream=True) within `bounds`; return its chunks."""
+    def __call__(self, *, api: str = "text", bounds: Bounds | None = None, **arguments: Any) -> Iterable[Any]:
+        """Call `api`'s endpoint with the SDK's `arguments` (stream=True) within `bounds`; return its chunks."""
         ...
+
+
+class Request(Value):
+    """One call to DashScope: the API that serves the model, the SDK's keyword arguments, the bounds."""
+
+    api: str
+    arguments: Mapping[str, Any]
+    bounds: Bounds | None = None
+
+    def send(self, transport: Transport, **more: Any) -> Iterable[Any]:
+        """The request through `transport`, with `more` SDK arguments for this attempt only."""
+        return transport(**self.arguments, **more, api=self.api, bounds=self.bounds)
 
 
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "requests_ca_bundle", "curl_ca_bundle")
 POOL_SIZE = 16  # connections kept per host: a batch's concurrent questions each reuse one
-# A pooled connection idle longer than this is closed before the next call, never reused. FC freezes an
-# instance between invocations (TCP keepalive cannot run then), and a NAT or load balancer that dropped the
-# connection silently meanwhile would cost a whole QWEN_REQUEST_TIMEOUT before the first byte; a new
-# connection costs one handshake (README, Operations).
+# Pooled connections idle longer are closed, not reused: a NAT may have dropped them while FC froze the instance.
 MAX_IDLE_SECONDS = 20.0
 
 # The attempt running on this thread: the adapter reads its bounds on every send (the SDK's own
@@ -67,31 +73,23 @@ _attempt = threading.local()
 
 
 class DashScopeTransport:
-    """Generation.call through one HTTP session of our own, created on first use and kept for the
-    instance's life (one pooled keep-alive connection serves every warm invocation).
-
-    The session ignores the environment when no proxy or CA-bundle variable is set: requests would
-    otherwise scan every environment variable for proxy settings on each call (a tenth of a warm
-    invocation here) and let a ~/.netrc replace the API key's Authorization header.
-    """
+    """The SDK's calls through one HTTP session of our own, made on first use and kept for the instance's
+    life; it ignores the environment unless a proxy or CA-bundle variable is set (else requests scans
+    every variable on each call, and a ~/.netrc could replace the API key's Authorization header)."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._generation: Any = None
+        self._calls: dict[str, Callable[..., Any]] = {}
         self._session: Any = None
         self._lock = threading.Lock()
         self.clock = clock
         self._busy = 0  # calls in flight: their connections are not idle
         self._idle_since: float | None = None  # when the last call in flight ended
 
-    def __call__(self, *, bounds: Bounds | None = None, api: str = "text", **kwargs: Any) -> Iterable[Any]:
+    def __call__(self, *, api: str = "text", bounds: Bounds | None = None, **arguments: Any) -> Iterable[Any]:
         if self._session is None:
             self._start()
-        if api == "multimodal":
-            # Same session, adapter and bounds; never MultiModalConversation.call (handler/ask/multimodal.py).
-            from handler.ask import multimodal
-
-            return _BoundedStream(lambda: multimodal.call(**kwargs, session=self._session), bounds, self)
-        return _BoundedStream(lambda: self._generation.call(**kwargs, session=self._session), bounds, self)
+        call = self._calls[api]
+        return _BoundedStream(lambda: call(**arguments, session=self._session), bounds, self)
 
     def begin(self) -> None:
         """A call starts: when every pooled connection has been idle past MAX_IDLE_SECONDS, close them first."""
@@ -109,20 +107,21 @@ class DashScopeTransport:
                 self._idle_since = self.clock()
 
     def _start(self) -> None:
-        # Imported on first use, not at module import: the CLI's --offline mode and the tests point
-        # DASHSCOPE_HTTP_BASE_URL elsewhere first, and questions refused by decode never pay for it.
+        # On first use: the SDK reads DASHSCOPE_HTTP_BASE_URL at its import, and refused questions never pay for it.
         with self._lock:
             if self._session is not None:
                 return
             import requests
             from dashscope import Generation
 
+            from handler.ask import multimodal  # never MultiModalConversation.call: see that module
+
             session = requests.Session()
             adapter = _bounded_adapter()(pool_connections=4, pool_maxsize=POOL_SIZE)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             session.trust_env = any(os.environ.get(name) or os.environ.get(name.upper()) for name in PROXY_VARIABLES)
-            self._generation, self._session = Generation, session
+            self._calls, self._session = {"text": Generation.call, "multimodal": multimodal.call}, session
 
 
 def _bounded_adapter() -> type:
@@ -168,9 +167,7 @@ class _BoundedStream:
             self._pool.begin()
         try:
             chunks = iter(self._call())  # the request is sent on the first next(), under the bounds
-            # While more than the silence allowance is left, the socket's timeout (set at the send) is
-            # already right; only near the deadline must it shrink before each read. One clock read
-            # per chunk: this loop runs once per token or two.
+            # The timeout set at the send holds until less than the silence allowance is left; then it shrinks.
             at, silence, clock = (bounds.deadline.at, bounds.silence, bounds.deadline.clock) if bounds else (0, 0, None)
             while True:
                 if socket is not None and clock is not None and (left := at - clock()) < silence:
@@ -228,17 +225,8 @@ def classify_response(response: Any, invoker: Invoker) -> Result | Transient:
         output = getattr(response, "output", None)
         if not isinstance(output, dict) or invoker.answer_text(output) is None:
             return Transient("MalformedResponse", "DashScope answered 200 without an answer in it", request_id)
-        usage = getattr(response, "usage", None)
-        # The SDK's output and usage are dict subclasses: JSON-serializable as they are, so they are
-        # kept, not copied (a deep copy per answer was a tenth of the warm overhead).
-        return Result(
-            status_code=200,
-            request_id=request_id,
-            code=code,
-            message=message,
-            output=output,
-            usage=usage if isinstance(usage, dict) else None,
-        )
+        usage = getattr(response, "usage", None)  # the SDK's dict subclasses serialize as they are: not copied
+        return Result(200, request_id, code, message, output, usage if isinstance(usage, dict) else None)
     if status == 429 or status is None or status >= 500 or (status == 400 and _transient_code(code)):
         if code in ("", "Unknown"):  # the SDK's code for a body that was not DashScope's JSON
             code = "Throttling" if status == 429 else f"ServerError{status or ''}"
@@ -251,32 +239,71 @@ def classify_response(response: Any, invoker: Invoker) -> Result | Transient:
     return Result(status_code=status, request_id=request_id, code=code or "Unknown", message=message)
 
 
+class Failure(NamedTuple):
+    """A row of `failures()`: an exception class (and the cause it wraps), and what it means here."""
+
+    kind: type[BaseException] | tuple[type[BaseException], ...]
+    code: str  # a Transient's code, or INVALID_URL for a final Result
+    message: str  # {name}: the exception's class name
+    silence: bool = False  # a read that timed out: the stream went silent, the connection did not fail
+    cause: tuple[type[BaseException], ...] | None = None  # what args[0] must be for the row to match
+
+
+INVALID_URL = "InvalidConfig"
+
+
+@functools.cache
+def failures() -> tuple[Failure, ...]:
+    """The transport's exceptions -> outcomes, the first row the exception matches deciding (as httpx's
+    transports map httpcore's). Built on first use: requests and urllib3 come with the SDK."""
+    from requests import exceptions as e
+    from urllib3.exceptions import ReadTimeoutError
+
+    timed_out, failed = "DashScope did not answer in time", "the connection to DashScope failed"
+    return (
+        # The URL is ours, not the network's: every attempt would fail the same way, so none is retried.
+        Failure(
+            (e.MissingSchema, e.InvalidSchema, e.InvalidURL),
+            INVALID_URL,
+            "(or a proxy variable) is not a URL DashScope can be reached at ({name}); "
+            "use an http(s) URL such as https://dashscope.aliyuncs.com/api/v1",
+        ),
+        Failure(e.ConnectTimeout, "ConnectTimeout", "no connection to DashScope could be made in time"),
+        Failure(e.ReadTimeout, "RequestTimeout", timed_out, silence=True),
+        Failure(e.Timeout, "RequestTimeout", timed_out),
+        # A read that timed out mid-stream: requests wraps urllib3's (or the socket's) in a ConnectionError.
+        Failure(e.ConnectionError, "ConnectionError", failed, silence=True, cause=(ReadTimeoutError, TimeoutError)),
+        Failure(e.ConnectionError, "ConnectionError", failed),
+        # requests' JSONDecodeError (a RequestException too): a 200 cut short or not JSON at all.
+        Failure(ValueError, "MalformedResponse", "DashScope answered with a body that is not valid JSON"),
+        Failure(e.RequestException, "TransportError", "the request to DashScope failed ({name})"),
+    )
+
+
+def failure_of(error: BaseException) -> Failure | None:
+    """The first row of `failures()` that `error` matches; None when it is no transport failure."""
+    cause = error.args[0] if error.args else None
+    for failure in failures():
+        if isinstance(error, failure.kind) and (failure.cause is None or isinstance(cause, failure.cause)):
+            return failure
+    return None
+
+
 def classify_exception(error: BaseException) -> Transient | Result | None:
     """A transport exception -> a Transient, a final Result (a misconfiguration), or None when it is
     neither a network, parsing nor configuration failure."""
-    import requests  # already imported by the SDK whenever it has raised
+    failure = failure_of(error)
+    if failure is None:
+        return None
+    message = failure.message.format(name=type(error).__name__)
+    if failure.code == INVALID_URL:
+        return Result.failure(InvalidConfig("DASHSCOPE_HTTP_BASE_URL", message), "")
+    return Transient(failure.code, message)
 
-    exceptions = requests.exceptions
-    if isinstance(error, exceptions.MissingSchema | exceptions.InvalidSchema | exceptions.InvalidURL):
-        # The URL is ours, not the network's: every attempt would fail the same way, so none is retried.
-        failure = InvalidConfig(
-            "DASHSCOPE_HTTP_BASE_URL",
-            f"(or a proxy variable) is not a URL DashScope can be reached at ({type(error).__name__}); "
-            "use an http(s) URL such as https://dashscope.aliyuncs.com/api/v1",
-        )
-        return Result.failure(failure, "")
-    if isinstance(error, requests.exceptions.ConnectTimeout):
-        return Transient("ConnectTimeout", "no connection to DashScope could be made in time")
-    if isinstance(error, requests.exceptions.Timeout):
-        return Transient("RequestTimeout", "DashScope did not answer in time")
-    if isinstance(error, requests.exceptions.ConnectionError):
-        return Transient("ConnectionError", "the connection to DashScope failed")
-    if isinstance(error, ValueError):
-        # requests' JSONDecodeError (a RequestException too): a 200 cut short or not JSON at all.
-        return Transient("MalformedResponse", "DashScope answered with a body that is not valid JSON")
-    if isinstance(error, requests.exceptions.RequestException):
-        return Transient("TransportError", f"the request to DashScope failed ({type(error).__name__})")
-    return None
+
+def is_read_timeout(error: BaseException) -> bool:
+    failure = failure_of(error)
+    return failure is not None and failure.silence
 
 
 def _transient_code(code: str) -> bool:

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 import requests
+from urllib3.exceptions import ReadTimeoutError
 
 from handler.app import handle
 from handler.ask.attempts import Deadline
 from handler.ask.invokers import INVOKERS
-from handler.ask.stream import PARTIAL, read
+from handler.ask.stream import PARTIAL, Partial, read
 from handler.ask.transport import Transient
 from tests.conftest import FakeClock
 
@@ -153,3 +154,33 @@ def test_a_partial_answer_through_the_handler_is_logged_once(runtime, context, t
     assert transport.call_count == 1
     line = logs.events("question")[-1]
     assert line["partial_reason"] == "ended" and line["attempts"] == 1 and "3 output tokens" in line["message"]
+
+
+SILENT_READS = [
+    requests.exceptions.ReadTimeout("read timed out"),
+    requests.exceptions.ConnectionError(ReadTimeoutError(None, "/", "Read timed out.")),  # as requests wraps it
+    requests.exceptions.ConnectionError(TimeoutError("timed out")),
+]
+
+
+@pytest.mark.parametrize("error", SILENT_READS, ids=lambda e: f"{type(e).__name__}({type(e.args[0]).__name__})")
+def test_a_read_that_timed_out_is_silence_not_a_broken_connection(error):
+    """Matched by class in the transport's failure table: before output a RequestTimeout, after it `silence`."""
+
+    def silent(pieces):
+        yield from (chunk(p) for p in pieces)
+        raise error
+
+    before = reading(silent([""])).reply
+    assert (
+        isinstance(before, Transient) and before.code == "RequestTimeout" and "sent nothing for 60 s" in before.message
+    )
+    assert reading(silent(["a"])).partial.reason == "silence"
+
+
+def test_a_connection_that_broke_is_not_silence():
+    def broken():
+        yield chunk("a")
+        raise requests.exceptions.ConnectionError(ConnectionResetError("reset by peer"))
+
+    assert reading(broken()).partial == Partial("broken", "ConnectionError")

@@ -7,9 +7,17 @@ from types import SimpleNamespace
 
 import pytest
 import requests
+from urllib3.exceptions import ReadTimeoutError
 
 from handler.app import Runtime, handle, initialize
-from handler.ask.transport import PROXY_VARIABLES, DashScopeTransport
+from handler.ask.transport import (
+    PROXY_VARIABLES,
+    DashScopeTransport,
+    Request,
+    Transient,
+    classify_exception,
+    is_read_timeout,
+)
 from handler.config import settings_for
 from handler.deliver.memory import AnsweredRecords
 from handler.errors import InvalidConfig
@@ -154,3 +162,43 @@ def test_every_send_gets_the_bounds_timeouts(mocker):
             adapter.send("request", stream=True, timeout=60)
     finally:
         _attempt.bounds = _attempt.response = None
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (requests.exceptions.ConnectTimeout("connect timed out"), "ConnectTimeout"),
+        (requests.exceptions.ReadTimeout("read timed out"), "RequestTimeout"),
+        (requests.exceptions.ConnectionError(ReadTimeoutError(None, "/", "Read timed out.")), "ConnectionError"),
+        (requests.exceptions.ConnectionError("reset"), "ConnectionError"),
+        (requests.exceptions.JSONDecodeError("Expecting value", "<html>", 0), "MalformedResponse"),
+        (requests.exceptions.ChunkedEncodingError("connection broken"), "TransportError"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else type(value).__name__,
+)
+def test_each_transport_failure_is_transient_with_its_code(error, code):
+    """One table maps requests' and urllib3's failures to the codes a retry is decided on."""
+    assert classify_exception(error) == Transient(code, classify_exception(error).message)
+    assert classify_exception(error).code == code
+
+
+@pytest.mark.parametrize("error", [RuntimeError("bug"), TimeoutError("raw"), ReadTimeoutError(None, "/", "raw")])
+def test_what_the_table_does_not_name_is_no_transport_failure(error):
+    """An exception no row names (a bug, a timeout requests did not wrap) is not hidden as a retry."""
+    assert classify_exception(error) is None and not is_read_timeout(error)
+
+
+def test_the_api_travels_beside_the_sdk_arguments_not_in_them(transport):
+    """A Request sends its arguments as keywords, with api= and bounds= beside them; the invoker's
+    arguments (what the SDK receives) never carry the api."""
+    from handler.ask.invokers import MULTIMODAL_INVOKERS
+    from handler.ask.plan import Call
+    from handler.events.question import Message
+
+    call = Call(mode="messages", model="qwen3-vl-flash", messages=(Message("user", "hi"),))
+    arguments = MULTIMODAL_INVOKERS["messages"].arguments(call)
+    assert "api" not in arguments
+    Request("multimodal", arguments).send(transport, request_timeout=5)
+    sent = transport.call_args.kwargs
+    assert sent["api"] == "multimodal" and sent["bounds"] is None and sent["request_timeout"] == 5
+    assert sent["messages"] == [{"role": "user", "content": [{"text": "hi"}]}]

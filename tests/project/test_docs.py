@@ -15,6 +15,9 @@ from tests.conftest import ROOT
 PAGES = [ROOT / "README.md", ROOT / "events" / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 RECIPES = sorted((ROOT / "docs" / "recipes").glob("*.md"))
 HISTORY = re.compile(r"\bissue \d+|\bthe reference\b|\bissue #\d+", re.I)
+# Code says why in a sentence; where a figure was read, and with which tool, is for docs/models.md.
+CODE_HISTORY = re.compile(HISTORY.pattern + r"|\bsearch tool\b|\bstored cop(?:y|ies)\b|\bread (?:on )?20\d\d", re.I)
+SOURCES = sorted((ROOT / "handler").rglob("*.py"))
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 APACHE_2_MD5 = "86d3f3a95c324c9479bd8986968f4327"  # the text apache.org publishes (as dashscope ships it)
 
@@ -37,6 +40,12 @@ def test_the_readme_is_short():
 def test_no_history_outside_the_changelog(page):
     found = HISTORY.findall(page.read_text())
     assert not found, f"{page.relative_to(ROOT)} speaks of the project's history: {found}"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_history_in_the_code(source):
+    found = CODE_HISTORY.findall(source.read_text())
+    assert not found, f"{source.relative_to(ROOT)} speaks of history or research tools (docs/models.md): {found}"
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
