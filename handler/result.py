@@ -11,7 +11,7 @@ from handler.values import Value
 
 
 class Result(Value):
-    """An answer or an error, in the reference's shape (status, ids, code, message, output, usage)."""
+    """An answer or an error, in the FC tutorial's shape (status, ids, code, message, output, usage)."""
 
     status_code: int
     request_id: str
@@ -20,7 +20,7 @@ class Result(Value):
     output: Any = None
     usage: Any = None
     # False when an answer that should have been kept (answer store, OSS answer file) could not be; None
-    # otherwise, and then not serialized: the reference's fields stay as they are.
+    # otherwise, and then not serialized: the tutorial's fields stay as they are.
     stored: bool | None = None
 
     @property

@@ -53,7 +53,7 @@ URL_ERROR = (
     "url error, please check url! For details, see: https://help.aliyun.com/zh/model-studio/error-code#error-url"
 )
 # Models DashScope serves that the project's table does not list: the learning path's test subjects.
-# qwen3.8-max-0902 is a dated snapshot (issue 16); qwen3.5-plus is multimodal on the API reference.
+# qwen3.8-max-0902 is a dated snapshot; qwen3.5-plus is multimodal on its API page.
 UNLISTED: dict[str, str] = {"qwen3.8-max-0902": "multimodal", "qwen3.5-plus": "multimodal", "qwen-plus-latest": "text"}
 EMULATED = "[emulated answer from the local DashScope stand-in]"
 EMULATED_REASONING = "[emulated reasoning]"
