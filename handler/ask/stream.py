@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from handler.ask.invokers import Invoker
 from handler.ask.transport import Transient, classify_exception, classify_response, is_read_timeout
 from handler.result import Result
-from handler.values import Value, field
+from handler.values import Value
 
 if TYPE_CHECKING:
     from handler.ask.attempts import Deadline
@@ -31,13 +31,14 @@ class Partial(Value):
     detail: str
 
 
-class _Choice(Value, frozen=False):
+class _Choice:
     """One choice's pieces (messages mode has one per index when n > 1)."""
 
-    last: dict[str, Any]
-    texts: list[str] = field(default_factory=list)
-    reasoning: list[str] = field(default_factory=list)
-    logprobs: list[Any] = field(default_factory=list)
+    def __init__(self, last: dict[str, Any]) -> None:
+        self.last = last
+        self.texts: list[str] = []
+        self.reasoning: list[str] = []
+        self.logprobs: list[Any] = []
 
 
 class _Answer:
