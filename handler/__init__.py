@@ -1,21 +1,19 @@
 """qwen-fc: ask Qwen from a Function Compute event function."""
 
-from __future__ import annotations
-
 import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 
-@contextmanager
-def no_collection() -> Iterator[None]:
+class no_collection:  # noqa: N801  # used as a function: `with no_collection():`
     """Import what lives as long as the instance without collecting, then freeze it out of the collector's
-    reach: a collection meanwhile frees nothing, and a later one would rescan it all (docs/performance.md)."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-        gc.freeze()
-    finally:
-        if collecting:
+    reach: a collection meanwhile frees nothing, and a later one would rescan it all (docs/performance.md).
+    A class, not contextlib: this module is imported before the collector is paused."""
+
+    def __enter__(self) -> None:
+        self.collecting = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        if kind is None:
+            gc.freeze()
+        if self.collecting:
             gc.enable()
