@@ -81,17 +81,13 @@ def decode(event: bytes | bytearray | memoryview | str | None, *, max_bytes: int
         if size > max_bytes:
             # Never decoded or parsed; an array is a batch, whose messages must not be consumed by one 413.
             if _opens_an_array(event):
-                return Decoded(
-                    records=(
-                        BatchTooLarge(
-                            f"the batch is {size} bytes, over the {max_bytes}-byte limit (QWEN_MAX_EVENT_BYTES); "
-                            "raised so the trigger delivers it again and then to its dead-letter queue: lower the "
-                            "trigger's batch size (runOptions.batchWindow.CountBasedWindow in s.yaml) or raise "
-                            "QWEN_MAX_EVENT_BYTES",
-                        ),
-                    ),
-                    batch=True,
+                error = BatchTooLarge(
+                    f"the batch is {size} bytes, over the {max_bytes}-byte limit (QWEN_MAX_EVENT_BYTES); "
+                    "raised so the trigger delivers it again and then to its dead-letter queue: lower the "
+                    "trigger's batch size (runOptions.batchWindow.CountBasedWindow in s.yaml) or raise "
+                    "QWEN_MAX_EVENT_BYTES",
                 )
+                return Decoded(records=(error,), batch=True)
             return Decoded.single(
                 InvalidInput(
                     f"the event is {size} bytes, over the {max_bytes}-byte limit (QWEN_MAX_EVENT_BYTES); "
@@ -143,14 +139,11 @@ def _envelope(value: Any) -> Decoded | None:
         return Decoded.single(_payload(message.message, source=_named("mns", message.message_id)))
     if t.MnsTopicStreamMessage.matches(value):
         return Decoded.single(_payload(t.MnsTopicStreamMessage(value).body, source=None))
-    if t.CloudEvent.matches(value):
-        return Decoded(records=(_cloud_event(value),), synchronous=True)
-    if t.CloudEvent.matches_batch(value):
-        return Decoded(records=tuple(_cloud_event(item) for item in value), batch=True, synchronous=True)
-    if t.MnsRawMessage.matches(value):
-        return Decoded(records=(_raw_message(value),), synchronous=True)
-    if t.MnsRawMessage.matches_batch(value):
-        return Decoded(records=tuple(_raw_message(item) for item in value), batch=True, synchronous=True)
+    for view, read in ((t.CloudEvent, _cloud_event), (t.MnsRawMessage, _raw_message)):
+        if view.matches(value):
+            return Decoded(records=(read(value),), synchronous=True)
+        if view.matches_batch(value):
+            return Decoded(records=tuple(read(item) for item in value), batch=True, synchronous=True)
     if t.OssEvent.matches(value):
         records = t.OssEvent(value).records
         if not records:
@@ -403,6 +396,8 @@ def _parts(content: list[Any], where: str) -> tuple[str, tuple[str, ...]] | Inva
     and its images, each checked so no value the SDK would upload can reach it."""
     if not content:
         return _invalid(f"{where}.content must not be an empty list")
+    from handler.events import images  # imported at the first image part
+
     texts: list[str] = []
     found: list[str] = []
     for j, part in enumerate(content):
@@ -414,18 +409,11 @@ def _parts(content: list[Any], where: str) -> tuple[str, tuple[str, ...]] | Inva
             if not isinstance(value, str):
                 return _invalid(f"{at}.text must be a string")
             texts.append(value)
-        elif (problem := _images().part_problem(value)) is not None:
+        elif (problem := images.part_problem(value)) is not None:
             return _invalid(f"{at}.image {problem}")
         else:
             found.append(value)
     return "\n".join(texts), tuple(found)
-
-
-def _images() -> ModuleType:
-    """handler/events/images, imported at the first image part."""
-    from handler.events import images
-
-    return images
 
 
 def _text(event: bytes | bytearray | memoryview | str | None) -> str | InvalidInput:
