@@ -396,8 +396,6 @@ def _parts(content: list[Any], where: str) -> tuple[str, tuple[str, ...]] | Inva
     and its images, each checked so no value the SDK would upload can reach it."""
     if not content:
         return _invalid(f"{where}.content must not be an empty list")
-    from handler.events import images  # imported at the first image part
-
     texts: list[str] = []
     found: list[str] = []
     for j, part in enumerate(content):
@@ -409,10 +407,12 @@ def _parts(content: list[Any], where: str) -> tuple[str, tuple[str, ...]] | Inva
             if not isinstance(value, str):
                 return _invalid(f"{at}.text must be a string")
             texts.append(value)
-        elif (problem := images.part_problem(value)) is not None:
+            continue
+        from handler.events import images  # imported at the first image part
+
+        if (problem := images.part_problem(value)) is not None:
             return _invalid(f"{at}.image {problem}")
-        else:
-            found.append(value)
+        found.append(value)
     return "\n".join(texts), tuple(found)
 
 
