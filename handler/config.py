@@ -21,26 +21,19 @@ DEFAULT_MODEL = "qwen-turbo"
 DEFAULT_VISION_MODEL = "qwen3-vl-flash"  # the table's cheapest tier of a current vision model
 DEFAULT_IMAGE_PROMPT = "请描述这张图片的内容;如果图片中有问题,请回答它。"
 DEFAULT_MAX_IMAGE_BYTES = 10 * 1024 * 1024
+_32_MIB = 32 * 1024 * 1024
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 
-# What an event may set unless QWEN_EVENT_PARAMETERS says otherwise: sampling choices that change
-# neither how many answers are paid for (n), nor what else is called and billed (enable_search,
-# search_options, tools), nor hidden output (enable_thinking, thinking_budget, logprobs);
-# max_tokens is among them, held to its ceiling (EventCaps.max_tokens).
+# What an event may set unless QWEN_EVENT_PARAMETERS says otherwise: why these, docs/configuration.md.
 DEFAULT_EVENT_PARAMETERS = frozenset(
     {"temperature", "top_p", "top_k", "seed", "stop", "max_tokens", "presence_penalty", "repetition_penalty"}
 )
-# The parameters QWEN_EVENT_LIMITS may set a ceiling for.
-CEILINGS = ("max_tokens", "n", "thinking_budget")
+CEILINGS = ("max_tokens", "n", "thinking_budget")  # what QWEN_EVENT_LIMITS may cap
 
 
 class EventCaps(Value):
-    """The operator's caps on what an event may choose (checked where the two meet, handler/ask/plan.py).
-
-    `allowed`: the generation parameters an event may set at all (QWEN_EVENT_PARAMETERS).
-    Ceilings (QWEN_EVENT_LIMITS, else QWEN_PARAMETERS' own value): an event's value above one is
-    refused; max_tokens None means the model's max_output (the guard's); n is 1 unless raised.
-    `system_prompt`: whether an event's system message may replace QWEN_SYSTEM_PROMPT."""
+    """The operator's caps on what an event may choose (applied in handler/ask/plan.py). Ceilings come from
+    QWEN_EVENT_LIMITS, else QWEN_PARAMETERS; max_tokens None means the model's max_output."""
 
     allowed: frozenset[str] = DEFAULT_EVENT_PARAMETERS
     max_tokens: int | None = None
@@ -74,12 +67,8 @@ class Settings(Value):
     trim_history: bool = False
     max_event_bytes: int = 8 * 1024 * 1024
     answer_bucket: str | None = None
-    # The only buckets whose question files are read and answered: an OSS event names its bucket, and
-    # the function's credentials must never go to a bucket an event chose. Empty: none are.
-    oss_buckets: frozenset[str] = frozenset()
+    oss_buckets: frozenset[str] = frozenset()  # the only buckets whose question files are answered
     fc_destination: bool = False
-    # Images (OSS image files, image parts of a request): answered by this model, with this instruction
-    # unless a sidecar or the request gives one, each image at most this many bytes.
     vision_model: str = DEFAULT_VISION_MODEL
     image_prompt: str = DEFAULT_IMAGE_PROMPT
     max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES
@@ -97,15 +86,13 @@ class Settings(Value):
             raise InvalidConfig("QWEN_MODE", "must be 'messages' or 'prompt'")
 
         model = env.get("QWEN_MODEL", "").strip() or DEFAULT_MODEL
-        allowed = _models(env.get("QWEN_ALLOWED_MODELS", "")) or frozenset({model})
+        allowed = frozenset(_listed(env.get("QWEN_ALLOWED_MODELS", ""))) or frozenset({model})
         if model not in allowed:
             raise InvalidConfig("QWEN_ALLOWED_MODELS", f"must include QWEN_MODEL ({model})")
 
         answer_bucket = _bucket(env.get("QWEN_ANSWER_BUCKET", ""))
         oss_buckets = _buckets(env.get("QWEN_OSS_BUCKETS", ""))
         if answer_bucket is not None and answer_bucket in oss_buckets:
-            # A question file `mns/X` there would be answered at <prefix>mns/X.json, the answer store's
-            # key of MNS message X: each could overwrite or be served as the other. One bucket each.
             raise InvalidConfig(
                 "QWEN_ANSWER_BUCKET",
                 f"({answer_bucket}) is also listed in QWEN_OSS_BUCKETS: the answer store needs a bucket of its own, "
@@ -124,29 +111,25 @@ class Settings(Value):
             system_prompt=env.get("QWEN_SYSTEM_PROMPT", DEFAULT_SYSTEM_PROMPT),
             parameters=configured,
             allowed_models=allowed,
-            max_attempts=int(_number(env, "QWEN_MAX_ATTEMPTS", 3, low=1, high=10, integer=True)),
+            max_attempts=_number(env, "QWEN_MAX_ATTEMPTS", 3, low=1, high=10, integer=True),
             request_timeout=_number(env, "QWEN_REQUEST_TIMEOUT", 60.0, low=1, high=86400),
             connect_timeout=_number(env, "QWEN_CONNECT_TIMEOUT", 5.0, low=0.1, high=600),
             log_content=_flag(env, "QWEN_LOG_CONTENT"),
             base_url=_url(env, "DASHSCOPE_HTTP_BASE_URL", "https://dashscope-intl.aliyuncs.com/api/v1"),
-            batch_concurrency=int(_number(env, "QWEN_BATCH_CONCURRENCY", 8, low=1, high=64, integer=True)),
+            batch_concurrency=_number(env, "QWEN_BATCH_CONCURRENCY", 8, low=1, high=64, integer=True),
             oss_output_prefix=_prefix(env.get("QWEN_OSS_OUTPUT_PREFIX", "answers/")),
-            oss_max_bytes=int(_number(env, "QWEN_OSS_MAX_BYTES", 1024 * 1024, low=1, high=32 * 1024**2, integer=True)),
+            oss_max_bytes=_number(env, "QWEN_OSS_MAX_BYTES", 1024 * 1024, low=1, high=_32_MIB, integer=True),
             oss_endpoint=_url(env, "QWEN_OSS_ENDPOINT", "https://oss-cn-hangzhou-internal.aliyuncs.com"),
             models=models,
             trim_history=_flag(env, "QWEN_TRIM_HISTORY"),
-            max_event_bytes=int(
-                _number(env, "QWEN_MAX_EVENT_BYTES", 8 * 1024**2, low=1024, high=32 * 1024**2, integer=True)
-            ),
+            max_event_bytes=_number(env, "QWEN_MAX_EVENT_BYTES", 8 * 1024**2, low=1024, high=_32_MIB, integer=True),
             answer_bucket=answer_bucket,
             oss_buckets=oss_buckets,
             fc_destination=_flag(env, "QWEN_FC_DESTINATION"),
             vision_model=env.get("QWEN_VISION_MODEL", "").strip() or DEFAULT_VISION_MODEL,
             image_prompt=env.get("QWEN_IMAGE_PROMPT", "").strip() or DEFAULT_IMAGE_PROMPT,
-            max_image_bytes=int(
-                _number(
-                    env, "QWEN_OSS_MAX_IMAGE_BYTES", DEFAULT_MAX_IMAGE_BYTES, low=1, high=32 * 1024**2, integer=True
-                )
+            max_image_bytes=_number(
+                env, "QWEN_OSS_MAX_IMAGE_BYTES", DEFAULT_MAX_IMAGE_BYTES, low=1, high=_32_MIB, integer=True
             ),
             event_caps=_event_caps(env, configured),
         )
@@ -186,11 +169,8 @@ _parsed: dict[tuple, Settings] = {}
 
 
 def settings_for(env: Mapping[str, str]) -> Settings:
-    """Settings.from_env, parsed once per distinct configuration (FC's never changes in an instance).
-
-    The cache key is the raw values of every variable read: for os.environ they come from its
-    underlying bytes mapping, since decoding twenty variables per invocation was a tenth of the
-    handler's warm overhead."""
+    """Settings.from_env, parsed once per distinct configuration (FC's never changes in an instance); keyed
+    on os.environ's undecoded bytes, which is cheaper than decoding every variable (docs/performance.md)."""
     raw = getattr(env, "_data", None) if env is os.environ else None
     key = tuple(map(raw.get, _RAW_NAMES)) if isinstance(raw, dict) else tuple(map(env.get, VARIABLES))
     settings = _parsed.get(key)
@@ -209,8 +189,7 @@ def _prefix(value: str) -> str:
     return prefix if prefix.endswith("/") else prefix + "/"
 
 
-# OSS bucket naming rules: 3-63 lowercase letters, digits and hyphens, not starting or ending with a hyphen.
-# A pattern string, compiled by re.fullmatch at its first use (and cached): not at import.
+# OSS bucket names: 3-63 lowercase letters, digits and hyphens, no hyphen at either end.
 _BUCKET = r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"
 
 
@@ -224,8 +203,7 @@ def _bucket(value: str) -> str | None:
 
 
 def _buckets(value: str) -> frozenset[str]:
-    """QWEN_OSS_BUCKETS: the buckets whose OSS events are answered, each a bucket name (it becomes part of a host)."""
-    names = [name.strip() for name in value.split(",") if name.strip()]
+    names = _listed(value)
     for name in names:
         if not re.fullmatch(_BUCKET, name):
             raise InvalidConfig(
@@ -236,19 +214,25 @@ def _buckets(value: str) -> frozenset[str]:
     return frozenset(names)
 
 
-def _models(value: str) -> frozenset[str]:
-    return frozenset(m.strip() for m in value.split(",") if m.strip())
+def _listed(value: str) -> list[str]:
+    return [name.strip() for name in value.split(",") if name.strip()]
+
+
+def _json_object(name: str, text: str, example: str) -> dict[str, Any]:
+    """A variable's JSON object, {} when it is blank."""
+    if not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise InvalidConfig(name, "is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise InvalidConfig(name, f"must be a JSON object such as {example}")
+    return value
 
 
 def _parameters(value: str) -> Mapping[str, Any]:
-    if not value.strip():
-        return {}
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        raise InvalidConfig("QWEN_PARAMETERS", "is not valid JSON") from None
-    if not isinstance(parsed, dict):
-        raise InvalidConfig("QWEN_PARAMETERS", 'must be a JSON object such as {"temperature": 0.7}')
+    parsed = _json_object("QWEN_PARAMETERS", value, '{"temperature": 0.7}')
     if found := parameters.problems(parsed):
         name, problem = found[0]
         raise InvalidConfig("QWEN_PARAMETERS", f"field '{name}' {problem}")
@@ -256,8 +240,7 @@ def _parameters(value: str) -> Mapping[str, Any]:
 
 
 def _check_max_tokens(configured: Mapping[str, Any], allowed: frozenset[str], models: Mapping[str, ModelInfo]) -> None:
-    """QWEN_PARAMETERS.max_tokens above an allowed model's longest answer would refuse every event
-    that chooses that model, for a max_tokens the event never sent: found at startup instead."""
+    """Refuse at startup a max_tokens above an allowed model's max_output: every event for it would fail."""
     max_tokens = configured.get("max_tokens")
     if not isinstance(max_tokens, int):
         return
@@ -279,7 +262,7 @@ def _event_caps(env: Mapping[str, str], configured: Mapping[str, Any]) -> EventC
     elif raw.lower() == "none":
         allowed = frozenset()
     else:
-        allowed = frozenset(name.strip() for name in raw.split(",") if name.strip())
+        allowed = frozenset(_listed(raw))
         unknown = sorted(allowed - set(parameters.CHECKS))
         if unknown:
             raise InvalidConfig(
@@ -288,22 +271,15 @@ def _event_caps(env: Mapping[str, str], configured: Mapping[str, Any]) -> EventC
                 "(or none)",
             )
     limits: dict[str, int] = {}
-    text = env.get("QWEN_EVENT_LIMITS", "").strip()
-    if text:
-        try:
-            given = json.loads(text)
-        except ValueError:
-            raise InvalidConfig("QWEN_EVENT_LIMITS", "is not valid JSON") from None
-        if not isinstance(given, dict):
-            raise InvalidConfig("QWEN_EVENT_LIMITS", 'must be a JSON object such as {"max_tokens": 1024, "n": 1}')
-        for name, value in given.items():
-            if name not in CEILINGS:
-                raise InvalidConfig(
-                    "QWEN_EVENT_LIMITS", f"has {str(name)[:64]!r}; ceilings exist for {', '.join(CEILINGS)}"
-                )
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidConfig("QWEN_EVENT_LIMITS", f"'{name}' must be a whole number of at least 1")
-            limits[name] = value
+    given = _json_object("QWEN_EVENT_LIMITS", env.get("QWEN_EVENT_LIMITS", "").strip(), '{"max_tokens": 1024, "n": 1}')
+    for name, value in given.items():
+        if name not in CEILINGS:
+            raise InvalidConfig(
+                "QWEN_EVENT_LIMITS", f"has {str(name)[:64]!r}; ceilings exist for {', '.join(CEILINGS)}"
+            )
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidConfig("QWEN_EVENT_LIMITS", f"'{name}' must be a whole number of at least 1")
+        limits[name] = value
 
     def ceiling(name: str) -> int | None:
         if name in limits:
@@ -329,7 +305,8 @@ def _event_caps(env: Mapping[str, str], configured: Mapping[str, Any]) -> EventC
 
 def _number(
     env: Mapping[str, str], name: str, default: float, *, low: float, high: float, integer: bool = False
-) -> float:
+) -> Any:
+    """The variable as a number within bounds (an int when `integer`, as is then its default), or `default`."""
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -349,8 +326,7 @@ def _plain(number: float) -> str:
 
 
 def _url(env: Mapping[str, str], name: str, example: str) -> str | None:
-    """An http(s) URL with a host, or None when unset; anything else is a configuration mistake, found
-    here rather than by three attempts that requests refuses before sending."""
+    """An http(s) URL with a host, or None when unset; anything else fails at startup, not at each call."""
     raw = env.get(name, "").strip()
     if not raw:
         return None
@@ -364,8 +340,7 @@ def _url(env: Mapping[str, str], name: str, example: str) -> str | None:
         raise InvalidConfig(name, problem) from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise InvalidConfig(name, problem)
-    if "{" in raw or "}" in raw:
-        # Copied from a page showing https://{WorkspaceId}.ap-southeast-1.maas.aliyuncs.com/api/v1.
+    if "{" in raw or "}" in raw:  # copied from a page showing https://{WorkspaceId}.<region>.maas...
         raise InvalidConfig(name, "still holds a {placeholder}: replace {WorkspaceId} with your workspace's ID")
     return raw
 

@@ -33,7 +33,7 @@ class Invocation(Value):
     def of(cls, context: Any, env: Mapping[str, str] | None = None) -> Invocation:
         function = getattr(context, "function", None)
         return cls(
-            request_id=str(getattr(context, "request_id", "") or _local_request_id()),
+            request_id=str(getattr(context, "request_id", "") or f"local-{uuid.uuid4()}"),
             timeout=_positive(getattr(function, "timeout", None)) or DEFAULT_FUNCTION_TIMEOUT,
             context=context,
             env=os.environ if env is None else env,
@@ -73,7 +73,3 @@ def _credentials(given: Any, env: Mapping[str, str]) -> Credentials | None:
             security_token=env.get("ALIBABA_CLOUD_SECURITY_TOKEN") or None,
         )
     return None
-
-
-def _local_request_id() -> str:
-    return f"local-{uuid.uuid4()}"

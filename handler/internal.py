@@ -1,8 +1,5 @@
-"""Unexpected exceptions: each one that becomes a result leaves one masked ERROR record to debug it by.
-
-The record (`internal_error`) names the exception's type, the module it was raised in and carries its
-traceback, masked like every record (handler/redact.py); the result's message names the exception's
-text, bounded and with control characters escaped, so a caller sees what failed without a log.
+"""Unexpected exceptions: each one that becomes a result leaves one masked `internal_error` ERROR record
+(type, module raised in, traceback) and a result message naming the exception's text, bounded and escaped.
 """
 
 from __future__ import annotations
@@ -19,8 +16,7 @@ MAX_TRACEBACK = 8000  # of the traceback in the log record: the innermost frames
 
 
 def internal_error(error: BaseException, doing: str, **fields: Any) -> QwenError:
-    """Log `error` as one internal_error record and return the 500 InternalError to answer with;
-    `doing` says what failed ("the DashScope SDK failed unexpectedly")."""
+    """Log `error` as one internal_error record; return the 500 to answer with, `doing` saying what failed."""
     kind = type(error)
     frames = traceback.extract_tb(error.__traceback__)
     where = _module(frames[-1].filename) if frames else None

@@ -1,8 +1,5 @@
-"""One JSON object per log line, with fields bound for the length of an invocation.
-
-FC's runtime owns the root logger's handlers (they prefix each line with the request id), so this
-module only creates records; it never configures handlers.
-"""
+"""One JSON object per log line, with fields bound for the length of an invocation. FC's runtime owns
+the root logger's handlers (they prefix the request id): this module only creates records."""
 
 from __future__ import annotations
 
@@ -21,8 +18,7 @@ if logger.level == logging.NOTSET:
 
 _bound: ContextVar[Mapping[str, Any]] = ContextVar("qwen_log_context", default=MappingProxyType({}))
 
-# json.dumps leaves these unescaped when ensure_ascii=False, and some log viewers break lines on
-# them: escape them so a question can never start a forged line.
+# Line breaks to some log viewers that ensure_ascii=False leaves as they are: no forged lines.
 _LINE_BREAKS = {"\u0085": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
 
@@ -36,7 +32,6 @@ def bound(**fields: Any) -> Iterator[None]:
         _bound.reset(token)
 
 
-# One encoder for every line: json.dumps with options builds a new one per call.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
 
 
@@ -52,7 +47,6 @@ def render(fields: Mapping[str, Any]) -> str:
 def emit(event: str, *, level: int = logging.INFO, **fields: Any) -> None:
     """Log one event dict made of the bound context and `fields`."""
     if logger.isEnabledFor(level):
-        # makeRecord + handle rather than logger.log: the line names its event, so the caller's file
-        # and line (found by walking the stack on every call) would add cost and nothing else.
+        # makeRecord + handle: no stack walk for a caller's file and line the line does not need.
         line = render({"event": event, **_bound.get(), **fields})
         logger.handle(logger.makeRecord(logger.name, level, "qwen", 0, line, (), None))

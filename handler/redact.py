@@ -1,9 +1,7 @@
 """A last line of defence: known secret values are masked in every log record and in returned text.
 
-The code never puts a secret into a message on purpose; this catches the accidents (oss2's debug
-lines print request headers, the STS token among them; an upstream error that echoes a header)
-before they leave the process. It works at record creation, so it covers every logger, children
-included (oss2.http, dashscope), whatever handlers FC's runtime installs.
+It catches accidents (oss2's debug lines print request headers, an upstream error echoes one) at record
+creation, so it covers every logger, children included, whatever handlers FC's runtime installs.
 """
 
 from __future__ import annotations
@@ -15,50 +13,31 @@ from typing import Any
 
 MASK = "***"
 _MIN_SECRET = 8  # shorter values would mask ordinary words
-_MAX_KEPT = 32  # STS tokens rotate; keep the newest few, not every one ever seen
+_MAX_KEPT = 32  # STS tokens rotate: keep the newest few
 
 _lock = threading.Lock()
 _secrets: list[str] = []  # the newest remembered values, oldest first
-# The values in use now (the API key, the current STS credentials), by role: always masked, however
-# many rotated values pass through `_secrets`; a replaced one moves to `_secrets` and ages out there.
+# The values in use now, by role: always masked however many rotated ones pass through `_secrets`.
 _pinned: dict[str, tuple[str, ...]] = {}
 _masked: tuple[str, ...] = ()  # pinned then remembered: what `redact` replaces, rebuilt on each change
 _installed = False
 _formatter = logging.Formatter()
 
 
-def remember(values: Iterable[str | None]) -> None:
-    """Add secret values to mask from now on (the newest _MAX_KEPT are kept)."""
-    with _lock:
-        _remember(values)
-        _rebuild()
-
-
 def pin(role: str, values: Iterable[str | None]) -> None:
-    """The values in use now for `role` ("api_key", "credentials"): masked for as long as they are in use,
-    whatever else is remembered; the values they replace are remembered like any other."""
+    """The values in use now for `role` ("api_key", "credentials"); those they replace are remembered."""
+    global _masked
     kept = tuple(v for v in values if v and len(v) >= _MIN_SECRET)
     with _lock:
         previous = _pinned.get(role, ())
         if previous == kept:
             return  # the warm path: the same key and credentials as the last invocation
         _pinned[role] = kept
-        _remember(v for v in previous if v not in kept)
-        _rebuild()
-
-
-def _remember(values: Iterable[str | None]) -> None:
-    for value in values:
-        if value and len(value) >= _MIN_SECRET and value not in _secrets:
-            _secrets.append(value)
-    del _secrets[:-_MAX_KEPT]
-
-
-def _rebuild() -> None:
-    global _masked
-    pinned = [v for values in _pinned.values() for v in values]
-    # Longest first: a secret that contains another is masked whole.
-    _masked = tuple(sorted(dict.fromkeys(pinned + _secrets), key=len, reverse=True))
+        _secrets.extend(v for v in dict.fromkeys(previous) if v not in kept and v not in _secrets)
+        del _secrets[:-_MAX_KEPT]
+        pinned = [v for values in _pinned.values() for v in values]
+        # Longest first: a secret that contains another is masked whole.
+        _masked = tuple(sorted(dict.fromkeys(pinned + _secrets), key=len, reverse=True))
 
 
 def redact(text: str) -> str:

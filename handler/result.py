@@ -9,9 +9,11 @@ from typing import Any
 from handler.errors import QwenError
 from handler.values import Value
 
+_FIELDS = ("status_code", "request_id", "code", "message", "output", "usage")
+
 
 class Result(Value):
-    """An answer or an error, in the FC tutorial's shape (status, ids, code, message, output, usage)."""
+    """An answer or an error: status, request id, code, message, output, usage."""
 
     status_code: int
     request_id: str
@@ -19,8 +21,8 @@ class Result(Value):
     message: str = ""
     output: Any = None
     usage: Any = None
-    # False when an answer that should have been kept (answer store, OSS answer file) could not be; None
-    # otherwise, and then not serialized: the tutorial's fields stay as they are.
+    # False when an answer that should have been kept (answer store, OSS answer file) could not be;
+    # None otherwise, and then not serialized.
     stored: bool | None = None
 
     @property
@@ -37,16 +39,8 @@ class Result(Value):
         return cls(status_code=200, request_id=request_id, code="Skipped", message=reason)
 
     def to_dict(self) -> dict[str, Any]:
-        # Shallow on purpose: output and usage are already plain JSON values (dataclasses.asdict
-        # would deep-copy them on every invocation, a fifth of our warm overhead).
-        fields = {
-            "status_code": self.status_code,
-            "request_id": self.request_id,
-            "code": self.code,
-            "message": self.message,
-            "output": self.output,
-            "usage": self.usage,
-        }
+        # Shallow: output and usage are already plain JSON values (docs/performance.md).
+        fields = {name: getattr(self, name) for name in _FIELDS}
         if self.stored is not None:
             fields["stored"] = self.stored
         return fields
@@ -54,22 +48,14 @@ class Result(Value):
 
 def dumps(results: Result | Sequence[Result]) -> str:
     """Serialize one result as an object, several as an array; Chinese stays readable, not \\u-escaped."""
-    if isinstance(results, Result):
-        payload: Any = results.to_dict()
-    else:
-        payload = [r.to_dict() for r in results]
-    return _ENCODER.encode(payload)
+    return _ENCODER.encode(results.to_dict() if isinstance(results, Result) else [r.to_dict() for r in results])
 
 
 def _plain(value: Any) -> Any:
-    # The SDK's output objects are dict subclasses with extra attributes; anything else that slips
-    # through becomes text rather than a TypeError that would lose the whole answer.
-    if isinstance(value, dict):
-        return dict(value)
-    return str(value)
+    """The SDK's dict subclasses as dicts; anything else as text, not a TypeError that loses the answer."""
+    return dict(value) if isinstance(value, dict) else str(value)
 
 
-# One encoder for every result: json.dumps with options builds a new one per call.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_plain)
 
 
@@ -81,8 +67,7 @@ def loads(data: bytes | str) -> Result | None:
         return None
     if not isinstance(value, dict) or not isinstance(value.get("status_code"), int):
         return None
-    fields = {name: value.get(name) for name in ("status_code", "request_id", "code", "message", "output", "usage")}
-    fields["request_id"] = str(fields["request_id"] or "")
-    fields["code"] = str(fields["code"] or "")
-    fields["message"] = str(fields["message"] or "")
+    fields = {name: value.get(name) for name in _FIELDS}
+    for name in ("request_id", "code", "message"):
+        fields[name] = str(fields[name] or "")
     return Result(**fields)

@@ -4,19 +4,17 @@ Rules, in order:
   not UTF-8                         -> 400 InvalidEncoding
   blank                             -> 400 EmptyEvent (with how to pass a question)
   JSON object with prompt/question/messages -> a request
-  a trigger envelope (timer, MNS topic, CloudEvents, OSS) -> its question(s); payloads inside an
-                                       envelope follow these rules again, envelopes excepted
+  a trigger envelope (timer, MNS topic, CloudEvents, OSS) -> its question(s); a payload inside one
+                                       follows these rules again, envelopes excepted
   other JSON object or array        -> 400 InvalidEvent (a mis-wired trigger, not a question)
   JSON string                       -> its content is the question
   JSON number or boolean            -> the text as written is the question; null is empty
-  text that is not JSON             -> the question ("[紧急] 牛腩要炖多久?", "{draft} ...", "[求助] ... [急]"),
-                                       unless it is clearly a broken JSON document: 400 InvalidEvent when
-                                       the whole text is one bracketed group ({...} or [...], its opening
-                                       bracket closing at the end), or it opens like an object or a batch
-                                       cut short ('{"prompt": ...', '[{"specversion": ...')
+  text that is not JSON             -> the question ("[紧急] 牛腩要炖多久?", "{draft} ..."), unless it is
+                                       clearly broken JSON (400 InvalidEvent): one bracketed group
+                                       ({...} or [...] closing at the end), or it opens like an
+                                       object or a batch cut short ('{"prompt": ...', '[{"spec...')
 
-An empty payload inside an envelope (a message body, a question file, a timer payload) is EmptyEvent
-too, without the top-level event's `s invoke -e` hint: the sender of a message cannot use it.
+An empty payload inside an envelope is EmptyEvent too, without the `s invoke -e` hint.
 """
 
 from __future__ import annotations
@@ -32,7 +30,7 @@ from handler.errors import BatchTooLarge, InvalidInput
 from handler.events import parameters
 from handler.events.question import ROLES, Message, OssObject, Question, Skipped
 from handler.events.sources import segment, shown_object
-from handler.values import Value
+from handler.values import Value, replace
 
 if TYPE_CHECKING:
     from handler.events.triggers import OssRecord
@@ -43,9 +41,13 @@ REQUEST_KEYS = frozenset({"prompt", "question", "messages", "model", "parameters
 _QUESTION_KEYS = ("prompt", "question", "messages")
 
 _DECODE_SLICE = 1024 * 1024
+_NOT_JSON = object()
+_BOM = "\ufeff"
+_JSON_STARTS = frozenset('{["-0123456789tfnNI')  # plain questions skip the parse attempt
+_MAX_KEY_BYTES = 1023  # OSS's limit on an object key, in UTF-8 bytes
+_MAX_SHOWN = 64
 
-# OSS bucket naming rules: 3-63 lowercase letters, digits and hyphens, no hyphen at either end.
-# A pattern string, compiled by re.fullmatch at its first use (and cached): not at import.
+# Pattern strings, compiled at first use (docs/performance.md). OSS bucket names: 3-63 of a-z 0-9 -.
 _BUCKET = r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"
 _ETAG = r'^"?[0-9A-Za-z*-]{1,64}"?$'  # hex, "-<parts>" for multipart, "*" in published samples
 
@@ -53,7 +55,6 @@ EMPTY_HINT = (
     "the event is empty: send the question as the event body, for example "
     "s invoke -e '如何做西红柿炖牛腩?' or s invoke -e '{\"prompt\": \"如何做西红柿炖牛腩?\"}'"
 )
-# For a record inside an envelope (a message body, an OSS question file, a timer payload).
 EMPTY_RECORD = "the record is empty: its message body, file or payload holds no question"
 BROKEN_JSON = (
     'the event starts like JSON but is not valid JSON; send plain text, or a JSON object such as {"prompt": "..."}'
@@ -65,8 +66,7 @@ class Decoded(Value):
 
     records: tuple[Record, ...]
     batch: bool = False
-    # Delivered by a synchronous invocation (EventBridge's MNS queue trigger as shipped): FC's
-    # destinations, which apply to asynchronous invocations only, never see its answers.
+    # Delivered by a synchronous invocation (EventBridge's MNS queue trigger): FC's destinations never see it.
     synchronous: bool = False
 
     @classmethod
@@ -79,20 +79,15 @@ def decode(event: bytes | bytearray | memoryview | str | None, *, max_bytes: int
     if max_bytes is not None and event is not None:
         size = len(event.encode()) if isinstance(event, str) else len(event)
         if size > max_bytes:
-            # Judged on the length alone: an oversized event is never decoded or parsed. Only its first
-            # bytes are looked at: an array is a batch, whose messages must not be consumed by one 413.
+            # Never decoded or parsed; an array is a batch, whose messages must not be consumed by one 413.
             if _opens_an_array(event):
-                return Decoded(
-                    records=(
-                        BatchTooLarge(
-                            f"the batch is {size} bytes, over the {max_bytes}-byte limit (QWEN_MAX_EVENT_BYTES); "
-                            "raised so the trigger delivers it again and then to its dead-letter queue: lower the "
-                            "trigger's batch size (runOptions.batchWindow.CountBasedWindow in s.yaml) or raise "
-                            "QWEN_MAX_EVENT_BYTES",
-                        ),
-                    ),
-                    batch=True,
+                error = BatchTooLarge(
+                    f"the batch is {size} bytes, over the {max_bytes}-byte limit (QWEN_MAX_EVENT_BYTES); "
+                    "raised so the trigger delivers it again and then to its dead-letter queue: lower the "
+                    "trigger's batch size (runOptions.batchWindow.CountBasedWindow in s.yaml) or raise "
+                    "QWEN_MAX_EVENT_BYTES",
                 )
+                return Decoded(records=(error,), batch=True)
             return Decoded.single(
                 InvalidInput(
                     f"the event is {size} bytes, over the {max_bytes}-byte limit (QWEN_MAX_EVENT_BYTES); "
@@ -118,14 +113,12 @@ def _opens_an_array(event: bytes | bytearray | memoryview | str) -> bool:
 
 
 def _may_be_an_envelope(value: Any) -> bool:
-    """Every envelope is a JSON array or an object with a key no request has (triggerName, TopicName,
-    specversion, messageId, events, ...): a request's object is never one (tests/test_triggers.py)."""
+    """Every envelope is a JSON array or an object with a key no request has: a request is never one."""
     return isinstance(value, list) or (isinstance(value, dict) and not value.keys() <= REQUEST_KEYS)
 
 
 def _triggers() -> ModuleType:
-    """The trigger envelopes' views (handler/events/triggers), imported at the first event that may be
-    one: plain questions and requests never load them, and the handler's import stays small."""
+    """handler/events/triggers, imported at the first event that may be an envelope."""
     from handler.events import triggers
 
     return triggers
@@ -136,27 +129,21 @@ def _envelope(value: Any) -> Decoded | None:
     t = _triggers()
     if t.TimerEvent.matches(value):
         timer = t.TimerEvent(value)
-        payload = timer.payload
-        # The trigger's name and time identify the delivery: a redelivery has the same, the next tick not.
-        source = timer.source
+        payload, source = timer.payload, timer.source
         if payload is None or (isinstance(payload, str) and not payload.strip()):
             hint = "the timer trigger has no payload: set the trigger's payload to the question"
             return Decoded.single(_with_source(InvalidInput(hint, code="EmptyEvent"), source))
-        record = decode_text(payload) if isinstance(payload, str) else decode_value(payload)
-        return Decoded.single(_with_source(record, source))
+        return Decoded.single(_payload(payload, source=source))
     if t.MnsTopicMessage.matches(value):
         message = t.MnsTopicMessage(value)
-        return Decoded.single(_payload(message.message, source=_mns_source(message.message_id)))
+        return Decoded.single(_payload(message.message, source=_named("mns", message.message_id)))
     if t.MnsTopicStreamMessage.matches(value):
         return Decoded.single(_payload(t.MnsTopicStreamMessage(value).body, source=None))
-    if t.CloudEvent.matches(value):
-        return Decoded(records=(_cloud_event(value),), synchronous=True)
-    if t.CloudEvent.matches_batch(value):
-        return Decoded(records=tuple(_cloud_event(item) for item in value), batch=True, synchronous=True)
-    if t.MnsRawMessage.matches(value):
-        return Decoded(records=(_raw_message(value),), synchronous=True)
-    if t.MnsRawMessage.matches_batch(value):
-        return Decoded(records=tuple(_raw_message(item) for item in value), batch=True, synchronous=True)
+    for view, read in ((t.CloudEvent, _cloud_event), (t.MnsRawMessage, _raw_message)):
+        if view.matches(value):
+            return Decoded(records=(read(value),), synchronous=True)
+        if view.matches_batch(value):
+            return Decoded(records=tuple(read(item) for item in value), batch=True, synchronous=True)
     if t.OssEvent.matches(value):
         records = t.OssEvent(value).records
         if not records:
@@ -166,8 +153,8 @@ def _envelope(value: Any) -> Decoded | None:
 
 
 def _payload(value: Any, *, source: str | None) -> Record:
-    """A message body inside an envelope: text decoded by the core rules, never another envelope."""
-    record = decode_text(value) if isinstance(value, str) else decode_value(value)
+    """A message body inside an envelope: decoded by the core rules, never as another envelope."""
+    record = decode_text(value) if isinstance(value, str) else _decode_value(value, raw=None, empty=EMPTY_RECORD)
     return _with_source(record, source)
 
 
@@ -179,7 +166,7 @@ def _raw_message(value: Any) -> Record:
             f"this batch element is not an MNS queue message: {t.PUSH_FORMAT_HINT}", code="InvalidEvent"
         )
     message = t.MnsRawMessage(value)
-    return _payload(message.message_body, source=_mns_source(message.message_id))
+    return _payload(message.message_body, source=_named("mns", message.message_id))
 
 
 def _cloud_event(value: Any) -> Record:
@@ -197,25 +184,15 @@ def _cloud_event(value: Any) -> Record:
             code="InvalidEvent",
             source=_named("event", event.id),
         )
-    return _payload(message.message_body, source=_mns_source(message.message_id or event.id))
-
-
-def _mns_source(message_id: Any) -> str | None:
-    """The record's name, which is also its key in the memory of answered messages: None when the
-    message has no usable id, so that messages without one are never given each other's answer."""
-    return _named("mns", message_id)
+    return _payload(message.message_body, source=_named("mns", message.message_id or event.id))
 
 
 def _named(kind: str, value: Any) -> str | None:
-    """`kind:<id>` with the id percent-encoded as in its answer-store key (handler/deliver/answers.py `segment`):
-    one line and bounded where it appears in a log line or an exception message (FC logs those as plain
-    text), distinct for distinct ids, and the answer key is `<kind>/<id as shown>.json`."""
+    """`kind:<id>`, the id encoded as in its answer key (`segment`: one line, bounded, one-to-one); None
+    without a usable id, so records without one are never given each other's answer."""
     if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
         return None
     return f"{kind}:{segment(str(value))}"
-
-
-_MAX_KEY_BYTES = 1023  # OSS's limit on an object key, in UTF-8 bytes
 
 
 def _oss_record(record: OssRecord, index: int) -> Record:
@@ -225,8 +202,7 @@ def _oss_record(record: OssRecord, index: int) -> Record:
             f"OSS record {index} lacks eventSource acs:oss, oss.bucket.name or oss.object.key",
             code="InvalidEvent",
         )
-    # Escaped and bounded: the source travels into messages FC logs as plain text.
-    source = shown_object(bucket, key)
+    source = shown_object(bucket, key)  # escaped and bounded: it travels into plain-text log lines
     if not record.is_object_created:
         return Skipped(f"{_shown(record.event_name)} does not create an object to answer", source=source)
     if len(key.encode("utf-8", "surrogatepass")) > _MAX_KEY_BYTES:
@@ -240,8 +216,7 @@ def _oss_record(record: OssRecord, index: int) -> Record:
         )
     if not key or key.startswith("/") or "\\" in key or ".." in key.split("/") or not _printable(key):
         return InvalidInput("the object key is not a plain OSS key", code="InvalidObjectKey", source=source)
-    if not re.fullmatch(_BUCKET, bucket):
-        # The bucket becomes part of the host name (bucket.endpoint): only a plain bucket name may.
+    if not re.fullmatch(_BUCKET, bucket):  # it becomes part of the host name (bucket.endpoint)
         return InvalidInput("the bucket is not an OSS bucket name", code="InvalidObjectKey", source=source)
     # The eTag travels back as a header value (x-oss-meta-source-etag): only what OSS itself writes.
     etag = (
@@ -249,8 +224,7 @@ def _oss_record(record: OssRecord, index: int) -> Record:
     )
     size = record.object_size
     size = size if isinstance(size, int) and not isinstance(size, bool) else None
-    # The record's region is not read: the endpoint (the host that receives the function's
-    # credentials) comes only from configuration or the function's own region (handler/deliver/store.py).
+    # The record's region is never read: the endpoint receiving our credentials is the function's own.
     return OssObject(bucket=bucket, key=key, etag=etag, size=size)
 
 
@@ -259,27 +233,15 @@ def _with_source(record: Record, source: str | None) -> Record:
         return record
     if isinstance(record, InvalidInput):
         record.source = source
-        return record
-    if isinstance(record, Question):
-        return Question(
-            text=record.text, messages=record.messages, model=record.model, parameters=record.parameters, source=source
-        )
+    elif isinstance(record, Question):
+        return replace(record, source=source)
     return record
 
 
 def decode_text(text: str) -> Record:
     """Decode one text payload inside an envelope: a request object, a JSON scalar, or the question itself."""
-    # A BOM (editors on Windows, some MNS clients) before a JSON request would make it "not JSON".
     stripped = text.lstrip(_BOM).strip()
     return _decode_parsed(stripped, _parse(stripped), empty=EMPTY_RECORD)
-
-
-_NOT_JSON = object()
-_BOM = "\ufeff"
-
-
-# The characters a JSON document can start with: plain questions skip the parse attempt entirely.
-_JSON_STARTS = frozenset('{["-0123456789tfnNI')
 
 
 def _parse(stripped: str) -> Any:
@@ -287,10 +249,7 @@ def _parse(stripped: str) -> Any:
         return _NOT_JSON
     try:
         return json.loads(stripped)
-    except ValueError:
-        return _NOT_JSON
-    except RecursionError:
-        # Thousands of nested brackets: not a question, and not worth a stack overflow.
+    except (ValueError, RecursionError):  # RecursionError: thousands of nested brackets
         return _NOT_JSON
 
 
@@ -305,21 +264,14 @@ def _decode_parsed(stripped: str, value: Any, *, empty: str) -> Record:
 
 
 def broken_json(stripped: str) -> bool:
-    """Whether text that did not parse is clearly a JSON document gone wrong rather than a question.
-
-    Questions often carry bracketed tags ("[紧急] ...", "{draft} ...", "[求助] ... [急]"), so brackets
-    alone prove nothing. A document does: the whole text is one bracketed group (its opening bracket
-    closes at its last character), or it opens like an object or a batch ('{"', '[{')."""
+    """Whether text that did not parse is a JSON document gone wrong rather than a question (which may
+    carry bracketed tags): it opens like an object or a batch ('{"', '[{'), or its opening bracket
+    closes at its last character (brackets in strings skipped)."""
     after = stripped[1:].lstrip()[:1]
     if (stripped[0] == "{" and after == '"') or (stripped[0] == "[" and after == "{"):
         return True
-    return _one_group(stripped)
-
-
-def _one_group(text: str) -> bool:
-    """Whether the bracket `text` opens with closes at its last character (brackets in strings skipped)."""
     depth, in_string, escaped = 0, False, False
-    for position, char in enumerate(text):
+    for position, char in enumerate(stripped):
         if in_string:
             if escaped:
                 escaped = False
@@ -334,13 +286,8 @@ def _one_group(text: str) -> bool:
         elif char in "]}":
             depth -= 1
             if depth == 0:
-                return position == len(text) - 1
+                return position == len(stripped) - 1
     return False  # never closed: a tag or a question, not a wrapped document
-
-
-def decode_value(value: Any, *, raw: str | None = None) -> Record:
-    """Decode an already parsed JSON value that is a payload inside an envelope."""
-    return _decode_value(value, raw=raw, empty=EMPTY_RECORD)
 
 
 def _decode_value(value: Any, *, raw: str | None, empty: str) -> Record:
@@ -376,7 +323,9 @@ def request(body: Mapping[str, Any], *, source: str | None = None) -> Record:
     """A JSON request object; every field is checked, unknown ones are refused by name."""
     unknown = [k for k in body if k not in REQUEST_KEYS]
     if unknown:
-        return _invalid(f"field {_shown(unknown[0])} is not allowed; a request may have {_allowed_keys()}")
+        return _invalid(
+            f"field {_shown(unknown[0])} is not allowed; a request may have {', '.join(sorted(REQUEST_KEYS))}"
+        )
     given = [k for k in _QUESTION_KEYS if k in body]
     if len(given) > 1:
         return _invalid(f"give only one of 'prompt', 'question' or 'messages', not {' and '.join(given)}")
@@ -444,7 +393,7 @@ def _messages(value: Any) -> tuple[Message, ...] | InvalidInput:
 
 def _parts(content: list[Any], where: str) -> tuple[str, tuple[str, ...]] | InvalidInput:
     """DashScope's multimodal content, [{"image": "https://..."}, {"text": "..."}]: its text parts joined
-    and its images, each checked here so no value the SDK would upload can reach it (handler/events/images.py)."""
+    and its images, each checked so no value the SDK would upload can reach it."""
     if not content:
         return _invalid(f"{where}.content must not be an empty list")
     texts: list[str] = []
@@ -458,18 +407,13 @@ def _parts(content: list[Any], where: str) -> tuple[str, tuple[str, ...]] | Inva
             if not isinstance(value, str):
                 return _invalid(f"{at}.text must be a string")
             texts.append(value)
-        elif (problem := _images().part_problem(value)) is not None:
+            continue
+        from handler.events import images  # imported at the first image part
+
+        if (problem := images.part_problem(value)) is not None:
             return _invalid(f"{at}.image {problem}")
-        else:
-            found.append(value)
+        found.append(value)
     return "\n".join(texts), tuple(found)
-
-
-def _images() -> ModuleType:
-    """handler/events/images, imported at the first image part: a text question never loads it."""
-    from handler.events import images
-
-    return images
 
 
 def _text(event: bytes | bytearray | memoryview | str | None) -> str | InvalidInput:
@@ -483,8 +427,7 @@ def _text(event: bytes | bytearray | memoryview | str | None) -> str | InvalidIn
             return bytes(event).decode("utf-8-sig")
         except UnicodeDecodeError as error:
             return _not_utf8(error.start)
-    # Large events are decoded in slices: CPython's one-shot decoder briefly holds a buffer three
-    # times the text's size for CJK text.
+    # Large events are decoded in slices, which keeps the peak memory low (docs/performance.md).
     data = memoryview(event)
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
     parts: list[str] = []
@@ -498,7 +441,7 @@ def _text(event: bytes | bytearray | memoryview | str | None) -> str | InvalidIn
     return "".join(parts)
 
 
-# Chinese text saved on Windows is often GBK (GB2312/GB18030): say how to convert it, as the token CLI does.
+# Chinese text saved on Windows is often GBK: say how to convert it.
 NOT_UTF8_HINT = "if it was saved as GBK, convert it first: iconv -f GBK -t UTF-8 question.txt > question-utf8.txt"
 
 
@@ -514,12 +457,8 @@ def _printable(text: str) -> bool:
     return any(ch.isprintable() and not ch.isspace() for ch in text)
 
 
-_MAX_SHOWN = 64
-
-
 def _shown(value: Any) -> str:
-    """A name the event chose, quoted for a message: one line, at most _MAX_SHOWN characters of it, so a
-    200,000-character field name does not become a 200,000-character result and log line."""
+    """A name the event chose, quoted for a message: one line, at most _MAX_SHOWN characters of it."""
     text = value if isinstance(value, str) else repr(value)
     if len(text) > _MAX_SHOWN:
         text = text[:_MAX_SHOWN] + "..."
@@ -528,7 +467,3 @@ def _shown(value: Any) -> str:
 
 def _invalid(message: str) -> InvalidInput:
     return InvalidInput(message, code="InvalidRequest")
-
-
-def _allowed_keys() -> str:
-    return ", ".join(sorted(REQUEST_KEYS))

@@ -1,21 +1,13 @@
-"""Images: what counts as one (by its bytes, never its name), and which image values a request may send.
+"""Images: what counts as one (its first bytes, never its name), and which image values a request may send.
 
-An OSS object is an image when its first bytes are a PNG, JPEG, WEBP, GIF or BMP header; the name
-never decides (a `.jpg` holding text is answered as text). A header that starts like one of these
-and then breaks off is a corrupt image (415), unless the bytes are text after all: "BM..." and
-"GIF8..." can open a sentence.
-
-An image part of a request (`{"image": ...}`) may be an `https://` URL, which DashScope fetches
-(the function never does), or a `data:image/<type>;base64,` URI. Every other form is refused before
-any SDK call: dashscope 1.27.8's MultiModalConversation would upload a local path, a `file://` URL,
-a `~` path or a bare file name that exists on the function's disk, and marks `oss://` values for
-server-side resolution; `http://`, `ftp://` and the rest are not forms DashScope documents.
+A header that starts like an image and breaks off is corrupt (415), unless the bytes are text after all
+("BM..." and "GIF8..." can open a sentence). An image part may be an `https://` URL or a
+`data:image/<type>;base64,` URI; every other form is refused before any SDK call (docs/events.md#images).
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from urllib.parse import urlsplit
 
@@ -23,7 +15,6 @@ from handler.values import Value
 
 MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif", "bmp": "image/bmp"}
 SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp")
-# A pattern string, compiled by re.fullmatch at its first use (and cached): not at import.
 _DATA_URI = r"(?i)^data:image/(png|jpeg|jpg|webp|gif|bmp);base64,([A-Za-z0-9+/]*={0,2})$"
 _BMP_HEADERS = frozenset({12, 40, 52, 56, 64, 108, 124})  # the DIB header sizes Windows and OS/2 write
 
@@ -40,8 +31,7 @@ class Sniffed(Value):
 
 
 def sniff(data: bytes) -> Sniffed:
-    """The image type of these bytes, by their header; corrupt when a signature matches but the
-    header around it is not that format's."""
+    """The image type of these bytes; corrupt when a signature matches but the header around it does not."""
     for kind, signature, whole in (
         ("png", data.startswith(b"\x89PNG\r\n\x1a\n"), len(data) >= 24 and data[12:16] == b"IHDR"),
         ("jpeg", data.startswith(b"\xff\xd8\xff"), len(data) >= 4 and 0xC0 <= data[3] <= 0xFE),
@@ -98,13 +88,3 @@ def data_bytes(value: str) -> int:
         return 0
     encoded = match.group(2)
     return len(encoded) * 3 // 4 - encoded.count("=")
-
-
-def decode_data(value: str) -> bytes:
-    match = re.fullmatch(_DATA_URI, value)
-    if match is None:
-        raise ValueError("not a data:image URI")
-    try:
-        return base64.b64decode(match.group(2), validate=True)
-    except binascii.Error as error:
-        raise ValueError("invalid base64") from error

@@ -1,8 +1,5 @@
-"""The generation parameters an event or the deployment may set, and how each is checked.
-
-An allowlist, not a denylist: anything else (api_key, headers, stream, base_address, workspace,
-result_format, ...) would let an event change where or how we call DashScope.
-"""
+"""The generation parameters an event or the deployment may set, and how each is checked. An allowlist:
+anything else (api_key, headers, stream, base_address, ...) would change where or how DashScope is called."""
 
 from __future__ import annotations
 
@@ -68,7 +65,6 @@ CHECKS: Mapping[str, Check] = {
     "logprobs": _boolean,
     "top_logprobs": _integer(0, 5),
 }
-
 
 ALLOWED = ", ".join(sorted(CHECKS))
 

@@ -14,9 +14,7 @@ ROLES: frozenset[str] = frozenset({"system", "user", "assistant"})
 class Message(Value):
     role: Role
     content: str  # the text (a multimodal message's text parts, joined)
-    # https:// URLs or data:image/... URIs, checked by decode (handler/events/images.py); only the
-    # multimodal API is ever sent them.
-    images: tuple[str, ...] = ()
+    images: tuple[str, ...] = ()  # https:// URLs or data:image URIs, checked by decode
 
     def to_dict(self) -> dict[str, str]:
         return {"role": self.role, "content": self.content}
@@ -39,8 +37,7 @@ class OssObject(Value):
     bucket: str
     key: str
     etag: str | None = None
-    size: int | None = None
-    # No region: the OSS endpoint is the function's own (configuration or FC's region), never an event's.
+    size: int | None = None  # no region: the OSS endpoint is the function's own, never an event's
 
     @property
     def source(self) -> str:

@@ -26,3 +26,8 @@ class EventView:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({dict(self._data)!r})"
+
+
+def field(*path: str) -> Any:
+    """A read-only property: the value at `path` in the event, or None where the path breaks off."""
+    return property(lambda view: view._get(*path))

@@ -1,9 +1,8 @@
 """EventBridge deliveries in CloudEvents 1.0 form: one object, or a JSON array for batch pushes.
 
 MNS queue messages have type "mns:Queue:SendMessage" and data {"requestId", "messageId", "messageBody"}.
-With the RawData push format (eventSinkConfig.deliveryOption.eventSchema: RawData; Alibaba's trigger
-docs: RawData "只投递CloudEvents中数据字段的内容", only the data field is delivered) the event is that
-data object alone, or an array of them for a batch.
+With the RawData push format (eventSinkConfig.deliveryOption.eventSchema: RawData) only that data
+object is delivered, or an array of them for a batch.
 """
 
 from __future__ import annotations
@@ -11,12 +10,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from handler.events.triggers._base import EventView
+from handler.events.triggers._base import EventView, field
 
 MNS_QUEUE_SEND = "mns:Queue:SendMessage"
 
+PUSH_FORMAT_HINT = (
+    "an MNS queue trigger delivers CloudEvents or RawData (eventSinkConfig.deliveryOption.eventSchema in s.yaml); "
+    'each message is {"requestId", "messageId", "messageBody"}, inside a CloudEvent\'s data or as it is'
+)
+
 
 class CloudEvent(EventView):
+    id = field("id")
+    source = field("source")
+    specversion = field("specversion")
+    type = field("type")
+    subject = field("subject")
+    time = field("time")
+    data = field("data")
+
     @staticmethod
     def matches(value: Any) -> bool:
         return isinstance(value, Mapping) and "specversion" in value
@@ -27,34 +39,6 @@ class CloudEvent(EventView):
         return isinstance(value, list) and any(CloudEvent.matches(item) for item in value)
 
     @property
-    def id(self) -> str | None:
-        return self._get("id")
-
-    @property
-    def source(self) -> str | None:
-        return self._get("source")
-
-    @property
-    def specversion(self) -> str | None:
-        return self._get("specversion")
-
-    @property
-    def type(self) -> str | None:
-        return self._get("type")
-
-    @property
-    def subject(self) -> str | None:
-        return self._get("subject")
-
-    @property
-    def time(self) -> str | None:
-        return self._get("time")
-
-    @property
-    def data(self) -> Any:
-        return self._get("data")
-
-    @property
     def mns_queue_message(self) -> MnsQueueMessage | None:
         """The MNS queue message this event carries, when it is one."""
         if self.type == MNS_QUEUE_SEND and isinstance(self.data, Mapping):
@@ -63,23 +47,9 @@ class CloudEvent(EventView):
 
 
 class MnsQueueMessage(EventView):
-    @property
-    def request_id(self) -> str | None:
-        return self._get("requestId")
-
-    @property
-    def message_id(self) -> str | None:
-        return self._get("messageId")
-
-    @property
-    def message_body(self) -> Any:
-        return self._get("messageBody")
-
-
-PUSH_FORMAT_HINT = (
-    "an MNS queue trigger delivers CloudEvents or RawData (eventSinkConfig.deliveryOption.eventSchema in s.yaml); "
-    'each message is {"requestId", "messageId", "messageBody"}, inside a CloudEvent\'s data or as it is'
-)
+    request_id = field("requestId")
+    message_id = field("messageId")
+    message_body = field("messageBody")
 
 
 class MnsRawMessage(MnsQueueMessage):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from handler.events.triggers._base import EventView
+from handler.events.triggers._base import EventView, field
 
 _KNOWN = frozenset(
     {"TopicOwner", "Message", "Subscriber", "PublishTime", "SubscriptionName", "MessageMD5", "TopicName", "MessageId"}
@@ -20,41 +20,18 @@ _KNOWN = frozenset(
 class MnsTopicMessage(EventView):
     """A topic message pushed in JSON format."""
 
+    topic_owner = field("TopicOwner")
+    topic_name = field("TopicName")
+    subscriber = field("Subscriber")
+    subscription_name = field("SubscriptionName")
+    message_id = field("MessageId")
+    message_md5 = field("MessageMD5")
+    publish_time = field("PublishTime")
+    message = field("Message")
+
     @staticmethod
     def matches(value: Any) -> bool:
         return isinstance(value, Mapping) and "TopicName" in value and "MessageId" in value and "Message" in value
-
-    @property
-    def topic_owner(self) -> str | None:
-        return self._get("TopicOwner")
-
-    @property
-    def topic_name(self) -> str | None:
-        return self._get("TopicName")
-
-    @property
-    def subscriber(self) -> str | None:
-        return self._get("Subscriber")
-
-    @property
-    def subscription_name(self) -> str | None:
-        return self._get("SubscriptionName")
-
-    @property
-    def message_id(self) -> str | None:
-        return self._get("MessageId")
-
-    @property
-    def message_md5(self) -> str | None:
-        return self._get("MessageMD5")
-
-    @property
-    def publish_time(self) -> int | None:
-        return self._get("PublishTime")
-
-    @property
-    def message(self) -> Any:
-        return self._get("Message")
 
     @property
     def attributes(self) -> dict[str, Any]:
@@ -65,14 +42,9 @@ class MnsTopicMessage(EventView):
 class MnsTopicStreamMessage(EventView):
     """A topic message pushed in STREAM format with attributes: {"body": ..., "attrs": {...}}."""
 
+    body = field("body")
+    attrs = field("attrs")
+
     @staticmethod
     def matches(value: Any) -> bool:
         return isinstance(value, Mapping) and set(value) == {"body", "attrs"}
-
-    @property
-    def body(self) -> Any:
-        return self._get("body")
-
-    @property
-    def attrs(self) -> Any:
-        return self._get("attrs")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from handler.events.triggers._base import EventView
+from handler.events.triggers._base import EventView, field
 
 
 class OssEvent(EventView):
@@ -19,42 +19,15 @@ class OssEvent(EventView):
 
 
 class OssRecord(EventView):
-    @property
-    def event_name(self) -> str | None:
-        return self._get("eventName")
-
-    @property
-    def event_source(self) -> str | None:
-        return self._get("eventSource")
-
-    @property
-    def event_time(self) -> str | None:
-        return self._get("eventTime")
-
-    @property
-    def region(self) -> str | None:
-        """Informational only: never used to reach OSS (the endpoint is the function's, handler/deliver/store.py)."""
-        return self._get("region")
-
-    @property
-    def bucket_name(self) -> str | None:
-        return self._get("oss", "bucket", "name")
-
-    @property
-    def bucket_arn(self) -> str | None:
-        return self._get("oss", "bucket", "arn")
-
-    @property
-    def object_key(self) -> str | None:
-        return self._get("oss", "object", "key")
-
-    @property
-    def object_etag(self) -> str | None:
-        return self._get("oss", "object", "eTag")
-
-    @property
-    def object_size(self) -> int | None:
-        return self._get("oss", "object", "size")
+    event_name = field("eventName")
+    event_source = field("eventSource")
+    event_time = field("eventTime")
+    region = field("region")  # never used to reach OSS: the endpoint is the function's (handler/deliver/store.py)
+    bucket_name = field("oss", "bucket", "name")
+    bucket_arn = field("oss", "bucket", "arn")
+    object_key = field("oss", "object", "key")
+    object_etag = field("oss", "object", "eTag")
+    object_size = field("oss", "object", "size")
 
     @property
     def is_object_created(self) -> bool:
