@@ -169,6 +169,7 @@ class _Job:
             access=access,
             memory=runtime.memory,
             request_id=invocation.request_id,
+            timeout=invocation.timeout,
             remaining=deadline.remaining,
             sleep=runtime.sleep,
             backoff=runtime.backoff,

@@ -33,6 +33,7 @@ class DeliveryContext(Value):
     access: OssAccess  # the OSS client, made once per invocation and shared by the records of a batch
     memory: AnsweredRecords  # what this instance already answered
     request_id: str  # FC's request id: the returned result's request_id when nothing was asked
+    timeout: float  # the function's timeout: an in-progress marker older than this is abandoned
     remaining: Callable[[], float]  # seconds left before the function's deadline
     sleep: Callable[[float], None]
     backoff: Backoff
@@ -44,12 +45,4 @@ class DeliveryContext(Value):
         """The exactly-once protocol over `answers`, on this invocation's clocks and budget."""
         from handler.deliver.once import Once  # records with a delivery id only: plain questions skip it
 
-        return Once(
-            answers,
-            request_id=self.request_id,
-            timeout=self.access.invocation.timeout,
-            remaining=self.remaining,
-            wall=self.wall,
-            sleep=self.sleep,
-            backoff=self.backoff,
-        )
+        return Once(answers, self)

@@ -23,7 +23,7 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from handler import logs
 from handler.ask.account import is_account_level
@@ -110,14 +110,25 @@ def not_stored(result: Result, problem: QwenError, where: str) -> Result:
     return replace(result, code="AnswerNotStored", message=f"answered, but {why}", stored=False)
 
 
-def with_retries(
-    operation: Callable[[], T],
-    *,
-    remaining: Callable[[], float],
-    sleep: Callable[[float], None],
-    backoff: Backoff,
-    attempts: int = 3,
-) -> T:
+def problem_of(error: Exception, doing: str = "") -> QwenError:
+    """Why an answer is not stored: the store's own error, or an unexpected one named by its type."""
+    if isinstance(error, QwenError):
+        return error
+    return QwenError(f"{doing} ({type(error).__name__})" if doing else type(error).__name__, code="OssError")
+
+
+class Clocks(Protocol):
+    """What the protocol needs of its invocation (a DeliveryContext)."""
+
+    request_id: str
+    timeout: float  # the function's timeout: a marker older than this is an abandoned attempt
+    remaining: Callable[[], float]  # seconds left before this invocation's deadline
+    wall: Callable[[], float]  # epoch seconds, comparable across instances
+    sleep: Callable[[float], None]
+    backoff: Backoff
+
+
+def with_retries(operation: Callable[[], T], ctx: Clocks, attempts: int = 3) -> T:
     """Run a store operation, again after a transient failure while the deadline allows; raise the last."""
     failures = 0
     while True:
@@ -125,10 +136,10 @@ def with_retries(
             return operation()
         except TransientUpstreamError:
             failures += 1
-            pause = backoff.wait(failures, None)
-            if failures >= attempts or remaining() - pause < MIN_ATTEMPT_SECONDS:
+            pause = ctx.backoff.wait(failures, None)
+            if failures >= attempts or ctx.remaining() - pause < MIN_ATTEMPT_SECONDS:
                 raise
-            sleep(pause)
+            ctx.sleep(pause)
 
 
 class Once:
@@ -136,28 +147,11 @@ class Once:
 
     poll = 0.25  # seconds between looks at another instance's progress
 
-    def __init__(
-        self,
-        store: AnswerStore,
-        *,
-        request_id: str,
-        timeout: float,
-        remaining: Callable[[], float],
-        wall: Callable[[], float],
-        sleep: Callable[[float], None],
-        backoff: Backoff,
-        owner: str | None = None,
-    ) -> None:
+    def __init__(self, store: AnswerStore, ctx: Clocks, *, owner: str | None = None) -> None:
         self.store = store
-        # This invocation and record, written in the marker and checked before releasing it: by default the
-        # request id (header-safe) and a random part.
-        self.owner = owner or f"{re.sub(r'[^A-Za-z0-9._-]', '-', request_id)[:64]}.{uuid.uuid4().hex[:12]}"
-        self.request_id = request_id
-        self.timeout = timeout  # the function's timeout: a marker older than this is an abandoned attempt
-        self.remaining = remaining  # seconds left before this invocation's deadline
-        self.wall = wall  # epoch seconds, comparable across instances
-        self.sleep = sleep
-        self.backoff = backoff
+        self.ctx = ctx
+        # Written in the marker and checked before releasing it: the request id (header-safe) and a random part.
+        self.owner = owner or f"{re.sub(r'[^A-Za-z0-9._-]', '-', ctx.request_id)[:64]}.{uuid.uuid4().hex[:12]}"
 
     def answer(self, key: str, digest: str, ask: Callable[[], Result], *, marker: str | None = None) -> Answered:
         """The stored answer, another instance's, or ours (asked once) stored under `key`.
@@ -193,10 +187,8 @@ class Once:
         """Store an answer remembered by this instance but not stored before; the problem if it still fails."""
         try:
             self._retrying(lambda: self.store.put_if_absent(key, self._completed(digest, 1, result)))
-        except QwenError as problem:
-            return problem
         except Exception as error:  # noqa: BLE001  # whatever failed, the remembered answer is still returned
-            return QwenError(f"cannot store {self.store.where(key)} ({type(error).__name__})", code="OssError")
+            return problem_of(error, f"cannot store {self.store.where(key)}")
         return None
 
     # -- claiming -------------------------------------------------------------------------------
@@ -206,7 +198,7 @@ class Once:
             found = self._retrying(lambda: self.store.get(key))
             if _answer(found):
                 return self._answered(key, found, digest, STORED)
-            mine = AnswerRecord(IN_PROGRESS, digest, self.owner, self.wall() + self.timeout)
+            mine = AnswerRecord(IN_PROGRESS, digest, self.owner, self.ctx.wall() + self.ctx.timeout)
             if self._retrying(lambda mine=mine: self.store.put_if_absent(marker, mine)):
                 self._drop_account_failure(key, found)
                 return mine
@@ -217,7 +209,7 @@ class Once:
                 # Our own create, whose reply was lost (stored, then the connection dropped): the
                 # retry found it. Waiting for it would wait for ourselves.
                 return other
-            if other.deadline > self.wall():
+            if other.deadline > self.ctx.wall():
                 waited = self._wait(key, marker, other, digest)
                 if waited is not None:
                     return waited
@@ -225,7 +217,7 @@ class Once:
             taken = self._take_over(key, marker, other, mine, digest)
             if taken is not None:
                 return taken
-            self.sleep(self.poll)  # another invocation took it over; its fresh marker is next round's
+            self.ctx.sleep(self.poll)  # another invocation took it over; its fresh marker is next round's
         raise self._in_progress(key, "it changed hands too often")
 
     def _take_over(
@@ -256,13 +248,13 @@ class Once:
     def _wait(self, key: str, marker: str, other: AnswerRecord, digest: str) -> Answered | None:
         """Poll for another instance's answer; None when its marker went away or was abandoned."""
         while True:
-            if self.remaining() - self.poll < MIN_ATTEMPT_SECONDS:
+            if self.ctx.remaining() - self.poll < MIN_ATTEMPT_SECONDS:
                 raise self._in_progress(key, f"another instance ({other.owner}) is answering it")
-            self.sleep(self.poll)
+            self.ctx.sleep(self.poll)
             found = self._retrying(lambda: self.store.get(key))
             if _answer(found):
                 return self._answered(key, found, digest, WAITED)
-            if self.wall() > other.deadline:
+            if self.ctx.wall() > other.deadline:
                 return None
             current = self._retrying(lambda: self.store.get(marker))
             if current is None or current.owner != other.owner:
@@ -279,9 +271,8 @@ class Once:
         try:
             created = self._retrying(lambda: self.store.put_if_absent(key, record))
         except Exception as error:  # noqa: BLE001  # whatever failed, the paid answer must still be returned
-            problem = error if isinstance(error, QwenError) else QwenError(f"{type(error).__name__}", code="OssError")
             self._release(marker, mine)
-            return Answered(result, ASKED, problem=problem)
+            return Answered(result, ASKED, problem=problem_of(error))
         if created:
             return Answered(result, ASKED)
         # Someone stored first: the invocation that took over our (slow) attempt, whose answer is the
@@ -289,10 +280,8 @@ class Once:
         try:
             found = self._retrying(lambda: self.store.get(key))
         except Exception as error:  # noqa: BLE001  # whatever failed, the paid answer must still be returned
-            # Something is stored under the key, ours or a take-over's; which, we could not read: the
-            # paid answer is returned, said not to be (known to be) stored.
-            problem = error if isinstance(error, QwenError) else QwenError(f"{type(error).__name__}", code="OssError")
-            return Answered(result, ASKED, problem=problem)
+            # Something is stored under the key, ours or a take-over's: which, we could not read.
+            return Answered(result, ASKED, problem=problem_of(error))
         if found is not None and found.owner == self.owner:
             return Answered(result, ASKED)
         if found is not None and found.completed and found.result is not None:
@@ -300,7 +289,7 @@ class Once:
         return Answered(result, ASKED)
 
     def _completed(self, digest: str, generation: int, result: Result) -> AnswerRecord:
-        return AnswerRecord(COMPLETED, digest, self.owner, self.wall(), generation, result)
+        return AnswerRecord(COMPLETED, digest, self.owner, self.ctx.wall(), generation, result)
 
     def _release(self, marker: str, mine: AnswerRecord) -> None:
         """Remove our marker, unless another invocation took it over meanwhile; best effort."""
@@ -309,9 +298,8 @@ class Once:
             if current is not None and current.owner == mine.owner and current.generation == mine.generation:
                 self.store.delete(marker)
         except Exception as error:  # noqa: BLE001  # best effort: the result matters more than the marker
-            error = error if isinstance(error, QwenError) else QwenError(type(error).__name__, code="OssError")
-            # It then blocks the redelivery until the deadline in it passes, no longer.
-            logs.emit("answer_marker_kept", level=logging.WARNING, code=error.code, message=error.message)
+            problem = problem_of(error)  # the marker then blocks the redelivery until its deadline, no longer
+            logs.emit("answer_marker_kept", level=logging.WARNING, code=problem.code, message=problem.message)
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -334,7 +322,7 @@ class Once:
                 code="AnswerConflict",
                 status_code=409,
             )
-            return Answered(Result.failure(conflict, self.request_id), CONFLICT)
+            return Answered(Result.failure(conflict, self.ctx.request_id), CONFLICT)
         assert found.result is not None
         return Answered(found.result, how)
 
@@ -347,7 +335,7 @@ class Once:
         )
 
     def _retrying(self, operation: Callable[[], T]) -> T:
-        return with_retries(operation, remaining=self.remaining, sleep=self.sleep, backoff=self.backoff)
+        return with_retries(operation, self.ctx)
 
 
 def _answer(found: AnswerRecord | None) -> bool:

@@ -24,7 +24,7 @@ from handler.config import Settings
 from handler.deliver import versioning
 from handler.deliver.answers import COMPLETED, AnswerRecord, OssAnswerStore, pending_key, record_body
 from handler.deliver.context import Ask, DeliveryContext
-from handler.deliver.once import ASKED, SupersededAnswer, kept, with_retries
+from handler.deliver.once import ASKED, SupersededAnswer, kept, problem_of, with_retries
 from handler.deliver.store import SOURCE_ETAG_META, ObjectStore, shown_object, store_reserve
 from handler.errors import InvalidInput, ObjectNotFound, QwenError
 from handler.events import images
@@ -174,16 +174,9 @@ class OssQuestionFiles:
         """Write the answer file, again after transient failures while the deadline allows; the problem if not."""
         data = redact.redact(dumps(result)).encode()  # as the return value: an upstream message may echo the key
         try:
-            with_retries(
-                lambda: store.write(bucket, key, data, metadata={SOURCE_ETAG_META: etag or ""}),
-                remaining=self.ctx.remaining,
-                sleep=self.ctx.sleep,
-                backoff=self.ctx.backoff,
-            )
-        except QwenError as problem:
-            return problem
+            with_retries(lambda: store.write(bucket, key, data, metadata={SOURCE_ETAG_META: etag or ""}), self.ctx)
         except Exception as error:  # noqa: BLE001  # whatever failed, the paid answer must still be returned
-            return QwenError(f"cannot write {shown_object(bucket, key)} ({type(error).__name__})", code="OssError")
+            return problem_of(error, f"cannot write {shown_object(bucket, key)}")
         return None
 
     def _read_question(self, store: ObjectStore, obj: OssObject, etag: str | None) -> Question:

@@ -5,6 +5,7 @@ is the fake SDK seam here; tests/instances/test_instances.py runs the whole thin
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -147,7 +148,7 @@ def test_a_slow_attempt_cannot_overwrite_the_answer_of_the_one_that_took_over(os
     now = [1000.0]
 
     def once(owner: str) -> Once:
-        return Once(store, **ONCE, wall=lambda: now[0], owner=owner)
+        return Once(store, SimpleNamespace(**ONCE, wall=lambda: now[0]), owner=owner)
 
     def slow_ask():
         now[0] += 120  # A is stuck past its marker's deadline; meanwhile B takes over and answers
@@ -241,7 +242,7 @@ class BrokenAfterClaim:
 def test_an_unexpected_store_error_after_asking_keeps_the_answer():
     """The answer was paid for: an unexpected error writing it gives the answer back, with the problem."""
     store = BrokenAfterClaim()
-    once = Once(store, **ONCE, wall=lambda: 1000.0, owner="A")
+    once = Once(store, SimpleNamespace(**ONCE, wall=lambda: 1000.0), owner="A")
     outcome = once.answer("mns/y.json", "h", lambda: Result(200, "ds", output={"text": "paid"}))
     assert outcome.result.output == {"text": "paid"} and outcome.problem is not None
     assert store.records == {}  # and the marker was released for the redelivery
