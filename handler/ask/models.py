@@ -21,9 +21,7 @@ from handler.values import Value, replace
 
 
 class PriceTier(Value):
-    """The prices of a call whose input is longer than `above` tokens."""
-
-    above: int
+    above: int  # the prices of a call whose input is longer than this many tokens
     input_price: float
     output_price: float
 
@@ -117,17 +115,15 @@ def _fields(name: str, fields: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in fields.items():
         if key == "tiers":
             changes[key] = _tiers(name, value)
-            continue
-        if key in _CHOICES:
+        elif key in _CHOICES:
             if value is not None and value not in _CHOICES[key]:
                 allowed = " or ".join(f'"{choice}"' for choice in _CHOICES[key])
                 raise InvalidConfig("QWEN_MODEL_TABLE", f"'{name}.{key}' must be {allowed} (or null)")
             changes[key] = value
-            continue
-        kind = _NUMBERS.get(key)
-        if kind is None:
+        elif key in _NUMBERS:
+            changes[key] = _number(f"{name}.{key}", value, _NUMBERS[key])
+        else:
             raise InvalidConfig("QWEN_MODEL_TABLE", f"entry '{name}' has unknown field '{key}'")
-        changes[key] = _number(f"{name}.{key}", value, kind)
     return changes
 
 
@@ -162,6 +158,5 @@ def _tiers(name: str, value: Any) -> tuple[PriceTier, ...]:
 def likely_meant(name: str, table: Mapping[str, ModelInfo]) -> str | None:
     """The table's model `name` is a typo of (qwen-trubo: qwen-turbo), or None: when the name is in the
     table, or no listed name is that close (a 0.85 similarity ratio, about two edits of a model name)."""
-    if name in table:
-        return None
-    return next(iter(difflib.get_close_matches(name, table, n=1, cutoff=0.85)), None)
+    matches = [] if name in table else difflib.get_close_matches(name, table, n=1, cutoff=0.85)
+    return matches[0] if matches else None
