@@ -75,6 +75,7 @@ DEFAULT_MODELS: Mapping[str, ModelInfo] = {
 }
 
 _NUMBERS = {"context_window": int, "max_output": int, "max_input": int, "input_price": float, "output_price": float}
+_TIER = {"above": int, "input_price": float, "output_price": float}  # PriceTier's fields, in order
 _REQUIRED_FOR_NEW = ("context_window", "input_price", "output_price")
 APIS = (TEXT, MULTIMODAL)
 THINKING = (HYBRID, ALWAYS)
@@ -99,8 +100,7 @@ def parse_table(value: str) -> Mapping[str, ModelInfo]:
         if name in table:
             table[name] = replace(table[name], **changes)
         elif all(key in changes for key in _REQUIRED_FOR_NEW) or "api" in changes:
-            # Figures left out are unknown (None); an entry naming only its API is what the learning
-            # log line suggests, so it must be accepted as it is written there.
+            # Figures left out are unknown; an entry naming only its API is what model_api_learned suggests.
             table[name] = ModelInfo(**{"context_window": None, "input_price": None, "output_price": None, **changes})
         else:
             raise InvalidConfig(
@@ -141,15 +141,9 @@ def _tiers(name: str, value: Any) -> tuple[PriceTier, ...]:
     tiers = []
     for position, tier in enumerate(value):
         where = f"{name}.tiers[{position}]"
-        if not isinstance(tier, dict) or set(tier) != {"above", "input_price", "output_price"}:
+        if not isinstance(tier, dict) or set(tier) != set(_TIER):
             raise InvalidConfig("QWEN_MODEL_TABLE", f"'{where}' must be exactly {{above, input_price, output_price}}")
-        tiers.append(
-            PriceTier(
-                _number(f"{where}.above", tier["above"], int),
-                _number(f"{where}.input_price", tier["input_price"], float),
-                _number(f"{where}.output_price", tier["output_price"], float),
-            )
-        )
+        tiers.append(PriceTier(*(_number(f"{where}.{key}", tier[key], kind) for key, kind in _TIER.items())))
     if any(a.above >= b.above for a, b in itertools.pairwise(tiers)):
         raise InvalidConfig("QWEN_MODEL_TABLE", f"'{name}.tiers' must be in ascending order of 'above'")
     return tuple(tiers)
