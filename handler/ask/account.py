@@ -1,8 +1,7 @@
-"""Which DashScope refusals are about the account or the deployment, not about the question (sources:
-docs/models.md).
+"""Which DashScope refusals are about the account or the deployment, not the question (docs/models.md).
 
 Account-level (raised, redelivered, never stored): every 401 and 403, and by code whatever its status
-(Arrearage is a 400): InvalidApiKey, Arrearage, AccessDenied and AccessDenied.*, Workspace.AccessDenied,
+(Arrearage is a 400): InvalidApiKey, Arrearage, AccessDenied(.*), Workspace.AccessDenied,
 Model.AccessDenied, ModelNotFound. Every other refusal below 500 is the question's own answer.
 """
 
@@ -45,16 +44,15 @@ def fix_for(status: int, code: str) -> str | None:
 
 def is_account_level(result: Result | None) -> bool:
     """Whether a stored or fresh result is an account-level refusal (never a record's answer)."""
-    if result is None or not 400 <= result.status_code < 500:
-        return False
-    return fix_for(result.status_code, result.code) is not None
+    return result is not None and _fix(result) is not None
+
+
+def _fix(result: Result) -> str | None:
+    return fix_for(result.status_code, result.code) if 400 <= result.status_code < 500 else None
 
 
 def raise_if_account_level(result: Result, *, model: str) -> None:
-    """Raise AccountFailure for an account-level refusal; return for anything else."""
-    if not 400 <= result.status_code < 500:
-        return
-    fix = fix_for(result.status_code, result.code)
+    fix = _fix(result)
     if fix is None:
         return
     raise AccountFailure(
@@ -89,22 +87,17 @@ NAMES = {
 
 
 def region_of(base_url: str | None) -> str | None:
-    """The region a base URL belongs to (None: the SDK's default, Beijing); None for a host that is
-    not one of DashScope's (a proxy, a local stand-in): nothing can be said about its keys."""
+    """The region of a base URL (None: the SDK's default, Beijing); None for a host not DashScope's."""
     if base_url is None:
         return BEIJING
     host = (urlsplit(base_url).hostname or "").lower()
-    if host in _HOSTS:
-        return _HOSTS[host]
     match = re.fullmatch(_WORKSPACE_HOST, host)
-    return match.group(1) if match else None
+    return _HOSTS.get(host) or (match.group(1) if match else None)
 
 
 def with_key_hint(result: Result, settings: Settings) -> Result:
-    """A 401 InvalidApiKey from a region outside Beijing, with one sentence on region-specific keys.
-
-    Beijing keeps DashScope's message alone: no documented key prefix tells an international key
-    from a Beijing one, so there is nothing to add there that would not be a guess."""
+    """A 401 InvalidApiKey outside Beijing, with one sentence on region-specific keys (in Beijing no
+    documented key prefix tells an international key from a Beijing one, so any hint would be a guess)."""
     if result.status_code != 401 or result.code != "InvalidApiKey":
         return result
     region = region_of(settings.base_url)

@@ -11,23 +11,20 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Mapping
 
 from handler import logs
-from handler.ask.models import MULTIMODAL, TEXT, ModelInfo
+from handler.ask.models import TEXT, ModelInfo
 from handler.result import Result
 
 URL_ERROR = "url error"  # DashScope's message begins "url error, please check url!"
 
 
 def is_url_error(result: Result) -> bool:
-    """DashScope's refusal of a model on the endpoint that does not serve it."""
     return result.status_code == 400 and result.code == "InvalidParameter" and URL_ERROR in result.message.lower()
 
 
 class ModelApis:
-    """One instance's memory of the APIs it learned, by model name (bounded: names come from events
-    only when the allowlist admits them, but a long-lived instance must not grow without end)."""
+    """One instance's learned APIs by model name, bounded: a long-lived instance must not grow without end."""
 
     LIMIT = 256
 
@@ -36,8 +33,7 @@ class ModelApis:
         self._lock = threading.Lock()
 
     def api(self, model: str, info: ModelInfo | None) -> tuple[str, bool]:
-        """(the API to ask first, whether it is settled): the table's, then the learned one; an
-        unsettled model is asked on text-generation and may be moved once (`learn`)."""
+        """(the API to ask first, whether it is settled): the table's, else the learned one, else text."""
         if info is not None and info.api is not None:
             return info.api, True
         with self._lock:
@@ -65,10 +61,3 @@ class ModelApis:
             ),
             model_table_entry=entry,
         )
-
-    def learned(self) -> Mapping[str, str]:
-        with self._lock:
-            return dict(self._learned)
-
-
-OTHER = {TEXT: MULTIMODAL, MULTIMODAL: TEXT}

@@ -80,6 +80,5 @@ class Asker:
 
     def _attempts(self, call: Call, api: str, deadline: Deadline) -> Asked:
         invoker = invoker_for(call.mode, api)
-        return call_with_retries(
-            call, invoker, self.settings, deadline, self.seams, function_timeout=self.function_timeout
-        )
+        timeout = self.function_timeout
+        return call_with_retries(call, invoker, self.settings, deadline, self.seams, function_timeout=timeout)

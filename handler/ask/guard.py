@@ -27,12 +27,8 @@ class Budget(Value):
 
 
 def budget(info: ModelInfo, max_tokens: int) -> Budget | None:
-    """The input budget: the model's max input, and its window less the answer's room; None when
-    neither limit is known.
-
-    The answer's room is max_tokens when the call sets it. Otherwise a default reservation, so the
-    answer is never left 0 tokens: the room Alibaba's own figures leave (window less max input), else
-    the model's max_output, else nothing (the window alone)."""
+    """The input budget: the model's max input, and its window less the answer's room; None when neither
+    is known. Without max_tokens a default room keeps the answer from being left 0 tokens."""
     window, max_input = info.context_window, info.max_input
     if max_tokens:
         reserved, why = max_tokens, "max_tokens"
@@ -66,18 +62,16 @@ def check(call: Call, info: ModelInfo | None, *, trim: bool = False) -> Fit:
     room = budget(info, max_tokens)
     if room is None:
         return Fit(call)  # neither the window nor the max input is known: nothing to hold the input to
-    limit = room.limit
-    texts = _texts(call)
+    texts = [call.prompt or ""] if call.mode == "prompt" else [m.content for m in call.messages]
     overhead = tokens.template_overhead(len(texts))
-    if tokens.byte_bound(texts) + overhead <= limit:
+    if tokens.byte_bound(texts) + overhead <= room.limit:
         return Fit(call)
-
     counts = [tokens.count(text) for text in texts]
     total = sum(counts) + overhead
-    if total <= limit:
+    if total <= room.limit:
         return Fit(call, counted_tokens=total)
     if trim and call.mode == "messages":
-        trimmed = _trim(call, counts, limit)
+        trimmed = _trim(call, counts, room.limit)
         if trimmed is not None:
             return trimmed
     raise InvalidInput(
@@ -99,30 +93,20 @@ def describe(info: ModelInfo, room: Budget) -> str:
     return " and ".join(parts) + f": at most {room.limit} input tokens"
 
 
-def _texts(call: Call) -> list[str]:
-    if call.mode == "prompt":
-        return [call.prompt or ""]
-    return [m.content for m in call.messages]
-
-
 def _trim(call: Call, counts: list[int], budget: int) -> Fit | None:
     """Drop the oldest turns (a user message and the replies after it), keeping the system message
     and the newest turn, until the conversation fits; None when even that is too long."""
     messages = list(call.messages)
     system = 1 if messages and messages[0].role == "system" else 0
     turns = _turns(messages[system:], counts[system:])
-    kept_tokens = sum(counts[:system])
     dropped = 0
-    while len(turns) > 1:
-        total = (
-            kept_tokens + sum(t for _, t in turns) + tokens.template_overhead(system + sum(len(m) for m, _ in turns))
-        )
-        if total <= budget:
+    while True:
+        remaining = [m for group, _ in turns for m in group]
+        total = sum(counts[:system]) + sum(t for _, t in turns) + tokens.template_overhead(system + len(remaining))
+        if total <= budget or len(turns) <= 1:
             break
         turns.pop(0)
         dropped += 1
-    remaining = [m for group, _ in turns for m in group]
-    total = kept_tokens + sum(t for _, t in turns) + tokens.template_overhead(system + len(remaining))
     if total > budget or dropped == 0:
         return None
     trimmed = replace(call, messages=(*messages[:system], *remaining))

@@ -23,13 +23,9 @@ class Invoker(Protocol):
     mode: str
     api: str  # "text" or "multimodal"
 
-    def arguments(self, call: Call) -> dict[str, Any]:
-        """Keyword arguments for Generation.call, without the api key and timeout."""
-        ...
+    def arguments(self, call: Call) -> dict[str, Any]: ...  # Generation.call's, less the api key and timeout
 
-    def answer_text(self, output: Mapping[str, Any]) -> str | None:
-        """The answer text in a 200 response's output, or None when the output has none."""
-        ...
+    def answer_text(self, output: Mapping[str, Any]) -> str | None: ...  # None: a 200 without an answer
 
 
 # Last in the arguments, so no parameter can turn them off (the allowlist refuses both anyway).
@@ -53,13 +49,11 @@ class MessagesInvoker:
     api = "text"
 
     def arguments(self, call: Call) -> dict[str, Any]:
-        return {
-            "model": call.model,
-            "messages": [m.to_dict() for m in call.messages],
-            "result_format": "message",
-            **call.parameters,
-            **STREAMED,
-        }
+        messages = self.messages(call.messages)
+        return {"model": call.model, "messages": messages, "result_format": "message", **call.parameters, **STREAMED}
+
+    def messages(self, messages: tuple[Message, ...]) -> list[dict[str, Any]]:
+        return [m.to_dict() for m in messages]
 
     def answer_text(self, output: Mapping[str, Any]) -> str | None:
         try:
@@ -72,27 +66,14 @@ class MessagesInvoker:
 INVOKERS: Mapping[str, Invoker] = {"prompt": PromptInvoker(), "messages": MessagesInvoker()}
 
 
-def multimodal_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
-    """The conversation in multimodal-generation's form: each content a list of parts, images first,
-    sent as they are (handler/ask/multimodal.py: no part naming a local file is ever uploaded)."""
-    return [
-        {"role": m.role, "content": [*({"image": image} for image in m.images), {"text": m.content}]} for m in messages
-    ]
-
-
 class MultiModalMessagesInvoker(MessagesInvoker):
     """Messages mode on multimodal-generation; the chunks' content lists are joined by the stream reader."""
 
     api = "multimodal"
 
-    def arguments(self, call: Call) -> dict[str, Any]:
-        return {
-            "model": call.model,
-            "messages": multimodal_messages(call.messages),
-            "result_format": "message",
-            **call.parameters,
-            **STREAMED,
-        }
+    def messages(self, messages: tuple[Message, ...]) -> list[dict[str, Any]]:
+        """Each content a list of parts, images first, sent as they are (no local file is ever uploaded)."""
+        return [{"role": m.role, "content": [*({"image": i} for i in m.images), {"text": m.content}]} for m in messages]
 
 
 class MultiModalPromptInvoker(MultiModalMessagesInvoker):
@@ -118,8 +99,7 @@ class MultiModalPromptInvoker(MultiModalMessagesInvoker):
             shaped["reasoning_content"] = message["reasoning_content"]
         return shaped
 
-    def answer_text(self, output: Mapping[str, Any]) -> str | None:
-        return PromptInvoker.answer_text(self, output)  # type: ignore[arg-type]
+    answer_text = PromptInvoker.answer_text
 
 
 MULTIMODAL_INVOKERS: Mapping[str, Invoker] = {

@@ -21,9 +21,7 @@ from handler.values import Value, replace
 
 
 class PriceTier(Value):
-    """The prices of a call whose input is longer than `above` tokens."""
-
-    above: int
+    above: int  # the prices of a call whose input is longer than this many tokens
     input_price: float
     output_price: float
 
@@ -77,6 +75,7 @@ DEFAULT_MODELS: Mapping[str, ModelInfo] = {
 }
 
 _NUMBERS = {"context_window": int, "max_output": int, "max_input": int, "input_price": float, "output_price": float}
+_TIER = {"above": int, "input_price": float, "output_price": float}  # PriceTier's fields, in order
 _REQUIRED_FOR_NEW = ("context_window", "input_price", "output_price")
 APIS = (TEXT, MULTIMODAL)
 THINKING = (HYBRID, ALWAYS)
@@ -101,8 +100,7 @@ def parse_table(value: str) -> Mapping[str, ModelInfo]:
         if name in table:
             table[name] = replace(table[name], **changes)
         elif all(key in changes for key in _REQUIRED_FOR_NEW) or "api" in changes:
-            # Figures left out are unknown (None); an entry naming only its API is what the learning
-            # log line suggests, so it must be accepted as it is written there.
+            # Figures left out are unknown; an entry naming only its API is what model_api_learned suggests.
             table[name] = ModelInfo(**{"context_window": None, "input_price": None, "output_price": None, **changes})
         else:
             raise InvalidConfig(
@@ -117,17 +115,15 @@ def _fields(name: str, fields: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in fields.items():
         if key == "tiers":
             changes[key] = _tiers(name, value)
-            continue
-        if key in _CHOICES:
+        elif key in _CHOICES:
             if value is not None and value not in _CHOICES[key]:
                 allowed = " or ".join(f'"{choice}"' for choice in _CHOICES[key])
                 raise InvalidConfig("QWEN_MODEL_TABLE", f"'{name}.{key}' must be {allowed} (or null)")
             changes[key] = value
-            continue
-        kind = _NUMBERS.get(key)
-        if kind is None:
+        elif key in _NUMBERS:
+            changes[key] = _number(f"{name}.{key}", value, _NUMBERS[key])
+        else:
             raise InvalidConfig("QWEN_MODEL_TABLE", f"entry '{name}' has unknown field '{key}'")
-        changes[key] = _number(f"{name}.{key}", value, kind)
     return changes
 
 
@@ -145,15 +141,9 @@ def _tiers(name: str, value: Any) -> tuple[PriceTier, ...]:
     tiers = []
     for position, tier in enumerate(value):
         where = f"{name}.tiers[{position}]"
-        if not isinstance(tier, dict) or set(tier) != {"above", "input_price", "output_price"}:
+        if not isinstance(tier, dict) or set(tier) != set(_TIER):
             raise InvalidConfig("QWEN_MODEL_TABLE", f"'{where}' must be exactly {{above, input_price, output_price}}")
-        tiers.append(
-            PriceTier(
-                _number(f"{where}.above", tier["above"], int),
-                _number(f"{where}.input_price", tier["input_price"], float),
-                _number(f"{where}.output_price", tier["output_price"], float),
-            )
-        )
+        tiers.append(PriceTier(*(_number(f"{where}.{key}", tier[key], kind) for key, kind in _TIER.items())))
     if any(a.above >= b.above for a, b in itertools.pairwise(tiers)):
         raise InvalidConfig("QWEN_MODEL_TABLE", f"'{name}.tiers' must be in ascending order of 'above'")
     return tuple(tiers)
@@ -162,6 +152,5 @@ def _tiers(name: str, value: Any) -> tuple[PriceTier, ...]:
 def likely_meant(name: str, table: Mapping[str, ModelInfo]) -> str | None:
     """The table's model `name` is a typo of (qwen-trubo: qwen-turbo), or None: when the name is in the
     table, or no listed name is that close (a 0.85 similarity ratio, about two edits of a model name)."""
-    if name in table:
-        return None
-    return next(iter(difflib.get_close_matches(name, table, n=1, cutoff=0.85)), None)
+    matches = [] if name in table else difflib.get_close_matches(name, table, n=1, cutoff=0.85)
+    return matches[0] if matches else None

@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-TASK_GROUP, TASK, FUNCTION = "aigc", "multimodal-generation", "generation"
-
 
 def call(*, model: str, messages: list[dict[str, Any]], api_key: str | None = None, **parameters: Any) -> Any:
     """POST {base}/services/aigc/multimodal-generation/generation with these messages, as they are."""
@@ -22,9 +20,9 @@ def call(*, model: str, messages: list[dict[str, Any]], api_key: str | None = No
     responses = BaseApi.call(
         model=model,
         input={"messages": messages},
-        task_group=TASK_GROUP,
-        task=TASK,
-        function=FUNCTION,
+        task_group="aigc",
+        task="multimodal-generation",
+        function="generation",
         api_key=api_key,
         **parameters,
     )

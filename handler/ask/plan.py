@@ -30,20 +30,19 @@ class Call(Value):
 def plan(question: Question, settings: Settings, *, rng: random.Random | None = None) -> Call:
     """Decide the call, or raise InvalidInput when the event asked for something not allowed."""
     _check_caps(question, settings.event_caps)  # the operator's caps hold for image questions too
-    if question.messages is not None and any(m.images for m in question.messages):
-        return _image_call(question, settings, rng)
-    model = question.model or settings.model
-    if model not in settings.allowed_models:
-        allowed = ", ".join(sorted(settings.allowed_models))
-        raise InvalidInput(
-            f"model '{model}' is not allowed here; QWEN_ALLOWED_MODELS allows: {allowed}", code="ModelNotAllowed"
-        )
     params = {**settings.parameters, **question.parameters}
-
-    if question.messages is None and settings.mode == "prompt":
-        return Call(mode="prompt", model=model, prompt=question.text, parameters=params)
-
-    messages = question.messages if question.messages is not None else (Message("user", question.text or ""),)
+    if question.messages is not None and any(m.images for m in question.messages):
+        model, messages = _for_images(question.model, question.messages, settings)
+    else:
+        model = question.model or settings.model
+        if model not in settings.allowed_models:
+            allowed = ", ".join(sorted(settings.allowed_models))
+            raise InvalidInput(
+                f"model '{model}' is not allowed here; QWEN_ALLOWED_MODELS allows: {allowed}", code="ModelNotAllowed"
+            )
+        if question.messages is None and settings.mode == "prompt":
+            return Call(mode="prompt", model=model, prompt=question.text, parameters=params)
+        messages = question.messages if question.messages is not None else (Message("user", question.text or ""),)
     return Call(mode="messages", model=model, messages=_system(messages, settings), parameters=_seeded(params, rng))
 
 
@@ -57,18 +56,17 @@ def _seeded(params: dict[str, Any], rng: random.Random | None) -> dict[str, Any]
     return params
 
 
-def _image_call(question: Question, settings: Settings, rng: random.Random | None) -> Call:
-    """A question with images: a multimodal model (the request's when allowed and multimodal, else
-    QWEN_VISION_MODEL), each data: image within QWEN_OSS_MAX_IMAGE_BYTES, QWEN_IMAGE_PROMPT when the
-    question holds no text of its own."""
-    assert question.messages is not None
-    model = question.model
+def _for_images(
+    model: str | None, messages: tuple[Message, ...], settings: Settings
+) -> tuple[str, tuple[Message, ...]]:
+    """A multimodal model (the request's when allowed and multimodal, else QWEN_VISION_MODEL), each data:
+    image within QWEN_OSS_MAX_IMAGE_BYTES, QWEN_IMAGE_PROMPT when the question holds no text of its own."""
     info = settings.models.get(model) if model else None
     if model is None or model not in settings.allowed_models or info is None or info.api != "multimodal":
         model = settings.vision_model
     from handler.events import images  # only a question with images comes here: text never loads it
 
-    for message in question.messages:
+    for message in messages:
         for image in message.images:
             size = images.data_bytes(image)
             if size > settings.max_image_bytes:
@@ -78,12 +76,10 @@ def _image_call(question: Question, settings: Settings, rng: random.Random | Non
                     code="ImageTooLarge",
                     status_code=413,
                 )
-    messages = question.messages
     last = messages[-1]
     if not last.content.strip():
         messages = (*messages[:-1], replace(last, content=settings.image_prompt))
-    params = {**settings.parameters, **question.parameters}
-    return Call(mode="messages", model=model, messages=_system(messages, settings), parameters=_seeded(params, rng))
+    return model, messages
 
 
 def _check_caps(question: Question, caps: EventCaps) -> None:

@@ -44,8 +44,9 @@ class _Choice:
 class _Answer:
     """The answer so far: pieces are collected in lists and joined once at the end (constant work per chunk)."""
 
-    def __init__(self, mode: str) -> None:
-        self.mode = mode
+    def __init__(self, invoker: Invoker) -> None:
+        self.mode = getattr(invoker, "reads", invoker.mode)
+        self.finish = getattr(invoker, "finish", None)  # a multimodal prompt-mode answer is read as messages
         self.request_id = ""
         self.output: dict[str, Any] | None = None  # the last chunk's output, the shape to fill
         self.usage: Any = None
@@ -57,7 +58,6 @@ class _Answer:
         self.finish_reason: Any = None
 
     def add(self, fields: Mapping[str, Any]) -> None:
-        """One chunk's fields (the SDK's response is a dict)."""
         self.request_id = fields.get("request_id") or self.request_id
         usage = fields.get("usage")
         if usage:
@@ -87,7 +87,6 @@ class _Answer:
                 mine.logprobs.extend(logprobs["content"])
 
     def _take(self, source: Mapping[str, Any], key: str, texts: list[str], reasoning: list[str]) -> None:
-        """One chunk's piece of answer text (`key`) and of reasoning, appended to be joined once at the end."""
         text = source.get(key)
         if isinstance(text, list):  # multimodal-generation's parts ([{"text": ...}], [] while it thinks)
             text = "".join(p["text"] for p in text if isinstance(p, dict) and isinstance(p.get("text"), str))
@@ -105,7 +104,7 @@ class _Answer:
         return self.finish_reason not in _UNFINISHED
 
     def assembled(self) -> dict[str, Any] | None:
-        """The output in the non-streamed shape, each text joined once; None before any output."""
+        """The output in the caller's non-streamed shape, each text joined once; None before any output."""
         if self.output is None:
             return None
         if self.mode == "prompt":
@@ -130,11 +129,8 @@ class _Answer:
             if mine.logprobs:
                 choice["logprobs"] = {**choice.get("logprobs", {}), "content": mine.logprobs}
             choices.append(choice)
-        return {**self.output, "choices": choices}
-
-    def output_tokens(self) -> int | None:
-        tokens = self.usage.get("output_tokens") if isinstance(self.usage, dict) else None
-        return tokens if isinstance(tokens, int) else None
+        output = {**self.output, "choices": choices}
+        return self.finish(output) if self.finish is not None else output
 
 
 class Reading(Value):
@@ -148,7 +144,7 @@ def read(
     chunks: Iterable[Any], invoker: Invoker, deadline: Deadline, *, silence: float, function_timeout: float
 ) -> Reading:
     """Read a streamed answer to its end, the deadline, or a failure; see the module docstring."""
-    answer = _Answer(getattr(invoker, "reads", invoker.mode))
+    answer = _Answer(invoker)
     iterator = iter(chunks)
     at, clock = deadline.at, deadline.clock
     try:
@@ -159,18 +155,17 @@ def read(
                 if not answer.began or isinstance(verdict, Result):  # a refusal mid-answer withdraws the text
                     return Reading(verdict)
                 detail = f"DashScope ended the stream with {verdict.code}: {verdict.message}"
-                return _partial(answer, Partial("error", detail), function_timeout, silence, invoker)
+                return _partial(answer, Partial("error", detail), function_timeout, silence)
             answer.add(fields)
             if clock() >= at and not answer.finished:
                 if not answer.began:
                     return Reading(Transient("RequestTimeout", "DashScope began no answer before the deadline"))
-                return _partial(answer, Partial("deadline", ""), function_timeout, silence, invoker)
+                return _partial(answer, Partial("deadline", ""), function_timeout, silence)
     except Exception as error:  # classified below; anything unknown is re-raised
         if not answer.began:
             if is_read_timeout(error):  # silence, not a failed connection
-                return Reading(
-                    Transient("RequestTimeout", f"DashScope sent nothing for {silence:g} s before the answer")
-                )
+                waited = f"DashScope sent nothing for {silence:g} s before the answer"
+                return Reading(Transient("RequestTimeout", waited))
             raise
         if classify_exception(error) is None:
             raise
@@ -180,14 +175,14 @@ def read(
             why = Partial("silence", "")
         else:
             why = Partial("broken", type(error).__name__)
-        return _partial(answer, why, function_timeout, silence, invoker)
+        return _partial(answer, why, function_timeout, silence)
     finally:
         close = getattr(iterator, "close", None)
         if close is not None:
             close()
     if answer.began and not answer.finished:
-        return _partial(answer, Partial("ended", ""), function_timeout, silence, invoker)
-    output = _finished(invoker, answer.assembled())
+        return _partial(answer, Partial("ended", ""), function_timeout, silence)
+    output = answer.assembled()
     # An empty text with a finish_reason is an answer; an end with neither is as transient as any answerless 200.
     answerless = not answer.began and not answer.finished
     if output is None or not answer.answered or answerless or invoker.answer_text(output) is None:
@@ -196,15 +191,9 @@ def read(
     return Reading(Result(200, str(answer.request_id), "", "", output, answer.usage))
 
 
-def _finished(invoker: Invoker, output: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The output in the shape the caller's mode gives (a multimodal prompt-mode answer is read as messages)."""
-    finish = getattr(invoker, "finish", None)
-    return finish(output) if finish is not None and output is not None else output
-
-
-def _partial(answer: _Answer, why: Partial, function_timeout: float, silence: float, invoker: Invoker) -> Reading:
-    tokens = answer.output_tokens()
-    count = f"{tokens} output tokens" if tokens is not None else "some output"
+def _partial(answer: _Answer, why: Partial, function_timeout: float, silence: float) -> Reading:
+    tokens = answer.usage.get("output_tokens") if isinstance(answer.usage, dict) else None
+    count = f"{tokens} output tokens" if isinstance(tokens, int) else "some output"
     because = {
         "deadline": f"the function's timeout ({function_timeout:g} s, less a safety margin) ran out while the "
         "answer was still streaming",
@@ -218,5 +207,5 @@ def _partial(answer: _Answer, why: Partial, function_timeout: float, silence: fl
         "is returned rather than asked for again; for whole answers raise the function's timeout, lower "
         "max_tokens, or ask for a shorter answer"
     )
-    result = Result(200, str(answer.request_id), PARTIAL, message, _finished(invoker, answer.assembled()), answer.usage)
+    result = Result(200, str(answer.request_id), PARTIAL, message, answer.assembled(), answer.usage)
     return Reading(result, why)

@@ -45,9 +45,9 @@ class Bounds(Value):
 
 
 class Transport(Protocol):
-    def __call__(self, *, api: str = "text", bounds: Bounds | None = None, **arguments: Any) -> Iterable[Any]:
-        """Call `api`'s endpoint with the SDK's `arguments` (stream=True) within `bounds`; return its chunks."""
-        ...
+    """Calls `api`'s endpoint with the SDK's `arguments` (stream=True) within `bounds`; returns its chunks."""
+
+    def __call__(self, *, api: str = "text", bounds: Bounds | None = None, **arguments: Any) -> Iterable[Any]: ...
 
 
 class Request(Value):
@@ -57,8 +57,7 @@ class Request(Value):
     arguments: Mapping[str, Any]
     bounds: Bounds | None = None
 
-    def send(self, transport: Transport, **more: Any) -> Iterable[Any]:
-        """The request through `transport`, with `more` SDK arguments for this attempt only."""
+    def send(self, transport: Transport, **more: Any) -> Iterable[Any]:  # `more`: this attempt's arguments only
         return transport(**self.arguments, **more, api=self.api, bounds=self.bounds)
 
 
@@ -227,15 +226,12 @@ def classify_response(response: Any, invoker: Invoker) -> Result | Transient:
             return Transient("MalformedResponse", "DashScope answered 200 without an answer in it", request_id)
         usage = getattr(response, "usage", None)  # the SDK's dict subclasses serialize as they are: not copied
         return Result(200, request_id, code, message, output, usage if isinstance(usage, dict) else None)
-    if status == 429 or status is None or status >= 500 or (status == 400 and _transient_code(code)):
+    transient_code = code in _TRANSIENT_CODES or code.startswith(_TRANSIENT_PREFIXES)
+    if status == 429 or status is None or status >= 500 or (status == 400 and transient_code):
         if code in ("", "Unknown"):  # the SDK's code for a body that was not DashScope's JSON
             code = "Throttling" if status == 429 else f"ServerError{status or ''}"
-        return Transient(
-            code,
-            message or f"DashScope answered HTTP {status}",
-            request_id,
-            _retry_after(getattr(response, "headers", None)),
-        )
+        retry_after = _retry_after(getattr(response, "headers", None))
+        return Transient(code, message or f"DashScope answered HTTP {status}", request_id, retry_after)
     return Result(status_code=status, request_id=request_id, code=code or "Unknown", message=message)
 
 
@@ -254,8 +250,7 @@ INVALID_URL = "InvalidConfig"
 
 @functools.cache
 def failures() -> tuple[Failure, ...]:
-    """The transport's exceptions -> outcomes, the first row the exception matches deciding (as httpx's
-    transports map httpcore's). Built on first use: requests and urllib3 come with the SDK."""
+    """The transport's exceptions -> outcomes, the first matching row deciding; built on first use, not at import."""
     from requests import exceptions as e
     from urllib3.exceptions import ReadTimeoutError
 
@@ -290,8 +285,7 @@ def failure_of(error: BaseException) -> Failure | None:
 
 
 def classify_exception(error: BaseException) -> Transient | Result | None:
-    """A transport exception -> a Transient, a final Result (a misconfiguration), or None when it is
-    neither a network, parsing nor configuration failure."""
+    """A transport exception -> a Transient, a final Result (a bad URL), or None: no transport failure."""
     failure = failure_of(error)
     if failure is None:
         return None
@@ -302,12 +296,7 @@ def classify_exception(error: BaseException) -> Transient | Result | None:
 
 
 def is_read_timeout(error: BaseException) -> bool:
-    failure = failure_of(error)
-    return failure is not None and failure.silence
-
-
-def _transient_code(code: str) -> bool:
-    return code in _TRANSIENT_CODES or code.startswith(_TRANSIENT_PREFIXES)
+    return getattr(failure_of(error), "silence", False)
 
 
 def _int(value: Any) -> int | None:
