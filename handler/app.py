@@ -116,8 +116,7 @@ def initialize(context: Any, runtime: Runtime = DEFAULT_RUNTIME) -> None:
         try:
             settings_for(runtime.environ)  # parsed once here, reused by the first invocation
         except InvalidConfig as error:
-            # Not raised: a failed initializer gives users an opaque error; every invocation will
-            # return this one as JSON instead.
+            # Not raised (a failed initializer's error is opaque): every invocation returns it as JSON instead.
             logs.emit("config_invalid", level=logging.ERROR, code=error.code, message=error.message)
             return
         _warn_unknown_models(settings_for(runtime.environ))
@@ -133,8 +132,7 @@ def _import_sdk() -> None:
 
 
 def _warn_unknown_models(settings: Settings) -> None:
-    """A configured model name the table does not list but is a typo away from one it does: only a
-    WARNING (new models appear all the time), naming the model that was likely meant."""
+    """A WARNING for a configured model the table does not list but that is a typo away from one it does."""
     names = {settings.model, settings.vision_model, *settings.allowed_models}
     for name in sorted(names):
         meant = likely_meant(name, settings.models)

@@ -67,7 +67,6 @@ class AnswerStore(Protocol):
 
 
 # A segment as `segment` writes it (a record's source carries its id so): used as it is.
-# A pattern string, compiled by re.fullmatch at its first use (and cached): not at import.
 _ENCODED = r"(?:[A-Za-z0-9_.:~-]|%[0-9A-F]{2})+"
 
 
@@ -82,12 +81,9 @@ def answer_key(source: str | None) -> str | None:
     if not source:
         return None
     if source.startswith("mns:") and len(source) > 4:
-        # The decoder names an MNS record `mns:<segment(id)>` (handler/events/decode.py `_named`): the key is
-        # the id exactly as the log line's source shows it.
-        return f"mns/{_encoded(source[4:])}.json"
+        return f"mns/{_encoded(source[4:])}.json"  # the id exactly as the log line's source shows it
     if source.startswith("timer:") and len(source) > 6:
-        # Built by timer_source from segments already made safe.
-        return f"timer/{source[6:]}.json"
+        return f"timer/{source[6:]}.json"  # built from segments already made safe
     return None
 
 
@@ -95,8 +91,8 @@ MARKERS = ".pending/"  # every in-progress marker, of every answer, lives under 
 
 
 def pending_key(key: str) -> str:
-    """Where the in-progress marker of the answer under `key` lives (relative to the output prefix): under
-    one folder for all markers, so one DeleteObject grant and one lifecycle rule cover every one."""
+    """Where the in-progress marker of the answer under `key` lives: one folder for all, so one DeleteObject
+    grant and one lifecycle rule cover every marker."""
     return f"{MARKERS}{key}"
 
 

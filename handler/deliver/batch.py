@@ -1,10 +1,6 @@
-"""Answer the records of one event concurrently; nothing is lost when some of them fail.
-
-Every record gets its Result in its own slot (answers cannot cross records); a record repeated in
-the batch (same delivery id, same question) is answered once, its slots sharing that Result. Transient failures are
-collected and raised together after the others finish, naming the records, so the trigger
-redelivers the event; records answered meanwhile are remembered and not asked again.
-"""
+"""Answer the records of one event concurrently, each in its own slot; a record repeated in the batch is
+answered once. Transient failures are raised together after the others finish, naming the records, so the
+trigger redelivers the event (the answered ones are remembered, not asked again)."""
 
 from __future__ import annotations
 
@@ -74,11 +70,8 @@ def answer_all(
 
 
 def _duplicates(records: Sequence[R], source: Callable[[R], str | None]) -> dict[int, int]:
-    """index -> the earlier index of the same record (same delivery id, same question) in this batch.
-
-    A message delivered twice within one batch is asked once and both slots get that one result:
-    without an answer store nothing else would stop it being paid for twice. The same id with a
-    different question is not merged (the answer store gives the second a 409 AnswerConflict)."""
+    """index -> the earlier index of the same record (same delivery id and question) in this batch: asked
+    once, never paid twice. The same id with another question is not merged (it gets 409 AnswerConflict)."""
     first: dict[str, int] = {}
     same: dict[int, int] = {}
     for index, record in enumerate(records):

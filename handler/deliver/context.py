@@ -38,8 +38,7 @@ class DeliveryContext(Value):
     sleep: Callable[[float], None]
     backoff: Backoff
     wall: Callable[[], float] = time.time  # epoch seconds: in-progress markers are compared across instances
-    # A synchronous invocation (the shipped MNS queue trigger): no FC destination ever sees its answers.
-    synchronous: bool = False
+    synchronous: bool = False  # the shipped MNS queue trigger: no FC destination ever sees its answers
 
     def once(self, answers: AnswerStore) -> Once:
         """The exactly-once protocol over `answers`, on this invocation's clocks and budget."""

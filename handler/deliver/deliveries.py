@@ -1,12 +1,9 @@
-"""Timer and MNS deliveries: each record answered once, kept in the answer store when there is one.
-
-A record with a delivery id (an MNS message id, a timer's name and trigger time), in order:
+"""Timer, MNS and plain records. One with a delivery id (an MNS message id, a timer's name and time), in order:
   remembered by this instance      -> that answer (written to the store again if it was not stored)
-  no answer store (QWEN_ANSWER_BUCKET unset) -> asked; the first such answer of an instance logs one
-                                      WARNING that it is kept nowhere
-  otherwise, exactly once across instances (handler/deliver/once.py) under its documented key
-A record without an id is simply asked. A malformed record's refusal is stored too, so readers of
-the store learn why. An answer that cannot be stored is returned with AnswerNotStored, never dropped.
+  no answer store                  -> asked; the instance's first such answer WARNs that it is kept nowhere
+  otherwise, exactly once across instances (once.py) under its key
+A record without an id is simply asked; a malformed record's refusal is stored too; an answer that cannot be
+stored is returned with AnswerNotStored, never dropped.
 """
 
 from __future__ import annotations
@@ -41,10 +38,8 @@ _warned = False
 
 
 def _warn_kept_nowhere(settings: Settings, *, synchronous: bool) -> None:
-    """Once per instance: a timer or MNS answer that neither the store, a destination nor the log keeps.
-
-    QWEN_FC_DESTINATION silences it only for asynchronous invocations (timer, MNS topic): FC's
-    destinations apply to those alone, and the shipped MNS queue trigger invokes synchronously."""
+    """Once per instance: an answer that neither the store, a destination nor the log keeps (FC's destinations
+    apply to asynchronous invocations alone; the shipped MNS queue trigger invokes synchronously)."""
     global _warned
     if (settings.fc_destination and not synchronous) or settings.log_content:
         return

@@ -1,12 +1,6 @@
-"""What this instance has already answered, so a redelivered batch is not charged twice.
-
-The fast path in front of the answer store (handler/deliver/once.py): a hit costs no request at all. It
-also keeps answers that could not be stored (`stored=False`), so a redelivery to this instance
-writes them again instead of asking again.
-
-Bounded in entries and in age: FC or EventBridge redeliver within minutes, and an instance that
-lives for days must not grow with every message it ever saw.
-"""
+"""What this instance already answered: a redelivery is not charged twice, and an answer that could not be
+stored (`stored=False`) is written again instead of asked again. Bounded in entries and age: redeliveries
+come within minutes, and an instance may live for days."""
 
 from __future__ import annotations
 

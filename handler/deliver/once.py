@@ -50,12 +50,8 @@ class Answered(Value):
 
     result: Result
     how: str
-    # Why the answer is not in the store (denied, OSS down past the retries); None when it is, or
-    # when it never should be (a 5xx of our own).
-    problem: QwenError | None = None
-    # False when the store could not be used at all before asking (no marker was made): the caller
-    # may still keep the answer some other way.
-    claimed: bool = True
+    problem: QwenError | None = None  # why it is not in the store; None when it is, or never should be (our 5xx)
+    claimed: bool = True  # False: no marker could be made before asking, the caller may keep it some other way
 
 
 class SupersededAnswer(QwenError):
@@ -92,9 +88,8 @@ def kept(result: Result, problem: QwenError | None, where: str) -> Result:
 
 
 def not_stored(result: Result, problem: QwenError, where: str) -> Result:
-    """The paid answer, returned with `stored: false`, and code AnswerNotStored and why, when it could not be
-    kept; logged as an ERROR. A result that already has a code (PartialAnswer, a refusal) keeps it, and its
-    message says where it could not be stored."""
+    """The paid answer with `stored: false` and AnswerNotStored (a result with its own code keeps it), and why;
+    logged as an ERROR."""
     logs.emit(
         "answer_not_stored",
         level=logging.ERROR,
@@ -154,10 +149,8 @@ class Once:
         self.owner = owner or f"{re.sub(r'[^A-Za-z0-9._-]', '-', ctx.request_id)[:64]}.{uuid.uuid4().hex[:12]}"
 
     def answer(self, key: str, digest: str, ask: Callable[[], Result], *, marker: str | None = None) -> Answered:
-        """The stored answer, another instance's, or ours (asked once) stored under `key`.
-
-        `marker` is where the in-progress marker goes (default `pending_key(key)`); a store whose key
-        holds successive versions (an OSS question file) names one marker per version."""
+        """The stored answer, another instance's, or ours (asked once) stored under `key`; `marker` (default
+        `pending_key(key)`) names one marker per version where the key holds successive versions."""
         marker = marker or pending_key(key)
         try:
             claimed = self._acquire(key, marker, digest)
@@ -304,9 +297,8 @@ class Once:
     # -- helpers --------------------------------------------------------------------------------
 
     def _drop_account_failure(self, key: str, found: AnswerRecord | None) -> None:
-        """Remove an account-level refusal found under `key`, stored by an earlier release, which kept
-        any status below 500 (a revoked key's 401): it is not the record's answer, so it is asked
-        again. Only the holder of the marker gets here, and only it writes the key meanwhile."""
+        """Remove an account-level refusal an earlier release stored under `key`: not the record's answer, so
+        it is asked again (only the marker's holder gets here)."""
         if found is not None and found.completed and is_account_level(found.result):
             logs.emit("account_failure_dropped", level=logging.WARNING, answer_key=self.store.where(key))
             self._retrying(lambda: self.store.delete(key))

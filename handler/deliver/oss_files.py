@@ -42,12 +42,9 @@ class ReplacedSinceEvent(Exception):
 
 
 class QuestionFileAnswers(OssAnswerStore):
-    """The answer store of one version (key + eTag) of a question file, for handler/deliver/once.py.
-
-    The answer file is shared by the file's successive versions, so for this version it counts as
-    absent unless its source eTag is this one, and storing this version's answer replaces it: only
-    the holder of this version's marker gets there (and, after a take-over, the attempt taken over,
-    which FC stops at the function timeout; at worst both write an answer to the same version)."""
+    """The answer store of one version (key + eTag) of a question file: the answer file, shared by the
+    versions, counts as absent unless its source eTag is this one, and only this version's marker holder
+    replaces it."""
 
     def __init__(self, store: ObjectStore, bucket: str, prefix: str, key: str, etag: str):
         super().__init__(store, bucket, prefix)

@@ -20,16 +20,13 @@ from handler.values import Value, field
 
 SOURCE_ETAG_META = "source-etag"  # x-oss-meta-source-etag on each answer object
 
-# The longest an OSS request may wait (connect, and each read); lowered to the time left.
-REQUEST_TIMEOUT = 10.0
-# Below this much time left no OSS request is started: it could not finish before the deadline.
-MIN_REQUEST_SECONDS = 0.25
+REQUEST_TIMEOUT = 10.0  # the longest an OSS request may wait (connect, and each read); lowered to the time left
+MIN_REQUEST_SECONDS = 0.25  # with less left, no OSS request is started: it could not finish in time
 
 
 def store_reserve(requests: int) -> float:
-    """Seconds an answer must leave before the deadline for the `requests` OSS requests that keep it (write
-    it, free the marker): `Oss2Store` starts none with less than MIN_REQUEST_SECONDS left, so each gets that
-    minimum and the last still starts with it left."""
+    """Seconds an answer must leave before the deadline for the `requests` OSS requests that keep it: each
+    needs MIN_REQUEST_SECONDS to start."""
     return (requests + 1) * MIN_REQUEST_SECONDS
 
 
@@ -42,8 +39,7 @@ class StoredObject(Value):
 
 class ObjectStore(Protocol):
     def read(self, bucket: str, key: str, *, max_bytes: int | None = None) -> StoredObject:
-        """The object (at most max_bytes + 1 of it); raises ObjectNotFound, ObjectAccessDenied or
-        TransientUpstreamError."""
+        """The object (at most max_bytes + 1 of it); ObjectNotFound, ObjectAccessDenied, TransientUpstreamError."""
         ...
 
     def write(self, bucket: str, key: str, data: bytes, *, metadata: Mapping[str, str]) -> None:
@@ -200,8 +196,8 @@ class Oss2Store:
                 f"cannot {verb} {where}: OSS answered {status} {code}", code="OssError", status_code=status
             )
         return TransientUpstreamError(
-            f"OssUnavailable: cannot {verb} {where} (status={_status(status)}, code={plain(code) or 'none'}, "
-            f"request_id={plain(request_id) or 'none'})",
+            f"OssUnavailable: cannot {verb} {where} (status={status if status > 0 else 'network'}, "
+            f"code={plain(code) or 'none'}, request_id={plain(request_id) or 'none'})",
             code="OssUnavailable",
             request_id=request_id,
             attempts=1,
@@ -218,10 +214,6 @@ def _broken(error: BaseException, verb: str, bucket: str, key: str) -> Transient
     )
 
 
-def _status(status: int) -> str:
-    return str(status) if status > 0 else "network"
-
-
 # The permission each verb needs, named in the 403 message so the deployer knows what to grant.
 _ACTIONS = {
     "read": "oss:GetObject",
@@ -236,9 +228,7 @@ def _folder(key: str) -> str:
 
 
 def _put_headers(metadata: Mapping[str, str]) -> dict[str, str]:
-    headers = {"Content-Type": "application/json; charset=utf-8"}
-    headers.update({f"x-oss-meta-{k}": v for k, v in metadata.items()})
-    return headers
+    return {"Content-Type": "application/json; charset=utf-8", **{f"x-oss-meta-{k}": v for k, v in metadata.items()}}
 
 
 def _total_size(content_range: str | None, read: int) -> int:
@@ -250,14 +240,12 @@ def _total_size(content_range: str | None, read: int) -> int:
     return read
 
 
-# A pattern string, compiled by re.fullmatch at its first use (and cached): not at import.
 _REGION = r"^[a-z0-9-]+$"
 
 
 def endpoint_for(region: str | None, override: str | None) -> str | None:
-    """QWEN_OSS_ENDPOINT, else the internal endpoint of the function's own region (free traffic from
-    inside FC). `region` must be the function's (FC's context or FC_REGION), never an event's: the
-    endpoint is the host that receives the function's credentials. None when neither is usable."""
+    """QWEN_OSS_ENDPOINT, else the internal endpoint of the function's own region, never an event's (it
+    receives the function's credentials); None when neither is usable."""
     if override:
         return override
     if region and re.fullmatch(_REGION, region):
