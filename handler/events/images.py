@@ -31,18 +31,13 @@ class Sniffed(Value):
 
 
 def sniff(data: bytes) -> Sniffed:
-    """The image type of these bytes; corrupt when a signature matches but the header around it does not."""
-    for kind, signature, whole in (
-        ("png", data.startswith(b"\x89PNG\r\n\x1a\n"), len(data) >= 24 and data[12:16] == b"IHDR"),
-        ("jpeg", data.startswith(b"\xff\xd8\xff"), len(data) >= 4 and 0xC0 <= data[3] <= 0xFE),
-        ("gif", data[:6] in (b"GIF87a", b"GIF89a"), len(data) >= 13),
-        ("webp", data[:4] == b"RIFF", len(data) >= 16 and data[8:12] == b"WEBP" and data[12:15] == b"VP8"),
-        ("bmp", data[:2] == b"BM", len(data) >= 26 and int.from_bytes(data[14:18], "little") in _BMP_HEADERS),
-    ):
-        if signature and whole:
-            return Sniffed(kind)
-        if signature and not _is_text(data):
-            return Sniffed(kind, corrupt=True)
+    """The image type of these bytes; corrupt when a signature matches but the header after it does not parse."""
+    for kind, signature, parses in _FORMATS:
+        if data.startswith(signature):
+            if parses(data):
+                return Sniffed(kind)
+            if not _is_text(data):
+                return Sniffed(kind, corrupt=True)
     return Sniffed()
 
 
@@ -52,6 +47,68 @@ def _is_text(data: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return "\x00" not in text
+
+
+def _le(data: bytes, at: int, size: int) -> int:
+    return int.from_bytes(data[at : at + size], "little")
+
+
+def _png(d: bytes) -> bool:
+    # IHDR comes first, 13 bytes long: a non-zero size below 2**31, a bit depth and colour type PNG defines.
+    sizes = (int.from_bytes(d[16:20], "big"), int.from_bytes(d[20:24], "big"))
+    header = len(d) >= 26 and d[8:16] == b"\0\0\0\rIHDR" and all(0 < size < 2**31 for size in sizes)
+    return header and d[24] in (1, 2, 4, 8, 16) and d[25] in (0, 2, 3, 4, 6)
+
+
+def _jpeg(d: bytes) -> bool:
+    # SOI is followed by a segment's marker (not a restart, SOI or EOI) and a length that counts itself.
+    return len(d) >= 6 and 0xC0 <= d[3] <= 0xFE and not 0xD0 <= d[3] <= 0xD9 and int.from_bytes(d[4:6], "big") >= 2
+
+
+def _gif_table(packed: int) -> int:
+    return 3 << ((packed & 7) + 1) if packed & 0x80 else 0
+
+
+def _gif(d: bytes) -> bool:
+    # A non-empty logical screen, then (after its colour table) an image descriptor with its LZW code size,
+    # or an extension with a label GIF89a defines; a GIF that holds no image is nothing to describe.
+    if len(d) < 14 or not (_le(d, 6, 2) and _le(d, 8, 2)):
+        return False
+    at = 13 + _gif_table(d[10])
+    if d[at : at + 1] == b"!":
+        return d[at + 1 : at + 2] in (b"\x01", b"\xf9", b"\xfe", b"\xff")
+    code = at + 10 + (_gif_table(d[at + 9]) if len(d) > at + 9 else 0)
+    return d[at : at + 1] == b"," and len(d) > code and 2 <= d[code] <= 8
+
+
+def _webp(d: bytes) -> bool:
+    # One of WebP's three bitstreams, with its own header: VP8's start code and a non-zero size, VP8L's
+    # signature byte and version 0, or VP8X's canvas.
+    chunk = d[12:16] if len(d) >= 26 and d[8:12] == b"WEBP" else b""
+    if chunk == b"VP8 ":
+        return len(d) >= 30 and d[23:26] == b"\x9d\x01\x2a" and bool(_le(d, 26, 2) & 0x3FFF and _le(d, 28, 2) & 0x3FFF)
+    if chunk == b"VP8L":
+        return d[20] == 0x2F and d[24] >> 5 == 0
+    return chunk == b"VP8X" and len(d) >= 30
+
+
+def _bmp(d: bytes) -> bool:
+    # A DIB header size Windows or OS/2 writes, a non-zero size, one plane and a bit count BMP defines.
+    header = _le(d, 14, 4)
+    field = 2 if header == 12 else 4  # OS/2's core header has 16-bit width and height
+    width, height = _le(d, 18, field), _le(d, 18 + field, field)
+    planes, bits = _le(d, 18 + 2 * field, 2), _le(d, 20 + 2 * field, 2)
+    whole = header in _BMP_HEADERS and len(d) >= 22 + 2 * field and width > 0 and height > 0
+    return whole and planes == 1 and bits in (1, 4, 8, 16, 24, 32)
+
+
+_FORMATS = (
+    ("png", b"\x89PNG\r\n\x1a\n", _png),
+    ("jpeg", b"\xff\xd8\xff", _jpeg),
+    ("gif", (b"GIF87a", b"GIF89a"), _gif),
+    ("webp", b"RIFF", _webp),
+    ("bmp", b"BM", _bmp),
+)
 
 
 def data_uri(data: bytes, sniffed: Sniffed) -> str:

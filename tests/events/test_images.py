@@ -28,7 +28,9 @@ BUCKET = "qwen-photos"
 CREDS = SimpleNamespace(access_key_id="STS.IMG0001", access_key_secret="img-secret-0001", security_token="img-token-01")
 PNG = SAMPLE_IMAGE.read_bytes()
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + b"\x00" * 64 + b"\xff\xd9"
-WEBP = b"RIFF" + struct.pack("<I", 30) + b"WEBPVP8 " + struct.pack("<I", 18) + b"\x00" * 18
+# A VP8 key frame's header: frame tag, start code 9d 01 2a, a 1x1 picture.
+WEBP = b"RIFF" + struct.pack("<I", 30) + b"WEBPVP8 " + struct.pack("<I", 18) + b"\x00" * 3 + b"\x9d\x01\x2a"
+WEBP += b"\x01\x00\x01\x00" + b"\x00" * 8
 GIF = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00"
 BMP = b"BM" + struct.pack("<IHHI", 58, 0, 0, 54) + struct.pack("<IiiHH", 40, 1, 1, 1, 24) + b"\x00" * 28
 
@@ -257,3 +259,60 @@ def test_the_cost_uses_the_vision_models_prices_and_reported_usage(standin, wire
     assert usage["image_tokens"] == 100 and usage["input_tokens"] >= 100
     expected = round(usage["input_tokens"] * 0.001 / 1000 + usage["output_tokens"] * 0.002 / 1000, 8)
     assert logs.events("question")[-1]["cost_cny"] == expected
+
+
+# A whole 1x1 GIF as encoders write it: header, a two-colour table, one image (LZW code size 2), the trailer.
+GIF_1X1 = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff,\x00\x00\x00\x00\x01\x00\x01\x00\x00"
+GIF_1X1 += b"\x02\x02D\x01\x00;"
+WEBP_LOSSLESS = b"RIFF" + struct.pack("<I", 24) + b"WEBPVP8L" + struct.pack("<I", 11) + b"/" + b"\x00" * 10
+WEBP_EXTENDED = b"RIFF" + struct.pack("<I", 22) + b"WEBPVP8X" + struct.pack("<I", 10) + b"\x00" * 10
+BMP_OS2 = b"BM" + struct.pack("<IHHI", 32, 0, 0, 26) + struct.pack("<IHHHH", 12, 1, 1, 1, 24) + b"\x00" * 6
+
+
+@pytest.mark.parametrize(
+    ("data", "kind"),
+    [
+        (PNG, "png"),
+        (PNG[:33], "png"),  # the header alone: a large file read up to its limit still sniffs as what it is
+        (JPEG, "jpeg"),
+        (WEBP, "webp"),
+        (WEBP_LOSSLESS, "webp"),
+        (WEBP_EXTENDED, "webp"),
+        (GIF, "gif"),
+        (GIF_1X1, "gif"),
+        (BMP, "bmp"),
+        (BMP_OS2, "bmp"),
+    ],
+)
+def test_whole_images_sniff_as_their_type(data, kind):
+    assert images.sniff(data) == images.Sniffed(kind)
+
+
+# Texts that open with an image's signature, and a header's worth of bytes after it.
+SIGNATURE_TEXTS = [
+    "GIF89a和GIF87a有什么区别?",
+    "GIF87a, GIF89a: which one?",
+    "GIF89a vs PNG, which is smaller?",  # "," where an image descriptor would be
+    "GIF89a vs PNG! Which one?",  # "!" where an extension would be
+    "RIFF 和WEBPVP8 有什么区别?",
+    "RIFF 和WEBPVP8L有什么区别? RIFF 和WEBPVP8X呢?",
+]
+
+
+@pytest.mark.parametrize("text", SIGNATURE_TEXTS)
+def test_a_text_file_that_opens_with_an_image_signature_is_asked_as_text(standin, oss, wire, fc, text):
+    """An image must parse as one: a question that starts "GIF89a" is a text question, not a GIF."""
+    (result,) = ask(upload(oss, "notes/formats.txt", text.encode()), fc, wire)
+    assert result["status_code"] == 200, result
+    (request,) = standin.requests
+    assert request.path == GENERATION_PATH and text in content(result)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [GIF_1X1[:13], GIF_1X1[:20], GIF_1X1[:27], WEBP[:24], b"GIF89a\x00\x00\x01\x00\x00\x00\x00,", BMP[:26]],
+)
+def test_a_truncated_image_that_is_not_text_is_415_image_corrupt(standin, oss, wire, fc, data):
+    (result,) = ask(upload(oss, "photos/cut.gif", data), fc, wire)
+    assert result["status_code"] == 415 and result["code"] == "ImageCorrupt", result
+    assert standin.requests == []
