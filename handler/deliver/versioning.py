@@ -1,30 +1,34 @@
 """Versioned buckets void exactly once: OSS ignores x-oss-forbid-overwrite on a bucket whose versioning is
-Enabled or Suspended, so each bucket's status is learnt once per instance and a versioned one is refused
-(InvalidConfig) before anything is asked; a denied lookup is one WARNING, and the bucket is used as before.
+Enabled or Suspended, so each bucket's status is learnt by an instance (again after TTL seconds) and a
+versioned one is refused (InvalidConfig) before anything is asked; a denied lookup is one WARNING, and the
+bucket is used as before.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 
 from handler import logs
 from handler.deliver.store import ObjectStore
 from handler.errors import InvalidConfig, ObjectAccessDenied, QwenError, TransientUpstreamError
 
 VERSIONED = ("Enabled", "Suspended")
+TTL = 300.0  # seconds: versioning enabled on a bucket later is refused without a redeploy
 
 _lock = threading.Lock()
-_known: dict[str, str | None] = {}  # bucket -> its status, as learnt by this instance (None: never versioned)
+_known: dict[str, tuple[str | None, float]] = {}  # bucket -> (its status, None: never versioned; when learnt)
 
 
-def check(store: ObjectStore, bucket: str, variable: str) -> None:
+def check(store: ObjectStore, bucket: str, variable: str, *, clock: Callable[[], float] = time.monotonic) -> None:
     """Raise InvalidConfig (naming `variable`, the bucket and why) when `bucket` is versioned."""
+    now = clock()
     with _lock:
-        known = bucket in _known
-        status = _known.get(bucket)
-    if not known:
-        status = _learn(store, bucket)
+        status, at = _known.get(bucket, (None, None))
+    if at is None or now - at >= TTL:
+        status = _learn(store, bucket, now)
     if status in VERSIONED:
         raise InvalidConfig(
             variable,
@@ -34,7 +38,7 @@ def check(store: ObjectStore, bucket: str, variable: str) -> None:
         )
 
 
-def _learn(store: ObjectStore, bucket: str) -> str | None:
+def _learn(store: ObjectStore, bucket: str, now: float) -> str | None:
     try:
         status = store.versioning(bucket)
     except TransientUpstreamError:
@@ -51,7 +55,7 @@ def _learn(store: ObjectStore, bucket: str) -> str | None:
     except QwenError:
         status = None  # an answer the lookup did not expect: the bucket is used as before
     with _lock:
-        _known[bucket] = status
+        _known[bucket] = (status, now)
     return status
 
 
