@@ -1,7 +1,8 @@
 """`python -m handler`: invoke index.handler locally, the way FC would, and print what it returns.
 
-Exit status: 0 when every result has status 200, 1 otherwise (or when the handler raised), 2 on
-usage errors such as a missing API key, an empty question or an event file that cannot be read.
+Exit status: 0 when every result has status 200, 1 otherwise (or when the handler raised, or a variable
+the CLI reads is one the handler refuses: its InvalidConfig message), 2 on usage errors such as a missing
+API key, an empty question or an event file that cannot be read.
 
 The environment is s.yaml's environmentVariables (the allowlist, the mode, the timeouts ...), so a
 local run behaves as the deployed function does; a variable set in the shell overrides s.yaml's.
@@ -150,6 +151,11 @@ def main(argv: Sequence[str] | None = None, *, stdin: Any = None, out: TextIO | 
 
         return token_cli.main(argv[1:], out=out)
     args = parser().parse_args(argv)
+    from handler.errors import InvalidConfig
+    from handler.local import deployed_env
+
+    if not args.no_s_yaml:
+        deployed_env.apply(os.environ, deployed_env.variables())  # first: --image reads the deployed image limit
     try:
         event = _event(args, stdin or sys.stdin.buffer)
         oss_file = _oss_file(args)
@@ -158,10 +164,9 @@ def main(argv: Sequence[str] | None = None, *, stdin: Any = None, out: TextIO | 
     except UsageError as error:
         print(error, file=sys.stderr)
         return 2
-    if not args.no_s_yaml:
-        from handler.local import deployed_env
-
-        deployed_env.apply(os.environ, deployed_env.variables())
+    except InvalidConfig as error:  # what the handler would return for every event: said as it says it
+        print(f"{error.code}: {error.message}", file=sys.stderr)
+        return 1
     if args.mode:
         os.environ["QWEN_MODE"] = args.mode
     if args.model:
@@ -338,12 +343,12 @@ def _typed(words: list[str]) -> bytes:
 def _image_event(args: argparse.Namespace) -> bytes:
     """A request with the --image files as data: URIs and the words as its text: the one place a local
     file becomes part of a question, because the user named it on their own command line."""
-    from handler.config import DEFAULT_MAX_IMAGE_BYTES
     from handler.events import images
+    from handler.local import deployed_env
 
     if args.event_file is not None or args.question == ["-"]:
         raise UsageError("--image goes with a question given as arguments, not with --event-file or '-'")
-    limit = int(os.environ.get("QWEN_OSS_MAX_IMAGE_BYTES", "").strip() or DEFAULT_MAX_IMAGE_BYTES)
+    limit = deployed_env.setting("QWEN_OSS_MAX_IMAGE_BYTES", "max_image_bytes")  # InvalidConfig as the handler's
     parts: list[dict[str, str]] = []
     for path in args.image:
         try:

@@ -8,6 +8,7 @@ is FC's (/code/python), not this machine's.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -44,3 +45,12 @@ def apply(environ: MutableMapping[str, str], given: Mapping[str, str]) -> list[s
     for name in added:
         environ[name] = given[name]
     return added
+
+
+def setting(name: str, attribute: str) -> Any:
+    """The handler's own reading of one variable of this environment (its checks and normalisation), so the
+    CLI never reads it another way; raises the handler's InvalidConfig when the handler would refuse it."""
+    from handler.config import Settings
+
+    given = {name: os.environ[name]} if name in os.environ else {}
+    return getattr(Settings.from_env({"DASHSCOPE_API_KEY": "sk-unused-for-one-setting", **given}), attribute)

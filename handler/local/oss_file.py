@@ -2,7 +2,8 @@
 
 The file is put into the local OSS stand-in under questions/<its name>, the handler gets the OSS event a
 real upload sends (the same shape as events/oss-question.json, with the stand-in's eTag), and the CLI then
-reads back the answer file the handler wrote beside it: <QWEN_OSS_OUTPUT_PREFIX>questions/<name>.json.
+reads back the answer file the handler wrote beside it: <QWEN_OSS_OUTPUT_PREFIX>questions/<name>.json, the
+prefix read as the handler reads it (a trailing / added).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from handler.errors import InvalidConfig
+from handler.local import deployed_env
 from handler.local.standin_oss import OssStandIn
 
 BUCKET = "qwen-questions"  # the bucket of s.yaml's OSS trigger and of events/oss-question.json
@@ -25,7 +28,10 @@ class Upload:
     event: bytes
 
     def answer_key(self) -> str:
-        prefix = os.environ.get("QWEN_OSS_OUTPUT_PREFIX", "").strip() or "answers/"
+        try:
+            prefix = deployed_env.setting("QWEN_OSS_OUTPUT_PREFIX", "oss_output_prefix")
+        except InvalidConfig:
+            prefix = os.environ["QWEN_OSS_OUTPUT_PREFIX"]  # refused by the handler too, which wrote no answer file
         return f"{prefix}{self.key}.json"
 
 

@@ -3,7 +3,8 @@ what its input costs.
 
 The count is the handler's: the text is decoded as an event (plain text or a JSON request), planned with
 the deployment's settings (system prompt, QWEN_PARAMETERS' max_tokens, the model table) and judged by the
-same guard, so "fits" here means the handler will send it.
+same guard, so "fits" here means the handler will send it. The settings are the shell's over s.yaml's
+environmentVariables, as for `python -m handler` (handler/local/deployed_env.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from handler.config import Settings
 from handler.errors import InvalidConfig, InvalidInput
 from handler.events.decode import decode
 from handler.events.question import Question
+from handler.local import deployed_env
 from handler.values import replace
 
 # The calculator never calls DashScope; the settings only need some key to be read.
@@ -31,7 +33,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m handler tokens",
         description="Count offline (the SDK's local tokenizer) what the handler would send for a question, "
-        "with the deployment's QWEN_* settings, and check it against the model.",
+        "with the deployment's QWEN_* settings (s.yaml's environmentVariables, overridden by the shell's), "
+        "and check it against the model.",
     )
     p.add_argument("text", nargs="*", help="the question or JSON request (words are joined); '-' reads stdin")
     p.add_argument(
@@ -40,6 +43,9 @@ def parser() -> argparse.ArgumentParser:
         help="read the question from this UTF-8 file instead (read as the handler reads events)",
     )
     p.add_argument("--model", default=None, help="the model to check against (default: QWEN_MODEL or qwen-turbo)")
+    p.add_argument(
+        "--no-s-yaml", action="store_true", help="do not read s.yaml's environmentVariables: the shell's alone"
+    )
     p.add_argument(
         "--max-tokens",
         type=int,
@@ -61,7 +67,8 @@ def main(argv: Sequence[str], *, out: TextIO | None = None) -> int:
         return 2
     try:
         event = _read(args)
-        settings = Settings.from_env(_environment(os.environ, args.model))
+        deployed = {} if args.no_s_yaml else deployed_env.variables()
+        settings = Settings.from_env(_environment({**deployed, **os.environ}, args.model))
     except OSError as error:
         print(f"cannot read {error.filename or 'the text'}: {error.strerror or error}", file=sys.stderr)
         return 2
