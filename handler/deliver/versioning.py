@@ -1,7 +1,6 @@
 """Versioned buckets void exactly once: OSS ignores x-oss-forbid-overwrite on a bucket whose versioning is
-Enabled or Suspended, so each bucket's status is learnt by an instance (again after TTL seconds) and a
-versioned one is refused (InvalidConfig) before anything is asked; a denied lookup is one WARNING, and the
-bucket is used as before.
+Enabled or Suspended, so each bucket's status is learnt (again after TTL) and a versioned one is refused
+(InvalidConfig) before anything is asked; a denied lookup is one WARNING, and the bucket is used as before.
 """
 
 from __future__ import annotations

@@ -49,57 +49,52 @@ def _is_text(data: bytes) -> bool:
     return "\x00" not in text
 
 
-def _le(data: bytes, at: int, size: int) -> int:
-    return int.from_bytes(data[at : at + size], "little")
+def _int(data: bytes, at: int, size: int, *, big: bool = False) -> int:
+    return int.from_bytes(data[at : at + size], "big" if big else "little")
 
 
 def _png(d: bytes) -> bool:
     # IHDR comes first, 13 bytes long: a non-zero size below 2**31, a bit depth and colour type PNG defines.
-    sizes = (int.from_bytes(d[16:20], "big"), int.from_bytes(d[20:24], "big"))
-    header = len(d) >= 26 and d[8:16] == b"\0\0\0\rIHDR" and all(0 < size < 2**31 for size in sizes)
-    return header and d[24] in (1, 2, 4, 8, 16) and d[25] in (0, 2, 3, 4, 6)
+    sized = all(0 < _int(d, at, 4, big=True) < 2**31 for at in (16, 20)) and d[8:16] == b"\0\0\0\rIHDR"
+    return len(d) >= 26 and sized and d[24] in (1, 2, 4, 8, 16) and d[25] in (0, 2, 3, 4, 6)
 
 
 def _jpeg(d: bytes) -> bool:
     # SOI is followed by a segment's marker (not a restart, SOI or EOI) and a length that counts itself.
-    return len(d) >= 6 and 0xC0 <= d[3] <= 0xFE and not 0xD0 <= d[3] <= 0xD9 and int.from_bytes(d[4:6], "big") >= 2
-
-
-def _gif_table(packed: int) -> int:
-    return 3 << ((packed & 7) + 1) if packed & 0x80 else 0
+    return len(d) >= 6 and 0xC0 <= d[3] <= 0xFE and not 0xD0 <= d[3] <= 0xD9 and _int(d, 4, 2, big=True) >= 2
 
 
 def _gif(d: bytes) -> bool:
-    # A non-empty logical screen, then (after its colour table) an image descriptor with its LZW code size,
-    # or an extension with a label GIF89a defines; a GIF that holds no image is nothing to describe.
-    if len(d) < 14 or not (_le(d, 6, 2) and _le(d, 8, 2)):
-        return False
-    at = 13 + _gif_table(d[10])
+    # A non-empty screen, then (after any colour table) an extension GIF89a defines or an image with its LZW
+    # code size: a GIF that holds no image is nothing to describe.
+    at = 13 + _gif_table(d[10]) if len(d) > 13 and _int(d, 6, 2) and _int(d, 8, 2) else len(d)
     if d[at : at + 1] == b"!":
         return d[at + 1 : at + 2] in (b"\x01", b"\xf9", b"\xfe", b"\xff")
     code = at + 10 + (_gif_table(d[at + 9]) if len(d) > at + 9 else 0)
     return d[at : at + 1] == b"," and len(d) > code and 2 <= d[code] <= 8
 
 
+def _gif_table(packed: int) -> int:
+    return 3 << ((packed & 7) + 1) if packed & 0x80 else 0
+
+
 def _webp(d: bytes) -> bool:
-    # One of WebP's three bitstreams, with its own header: VP8's start code and a non-zero size, VP8L's
-    # signature byte and version 0, or VP8X's canvas.
+    # One of WebP's bitstreams with its own header: VP8's start code and non-zero size, VP8L's signature byte
+    # and version 0, or VP8X's canvas.
     chunk = d[12:16] if len(d) >= 26 and d[8:12] == b"WEBP" else b""
     if chunk == b"VP8 ":
-        return len(d) >= 30 and d[23:26] == b"\x9d\x01\x2a" and bool(_le(d, 26, 2) & 0x3FFF and _le(d, 28, 2) & 0x3FFF)
-    if chunk == b"VP8L":
-        return d[20] == 0x2F and d[24] >> 5 == 0
-    return chunk == b"VP8X" and len(d) >= 30
+        sized = _int(d, 26, 2) & 0x3FFF and _int(d, 28, 2) & 0x3FFF
+        return len(d) >= 30 and d[23:26] == b"\x9d\x01\x2a" and bool(sized)
+    return d[20] == 0x2F and d[24] >> 5 == 0 if chunk == b"VP8L" else chunk == b"VP8X" and len(d) >= 30
 
 
 def _bmp(d: bytes) -> bool:
-    # A DIB header size Windows or OS/2 writes, a non-zero size, one plane and a bit count BMP defines.
-    header = _le(d, 14, 4)
-    field = 2 if header == 12 else 4  # OS/2's core header has 16-bit width and height
-    width, height = _le(d, 18, field), _le(d, 18 + field, field)
-    planes, bits = _le(d, 18 + 2 * field, 2), _le(d, 20 + 2 * field, 2)
-    whole = header in _BMP_HEADERS and len(d) >= 22 + 2 * field and width > 0 and height > 0
-    return whole and planes == 1 and bits in (1, 4, 8, 16, 24, 32)
+    # A DIB header size Windows or OS/2 writes (OS/2's has 16-bit sizes), a non-zero size, one plane and a
+    # bit count BMP defines.
+    field = 2 if _int(d, 14, 4) == 12 else 4
+    sized = len(d) >= 22 + 2 * field and _int(d, 18, field) > 0 and _int(d, 18 + field, field) > 0
+    planes, bits = _int(d, 18 + 2 * field, 2), _int(d, 20 + 2 * field, 2)
+    return _int(d, 14, 4) in _BMP_HEADERS and sized and planes == 1 and bits in (1, 4, 8, 16, 24, 32)
 
 
 _FORMATS = (
