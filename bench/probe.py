@@ -4,7 +4,9 @@ SIDE is `project` (index.initialize then index.handler, as FC calls them), or `n
 (bench/naive_handler.py, on the newest or the pinned SDK). MODE `cold` answers one question and says
 so (with BENCH_AUDIT set, then prints which sources were compiled); `warm` answers N questions after
 one warm-up and prints per-call times and memory as JSON; `peak` (project) answers one long question
-and then a batch of them, and prints the process's peak RSS after each; `batch` (project) times one
+and then a batch of them, and prints the process's peak RSS after each; `images` (project) loads the
+tokenizer with a long question, then answers the OSS event of N image files read from stdin (bench/images.py
+writes it and the stand-ins it names), and prints the peak RSS after each; `batch` (project) times one
 batch of N questions answered at once. Only the standard library is used
 here, so each side imports nothing but its own code and dependencies.
 """
@@ -61,7 +63,7 @@ def compiled_sources():
 
 
 SIDES = ("project", "naive", "pinned")
-MODES = ("cold", "warm", "peak", "batch")
+MODES = ("cold", "warm", "peak", "batch", "images")
 
 
 def parse_args(argv):
@@ -104,6 +106,9 @@ def main():
         return
     if mode == "batch":
         print(json.dumps(timed_batch(handler, context, count)))
+        return
+    if mode == "images":
+        print(json.dumps(images(handler, context, count, sys.stdin.buffer.read())))
         return
     handler(b"warm-up", context)
     times, cpu, rss = [], [], {}
@@ -188,6 +193,28 @@ def peak(handler, context, batch):
     assert returned["status_code"] == 200, returned
     figures["tokenizer_kib"] = maxrss()
     figures["tokenizer_loaded"] = "tiktoken" in sys.modules
+    return figures
+
+
+def hwm_kib():
+    """This process's peak RSS (VmHWM): unlike ru_maxrss, not inherited through exec from a large parent."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+
+
+def images(handler, context, count, event):
+    """Peak RSS (KiB, VmHWM) once started, after a 50,000-character question (the tokenizer loaded and kept,
+    as in `peak`), then after one OSS event of `count` image files, each answered 200 with its image."""
+    figures = {"started_kib": hwm_kib()}
+    returned = json.loads(handler(("牛腩要炖多久才软烂" * 5556)[:50_000].encode(), context))
+    assert returned["status_code"] == 200 and "tiktoken" in sys.modules, returned
+    figures["tokenizer_kib"] = hwm_kib()
+    started = time.perf_counter()
+    results = json.loads(handler(event, context))
+    figures["images_s"] = time.perf_counter() - started
+    assert [r["status_code"] for r in results] == [200] * count, str(results)[:2000]
+    assert all("[1 image part received]" in r["output"]["choices"][0]["message"]["content"] for r in results)
+    figures["images_kib"] = hwm_kib()
     return figures
 
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from handler import logs, redact
 from handler.ask.account import is_account_level
 from handler.config import Settings
-from handler.deliver import versioning
+from handler.deliver import budget, versioning
 from handler.deliver.answers import COMPLETED, AnswerRecord, OssAnswerStore, pending_key, record_body
 from handler.deliver.context import Ask, DeliveryContext
 from handler.deliver.once import ASKED, SupersededAnswer, kept, problem_of, with_retries
@@ -99,11 +99,10 @@ class OssQuestionFiles:
         etag = _etag(obj.etag)
 
         def asked() -> Result:
-            try:
-                question = self._read_question(store, obj, etag)
-            except InvalidInput as refusal:
-                return Result.failure(refusal, self.ctx.request_id)
-            return ask(question, outcome, reserve=store_reserve(STORE_REQUESTS))
+            # The file's memory is held from before its bytes are read until its answer is done.
+            most = max(self.ctx.settings.oss_max_bytes, self.ctx.settings.max_image_bytes)
+            with budget.INSTANCE.held(budget.COST_PER_BYTE * (most if obj.size is None else min(obj.size, most))):
+                return self._read_and_ask(store, obj, etag, outcome, ask)
 
         if etag is None:
             # Without a version there is no telling a redelivery from a new upload: answered each time.
@@ -167,6 +166,14 @@ class OssQuestionFiles:
             self.ctx.memory.put(memo, result, stored=stored)
         return kept(result, problem, where)
 
+    def _read_and_ask(self, store: ObjectStore, obj: OssObject, etag: str | None, outcome: Outcome, ask: Ask) -> Result:
+        """Apart from asked(): its question is gone when the budget frees the garbage the file left."""
+        try:
+            question = self._read_question(store, obj, etag)
+        except InvalidInput as refusal:
+            return Result.failure(refusal, self.ctx.request_id)
+        return ask(question, outcome, reserve=store_reserve(STORE_REQUESTS))
+
     def _write(self, store: ObjectStore, bucket: str, key: str, result: Result, etag: str | None) -> QwenError | None:
         """Write the answer file, again after transient failures while the deadline allows; the problem if not."""
         data = redact.redact(dumps(result)).encode()  # as the return value: an upstream message may echo the key
@@ -209,7 +216,9 @@ class OssQuestionFiles:
                 raise image_too_large
             if stored.size > limit or len(stored.data) > limit:
                 raise too_large  # an image under another name, larger than the text limit it was read to
-            return self._image_question(store, obj, images.data_uri(stored.data, sniffed))
+            uri = images.encoded(stored.data, sniffed)
+            del stored  # the only reference to the object's bytes: freed before the URI's text is made
+            return self._image_question(store, obj, uri)
         if sniffed.corrupt:
             raise InvalidInput(
                 f"{_shown(obj)} starts like a {sniffed.kind.upper()} image but its header is broken",
@@ -238,8 +247,10 @@ class OssQuestionFiles:
             raise InvalidInput(f"{_shown(obj)} holds no question", code="InvalidEvent")
         return record
 
-    def _image_question(self, store: ObjectStore, obj: OssObject, uri: str) -> Question:
+    def _image_question(self, store: ObjectStore, obj: OssObject, uri: bytearray) -> Question:
         """The image and its instruction: the sidecar `<key>.txt` if it holds text, else QWEN_IMAGE_PROMPT."""
+        image = uri.decode("ascii")
+        uri.clear()  # the text is what is sent: one copy of the image's base64 stays, not two
         instruction = self.ctx.settings.image_prompt
         try:
             sidecar = store.read(obj.bucket, obj.key + ".txt", max_bytes=self.ctx.settings.oss_max_bytes)
@@ -252,7 +263,7 @@ class OssQuestionFiles:
                 text = ""
             if text and "\x00" not in text:
                 instruction = text
-        return Question(messages=(Message("user", instruction, images=(uri,)),))
+        return Question(messages=(Message("user", instruction, images=(image,)),))
 
 
 def _not_allowed(obj: OssObject, settings: Settings) -> QwenError:
