@@ -52,9 +52,12 @@ def instance_budget_bytes(env: Mapping[str, str]) -> int:
     return max(0, (int(memory) if memory.isdigit() else SHIPPED_MB) - INSTANCE_MB) * MIB
 
 
-try:  # glibc: buffers of 1 MiB and more mapped on their own (M_MMAP_THRESHOLD), so a freed image is returned
-    _LIBC = ctypes.CDLL(None)
-    _LIBC.mallopt(-3, MIB) and _LIBC.malloc_trim
-except (OSError, AttributeError):  # not glibc (macOS, musl): the budget alone bounds what is in flight
+M_MMAP_THRESHOLD = -3  # glibc's mallopt option: buffers from this size up are mapped on their own
+
+try:  # so a freed image goes back to the system at once; not glibc (macOS, musl): the budget alone bounds it
+    _LIBC: ctypes.CDLL | None = ctypes.CDLL(None)
+    _LIBC.mallopt(M_MMAP_THRESHOLD, MIB)
+    _LIBC.malloc_trim  # noqa: B018  # raises AttributeError where there is no malloc_trim
+except (OSError, AttributeError):
     _LIBC = None
 INSTANCE = MemoryBudget(instance_budget_bytes(os.environ))  # one per instance: every invocation's OSS files share it
