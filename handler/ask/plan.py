@@ -78,7 +78,10 @@ def _for_images(
                 )
     last = messages[-1]
     if not last.content.strip():
-        messages = (*messages[:-1], replace(last, content=settings.image_prompt))
+        # The instruction after the images; the event's blank text parts are left out.
+        shown = tuple(part for part in last.parts if part[0] == "image")
+        asked = (*shown, ("text", settings.image_prompt)) if shown else ()
+        messages = (*messages[:-1], replace(last, content=settings.image_prompt, parts=asked))
     return model, messages
 
 
