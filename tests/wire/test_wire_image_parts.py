@@ -1,5 +1,5 @@
 """Image parts of a request through the real SDK against the stand-in: the parts reach multimodal-generation
-in the order the event gave them."""
+in the order the event gave them, and more image parts than QWEN_MAX_IMAGE_PARTS are refused before any call."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from handler.app import Runtime, handle
 from handler.ask.apis import ModelApis
 from handler.ask.attempts import Backoff
+from handler.config import DEFAULT_MAX_IMAGE_PARTS
 from handler.local.standin import MULTIMODAL_PATH
 from tests.conftest import API_KEY
 
@@ -50,3 +51,14 @@ def test_an_image_without_text_is_followed_by_the_image_prompt(standin, wire, wi
     assert ask(conversation(parts), context, wire)["status_code"] == 200
     sent = standin.requests[0].body["input"]["messages"][-1]["content"]
     assert sent == [{"image": "https://a/1.png"}, {"image": "https://a/2.png"}, {"text": "describe it"}]
+
+
+def test_more_image_parts_than_the_cap_are_400_before_any_call(standin, wire, wire_env, context):
+    over = [{"image": f"https://a/{i}.png"} for i in range(DEFAULT_MAX_IMAGE_PARTS + 1)] + [{"text": "which?"}]
+    refused = ask(conversation(over), context, wire)
+    assert refused["status_code"] == 400 and refused["code"] == "TooManyImages"
+    assert f"{DEFAULT_MAX_IMAGE_PARTS + 1} image parts" in refused["message"]
+    assert "QWEN_MAX_IMAGE_PARTS" in refused["message"] and standin.requests == []
+    wire_env["QWEN_MAX_IMAGE_PARTS"] = str(DEFAULT_MAX_IMAGE_PARTS + 1)
+    assert ask(conversation(over), context, wire)["status_code"] == 200
+    assert len(standin.requests) == 1
