@@ -21,6 +21,8 @@ DEFAULT_MODEL = "qwen-turbo"
 DEFAULT_VISION_MODEL = "qwen3-vl-flash"  # the table's cheapest tier of a current vision model
 DEFAULT_IMAGE_PROMPT = "请描述这张图片的内容;如果图片中有问题,请回答它。"
 DEFAULT_MAX_IMAGE_BYTES = 10 * 1024 * 1024
+# Image parts in one request: the guard counts text only, so this bounds what images add (docs/configuration.md).
+DEFAULT_MAX_IMAGE_PARTS = 4
 _32_MIB = 32 * 1024 * 1024
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 
@@ -72,6 +74,7 @@ class Settings(Value):
     vision_model: str = DEFAULT_VISION_MODEL
     image_prompt: str = DEFAULT_IMAGE_PROMPT
     max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES
+    max_image_parts: int = DEFAULT_MAX_IMAGE_PARTS
     event_caps: EventCaps = field(default_factory=EventCaps)
 
     @classmethod
@@ -132,6 +135,7 @@ class Settings(Value):
                 env, "QWEN_OSS_MAX_IMAGE_BYTES", DEFAULT_MAX_IMAGE_BYTES, low=1, high=_32_MIB, integer=True
             ),
             event_caps=_event_caps(env, configured),
+            max_image_parts=_number(env, "QWEN_MAX_IMAGE_PARTS", DEFAULT_MAX_IMAGE_PARTS, low=1, high=64, integer=True),
         )
 
 
@@ -160,6 +164,7 @@ VARIABLES = (
     "QWEN_VISION_MODEL",
     "QWEN_IMAGE_PROMPT",
     "QWEN_OSS_MAX_IMAGE_BYTES",
+    "QWEN_MAX_IMAGE_PARTS",
     "QWEN_EVENT_PARAMETERS",
     "QWEN_EVENT_LIMITS",
     "QWEN_EVENT_SYSTEM_PROMPT",

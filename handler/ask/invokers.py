@@ -72,8 +72,8 @@ class MultiModalMessagesInvoker(MessagesInvoker):
     api = "multimodal"
 
     def messages(self, messages: tuple[Message, ...]) -> list[dict[str, Any]]:
-        """Each content a list of parts, images first, sent as they are (no local file is ever uploaded)."""
-        return [{"role": m.role, "content": [*({"image": i} for i in m.images), {"text": m.content}]} for m in messages]
+        """Each content a list of parts in the event's order, sent as they are (no local file is ever uploaded)."""
+        return [{"role": m.role, "content": [{kind: value} for kind, value in m.ordered()]} for m in messages]
 
 
 class MultiModalPromptInvoker(MultiModalMessagesInvoker):

@@ -59,11 +59,20 @@ def _seeded(params: dict[str, Any], rng: random.Random | None) -> dict[str, Any]
 def _for_images(
     model: str | None, messages: tuple[Message, ...], settings: Settings
 ) -> tuple[str, tuple[Message, ...]]:
-    """A multimodal model (the request's when allowed and multimodal, else QWEN_VISION_MODEL), each data:
-    image within QWEN_OSS_MAX_IMAGE_BYTES, QWEN_IMAGE_PROMPT when the question holds no text of its own."""
+    """A multimodal model (the request's when allowed and multimodal, else QWEN_VISION_MODEL), at most
+    QWEN_MAX_IMAGE_PARTS images, each data: image within QWEN_OSS_MAX_IMAGE_BYTES, QWEN_IMAGE_PROMPT when
+    the question holds no text of its own."""
     info = settings.models.get(model) if model else None
     if model is None or model not in settings.allowed_models or info is None or info.api != "multimodal":
         model = settings.vision_model
+    count = sum(len(message.images) for message in messages)
+    if count > settings.max_image_parts:
+        # Checked here because the context guard counts text alone: images would add tokens unbounded.
+        raise InvalidInput(
+            f"the request has {count} image parts, over the limit of {settings.max_image_parts} "
+            f"(QWEN_MAX_IMAGE_PARTS); send at most {settings.max_image_parts} images in one request",
+            code="TooManyImages",
+        )
     from handler.events import images  # only a question with images comes here: text never loads it
 
     for message in messages:
@@ -78,7 +87,10 @@ def _for_images(
                 )
     last = messages[-1]
     if not last.content.strip():
-        messages = (*messages[:-1], replace(last, content=settings.image_prompt))
+        # The instruction after the images; the event's blank text parts are left out.
+        shown = tuple(part for part in last.parts if part[0] == "image")
+        asked = (*shown, ("text", settings.image_prompt)) if shown else ()
+        messages = (*messages[:-1], replace(last, content=settings.image_prompt, parts=asked))
     return model, messages
 
 

@@ -18,7 +18,7 @@ from typing import Protocol
 from handler import redact
 from handler.deliver.store import ObjectStore, shown_object
 from handler.errors import ObjectNotFound
-from handler.events.question import Question
+from handler.events.question import Message, Question
 from handler.events.sources import MAX_SEGMENT, segment
 from handler.result import Result, dumps, loads
 from handler.values import Value
@@ -100,12 +100,21 @@ def payload_hash(question: Question) -> str:
     """What was asked, hashed: the same delivery id with a different question is a conflict, not a hit."""
     asked = {
         "text": question.text,
-        "messages": [m.to_dict() for m in question.messages] if question.messages else None,
+        "messages": [_hashed(m) for m in question.messages] if question.messages else None,
         "model": question.model,
         "parameters": dict(question.parameters),
     }
     canonical = json.dumps(asked, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _hashed(message: Message) -> dict[str, object]:
+    """Role and text as always (stored answers of text questions keep their hash), plus the parts in order
+    when there are images: another image, or another order, is another question."""
+    hashed: dict[str, object] = {**message.to_dict()}
+    if message.images:
+        hashed["parts"] = [list(part) for part in message.ordered()]
+    return hashed
 
 
 def refusal_hash(refusal: Result) -> str:

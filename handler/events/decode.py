@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from handler.errors import BatchTooLarge, InvalidInput
 from handler.events import parameters
-from handler.events.question import ROLES, Message, OssObject, Question, Skipped
+from handler.events.question import ROLES, Message, OssObject, Part, Question, Skipped
 from handler.events.sources import segment, shown_object
 from handler.values import Value, replace
 
@@ -371,19 +371,21 @@ def _messages(value: Any) -> tuple[Message, ...] | InvalidInput:
         role, content = item.get("role"), item.get("content")
         if not isinstance(role, str) or role not in ROLES:
             return _invalid(f"{where}.role must be one of system, user, assistant")
-        pictures: tuple[str, ...] = ()
+        parts: tuple[Part, ...] = ()
         if isinstance(content, list) and role == "user":
-            parts = _parts(content, where)
-            if isinstance(parts, InvalidInput):
-                return parts
-            content, pictures = parts
+            read = _parts(content, where)
+            if isinstance(read, InvalidInput):
+                return read
+            content, parts = read
         if not isinstance(content, str):
             return _invalid(
                 f"{where}.content must be a string (or, for a user message, a list of image and text parts)"
             )
         if role == "system" and i != 0:
             return _invalid(f"{where}: a system message may only come first")
-        messages.append(Message(role=role, content=content, images=pictures))
+        pictures = tuple(v for kind, v in parts if kind == "image")
+        # Parts are kept only beside images: a text-only list is the same question as its joined string.
+        messages.append(Message(role=role, content=content, images=pictures, parts=parts if pictures else ()))
     if messages[-1].role != "user":
         return _invalid("the last message must have role 'user': it is the question to answer")
     if not _printable(messages[-1].content) and not messages[-1].images:
@@ -391,13 +393,13 @@ def _messages(value: Any) -> tuple[Message, ...] | InvalidInput:
     return tuple(messages)
 
 
-def _parts(content: list[Any], where: str) -> tuple[str, tuple[str, ...]] | InvalidInput:
+def _parts(content: list[Any], where: str) -> tuple[str, tuple[Part, ...]] | InvalidInput:
     """DashScope's multimodal content, [{"image": "https://..."}, {"text": "..."}]: its text parts joined
-    and its images, each checked so no value the SDK would upload can reach it."""
+    and all its parts in order, each image checked so no value the SDK would upload can reach it."""
     if not content:
         return _invalid(f"{where}.content must not be an empty list")
     texts: list[str] = []
-    found: list[str] = []
+    found: list[Part] = []
     for j, part in enumerate(content):
         at = f"{where}.content[{j}]"
         if not isinstance(part, dict) or len(part) != 1 or next(iter(part)) not in ("image", "text"):
@@ -407,12 +409,13 @@ def _parts(content: list[Any], where: str) -> tuple[str, tuple[str, ...]] | Inva
             if not isinstance(value, str):
                 return _invalid(f"{at}.text must be a string")
             texts.append(value)
+            found.append(("text", value))
             continue
         from handler.events import images  # imported at the first image part
 
         if (problem := images.part_problem(value)) is not None:
             return _invalid(f"{at}.image {problem}")
-        found.append(value)
+        found.append(("image", value))
     return "\n".join(texts), tuple(found)
 
 

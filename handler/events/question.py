@@ -11,13 +11,22 @@ Role = Literal["system", "user", "assistant"]
 ROLES: frozenset[str] = frozenset({"system", "user", "assistant"})
 
 
+Part = tuple[str, str]  # ("text" | "image", its value)
+
+
 class Message(Value):
     role: Role
-    content: str  # the text (a multimodal message's text parts, joined)
+    content: str  # the text (a multimodal message's text parts, joined): prompt mode, the guard, the logs
     images: tuple[str, ...] = ()  # https:// URLs or data:image URIs, checked by decode
+    # A message with images: its parts in the event's order; empty means the images, then `content`.
+    parts: tuple[Part, ...] = ()
 
     def to_dict(self) -> dict[str, str]:
         return {"role": self.role, "content": self.content}
+
+    def ordered(self) -> tuple[Part, ...]:
+        """The parts as they are sent to multimodal-generation."""
+        return self.parts or (*(("image", image) for image in self.images), ("text", self.content))
 
 
 class Question(Value):
