@@ -109,14 +109,19 @@ def stream(
     break_after: int | None = None,
     error_after: int | None = None,
     error_frame: tuple[int, str, str] = (500, "InternalError", "An internal error has occured"),
+    usage_frames: int | None = None,
 ) -> Behaviour:
     """A scripted stream: the answer (after `reasoning`, when given) in `chunks` frames, the first
     after `first` seconds and the others `every` seconds apart. After `stall_after` frames it falls
     silent for `stall` seconds; after `break_after` frames it drops the connection mid-answer; after
-    `error_after` frames it sends an `event:error` frame (`error_frame`: status, code, message)."""
+    `error_after` frames it sends an `event:error` frame (`error_frame`: status, code, message).
+    Only `frames[:usage_frames]` carry usage (0: none, -1: all but the last; None: all)."""
 
     def behave(handler: _Handler, request: Request) -> None:
         frames = _plan(request, text, reasoning, chunks=chunks)
+        if usage_frames is not None:
+            for frame in frames[len(frames[:usage_frames]) :]:
+                del frame["usage"]
         handler.stream(
             request,
             frames,
