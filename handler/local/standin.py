@@ -501,16 +501,20 @@ def default_models() -> dict[str, str]:
 
 
 def _thinks(model: str, params: dict[str, Any]) -> bool:
-    """Whether the model reasons before answering: QwQ and the table's always-thinking rows always,
-    open Qwen3 unless told not to, the others when asked to (enable_thinking)."""
-    from handler.ask.models import ALWAYS, DEFAULT_MODELS
+    """Whether the model reasons before answering, as the project's table says (QwQ and qwen3.8-max always,
+    open Qwen3 and Qwen3.5+ hybrids unless enable_thinking is false, the others when it is true);
+    the unlisted models as their families do."""
+    from handler.ask.models import DEFAULT_MODELS
 
     info = DEFAULT_MODELS.get(model)
-    if model.startswith("qwq") or (info is not None and info.thinking == ALWAYS) or model == "qwen3.8-max-0902":
+    enable = params.get("enable_thinking")
+    if info is not None:
+        return info.thinks(enable)
+    if model.startswith("qwq") or model == "qwen3.8-max-0902":
         return True
-    if _OPEN_QWEN3.fullmatch(model):
-        return params.get("enable_thinking") is not False
-    return params.get("enable_thinking") is True
+    if _OPEN_QWEN3.fullmatch(model) or model == "qwen3.5-plus":
+        return enable is not False
+    return enable is True
 
 
 def _stream_only(body: dict[str, Any]) -> str | None:
