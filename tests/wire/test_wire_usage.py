@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from handler.app import Runtime, handle
 from handler.ask.attempts import Backoff
 from handler.ask.models import DEFAULT_MODELS
@@ -25,9 +27,10 @@ def ask(standin, context, *behaviours, **env: str) -> dict:
     return json.loads(handle(b"hi", context, wire))
 
 
-def test_a_stream_without_usage_is_unknown_not_free(standin, context, logs):
+@pytest.mark.parametrize("model", ["qwen-turbo", "qwen3-vl-flash"])  # MultiModalConversationUsage adds characters=0
+def test_a_stream_without_usage_is_unknown_not_free(standin, context, logs, model):
     """No frame carries usage: the result's usage is null, the line says usage_known false, no zero cost."""
-    result = ask(standin, context, stream("牛腩炖两小时。", chunks=4, usage_frames=0))
+    result = ask(standin, context, stream("牛腩炖两小时。", chunks=4, usage_frames=0), QWEN_MODEL=model)
     assert result["status_code"] == 200 and result["code"] == ""
     assert result["usage"] is None
     line = logs.events("question")[-1]
