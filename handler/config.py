@@ -31,6 +31,8 @@ DEFAULT_EVENT_PARAMETERS = frozenset(
     {"temperature", "top_p", "top_k", "seed", "stop", "max_tokens", "presence_penalty", "repetition_penalty"}
 )
 CEILINGS = ("max_tokens", "n", "thinking_budget")  # what QWEN_EVENT_LIMITS may cap
+# The reasoning a thinking call may spend when nothing set thinking_budget: max_tokens may not bound it.
+DEFAULT_THINKING_BUDGET = 4096
 
 
 class EventCaps(Value):
@@ -42,6 +44,7 @@ class EventCaps(Value):
     n: int = 1
     thinking_budget: int | None = None
     system_prompt: bool = False
+    thinking_off: bool = True  # enable_thinking false only lowers cost: allowed unless QWEN_EVENT_PARAMETERS is none
 
     def ceiling(self, name: str) -> int | None:
         return getattr(self, name) if name in CEILINGS else None
@@ -305,6 +308,7 @@ def _event_caps(env: Mapping[str, str], configured: Mapping[str, Any]) -> EventC
         n=ceiling("n") or 1,
         thinking_budget=thinking_budget,
         system_prompt=_flag(env, "QWEN_EVENT_SYSTEM_PROMPT"),
+        thinking_off=raw.lower() != "none",
     )
 
 

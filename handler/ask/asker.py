@@ -6,7 +6,7 @@ from handler.ask import account, guard
 from handler.ask.apis import ModelApis, is_url_error
 from handler.ask.attempts import Asked, Deadline, Seams, call_with_retries
 from handler.ask.invokers import invoker_for
-from handler.ask.models import MULTIMODAL
+from handler.ask.models import MULTIMODAL, ModelInfo
 from handler.ask.plan import Call, plan
 from handler.config import Settings
 from handler.events.question import Question
@@ -66,14 +66,7 @@ class Asker:
         account.raise_if_account_level(result, model=call.model)
         if asked.partial is not None:
             outcome.note(partial_reason=asked.partial.reason)
-        usage = result.usage if isinstance(result.usage, dict) else {}
-        details = usage.get("output_tokens_details")
-        if isinstance(details, dict) and isinstance(details.get("reasoning_tokens"), int):
-            outcome.note(reasoning_tokens=details["reasoning_tokens"])
-        if info is not None and isinstance(usage.get("input_tokens"), int):
-            cost = info.cost(usage.get("input_tokens", 0), usage.get("output_tokens") or 0)
-            if cost is not None:
-                outcome.note(cost_cny=cost)
+        _note_usage(result, info, outcome)
         if self.settings.log_content and result.ok:
             outcome.note(answer=invoker_for(call.mode, api).answer_text(result.output))
         return result
@@ -82,3 +75,20 @@ class Asker:
         invoker = invoker_for(call.mode, api)
         timeout = self.function_timeout
         return call_with_retries(call, invoker, self.settings, deadline, self.seams, function_timeout=timeout)
+
+
+def _note_usage(result: Result, info: ModelInfo | None, outcome: Outcome) -> None:
+    """Reasoning tokens and the estimated cost; usage DashScope did not report is said to be unknown, never zero."""
+    usage = result.usage if isinstance(result.usage, dict) else {}
+    details = usage.get("output_tokens_details")
+    if isinstance(details, dict) and isinstance(details.get("reasoning_tokens"), int):
+        outcome.note(reasoning_tokens=details["reasoning_tokens"])
+    tokens = usage.get("input_tokens"), usage.get("output_tokens")
+    if all(isinstance(count, int) for count in tokens):
+        cost = info.cost(*tokens) if info is not None else None
+        if cost is not None:
+            outcome.note(cost_cny=cost)
+    elif result.output is not None:  # an answer was generated and billed, but its tokens are not known
+        missing = "no usage" if not usage else "no input or output token count"
+        why = f"DashScope reported {missing} for this answer: its tokens and cost are unknown, not zero"
+        outcome.note(usage_known=False, cost_cny=None, cost_note=why)

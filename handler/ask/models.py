@@ -5,7 +5,8 @@ is None (no guard for that limit, no cost). QWEN_MODEL_TABLE, a JSON object of t
 overrides or extends the table field by field, e.g. '{"qwen-max": {"input_price": 0.0024}}'.
 `tiers` are the prices above a number of input tokens; `api` is the DashScope API that serves the
 model ("text" | "multimodal"; None: learned, handler/ask/apis.py); `thinking` is "hybrid"
-(enable_thinking switches it), "always" (it only streams) or None. A row may give only these two.
+(enable_thinking switches it, off unless true), "hybrid-on" (on unless enable_thinking is false),
+"always" (it only streams) or None. A row may give only these two.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class ModelInfo(Value):
     max_output: int | None = None  # the longest answer (max_tokens) the model allows; None: not known
     tiers: tuple[PriceTier, ...] = ()  # ascending by `above`
     api: str | None = None  # "text" | "multimodal"; None: learned per instance (handler/ask/apis.py)
-    thinking: str | None = None  # "hybrid" | "always"; None: not said
+    thinking: str | None = None  # "hybrid" | "hybrid-on" | "always"; None: not said
     max_input: int | None = None  # the longest input the model takes (Alibaba's "max input"); None: not known
 
     def prices(self, input_tokens: int) -> tuple[float | None, float | None]:
@@ -44,6 +45,12 @@ class ModelInfo(Value):
                 chosen = (tier.input_price, tier.output_price)
         return chosen
 
+    def thinks(self, enable_thinking: Any) -> bool:
+        """Whether a call with this enable_thinking value reasons before answering."""
+        if self.thinking == ALWAYS:
+            return True
+        return enable_thinking is not False if self.thinking == HYBRID_ON else enable_thinking is True
+
     def cost(self, input_tokens: int, output_tokens: int) -> float | None:
         """Estimated CNY for a call, from the token counts DashScope reported; None when unpriced."""
         input_price, output_price = self.prices(input_tokens)
@@ -53,22 +60,22 @@ class ModelInfo(Value):
 
 
 TEXT, MULTIMODAL = "text", "multimodal"
-HYBRID, ALWAYS = "hybrid", "always"
+HYBRID, HYBRID_ON, ALWAYS = "hybrid", "hybrid-on", "always"
 _TEXT_NOT_FOUND = ModelInfo(None, None, None, api=TEXT)
 _MULTIMODAL_NOT_FOUND = ModelInfo(None, None, None, api=MULTIMODAL)
 
 # One source per row is in docs/models.md; None is a figure no official page gave.
 DEFAULT_MODELS: Mapping[str, ModelInfo] = {
     "qwen-max": ModelInfo(32_768, 0.02, 0.06, max_output=8_192, api=TEXT, max_input=30_720),
-    "qwen-plus": ModelInfo(131_072, 0.0008, 0.002, api=TEXT),
+    "qwen-plus": ModelInfo(131_072, 0.0008, 0.002, api=TEXT, thinking=HYBRID),
     "qwen-turbo": ModelInfo(131_072, 0.0003, 0.0006, max_output=16_384, api=TEXT, max_input=98_304),
     "qwen-long": ModelInfo(10_000_000, 0.0005, 0.002, api=TEXT),
     "qwen-flash": _TEXT_NOT_FOUND,
     "qwen3-max": _TEXT_NOT_FOUND,
     "qwq-plus": replace(_TEXT_NOT_FOUND, thinking=ALWAYS),
-    "qwen3-32b": replace(_TEXT_NOT_FOUND, thinking=HYBRID),
-    "qwen3.7-plus": replace(_MULTIMODAL_NOT_FOUND, thinking=HYBRID),
-    "qwen3.8-flash": replace(_MULTIMODAL_NOT_FOUND, thinking=HYBRID),
+    "qwen3-32b": replace(_TEXT_NOT_FOUND, thinking=HYBRID_ON),
+    "qwen3.7-plus": replace(_MULTIMODAL_NOT_FOUND, thinking=HYBRID_ON),
+    "qwen3.8-flash": replace(_MULTIMODAL_NOT_FOUND, thinking=HYBRID_ON),
     "qwen3.8-max": replace(_MULTIMODAL_NOT_FOUND, thinking=ALWAYS),
     "qwen3-vl-plus": replace(_MULTIMODAL_NOT_FOUND, thinking=HYBRID),
     "qwen3-vl-flash": replace(_MULTIMODAL_NOT_FOUND, thinking=HYBRID),
@@ -78,7 +85,7 @@ _NUMBERS = {"context_window": int, "max_output": int, "max_input": int, "input_p
 _TIER = {"above": int, "input_price": float, "output_price": float}  # PriceTier's fields, in order
 _REQUIRED_FOR_NEW = ("context_window", "input_price", "output_price")
 APIS = (TEXT, MULTIMODAL)
-THINKING = (HYBRID, ALWAYS)
+THINKING = (HYBRID, HYBRID_ON, ALWAYS)
 _CHOICES: Mapping[str, tuple[str, ...]] = {"api": APIS, "thinking": THINKING}
 
 

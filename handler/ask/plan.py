@@ -6,7 +6,7 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
-from handler.config import EventCaps, Mode, Settings
+from handler.config import DEFAULT_THINKING_BUDGET, EventCaps, Mode, Settings
 from handler.errors import InvalidInput
 from handler.events.question import Message, Question
 from handler.values import Value, field, replace
@@ -41,9 +41,10 @@ def plan(question: Question, settings: Settings, *, rng: random.Random | None = 
                 f"model '{model}' is not allowed here; QWEN_ALLOWED_MODELS allows: {allowed}", code="ModelNotAllowed"
             )
         if question.messages is None and settings.mode == "prompt":
-            return Call(mode="prompt", model=model, prompt=question.text, parameters=params)
+            return Call(mode="prompt", model=model, prompt=question.text, parameters=_budgeted(params, model, settings))
         messages = question.messages if question.messages is not None else (Message("user", question.text or ""),)
-    return Call(mode="messages", model=model, messages=_system(messages, settings), parameters=_seeded(params, rng))
+    params = _seeded(_budgeted(params, model, settings), rng)
+    return Call(mode="messages", model=model, messages=_system(messages, settings), parameters=params)
 
 
 def _system(messages: tuple[Message, ...], settings: Settings) -> tuple[Message, ...]:
@@ -53,6 +54,16 @@ def _system(messages: tuple[Message, ...], settings: Settings) -> tuple[Message,
 def _seeded(params: dict[str, Any], rng: random.Random | None) -> dict[str, Any]:
     if "seed" not in params:  # a fresh seed per call, so repeated questions are not answered identically
         params["seed"] = (rng or random).randint(1, 10000)
+    return params
+
+
+def _budgeted(params: dict[str, Any], model: str, settings: Settings) -> dict[str, Any]:
+    """A call that will think gets a thinking_budget when nothing set one: the operator's ceiling, else the
+    default (max_tokens may not bound reasoning, docs/operations.md)."""
+    info = settings.models.get(model)
+    thinks = info.thinks(params.get("enable_thinking")) if info else params.get("enable_thinking") is True
+    if thinks and "thinking_budget" not in params:
+        params["thinking_budget"] = settings.event_caps.thinking_budget or DEFAULT_THINKING_BUDGET
     return params
 
 
@@ -97,6 +108,8 @@ def _for_images(
 def _check_caps(question: Question, caps: EventCaps) -> None:
     """The event's parameters against the operator's caps: 400 ParameterNotAllowed naming the setting."""
     for name, value in question.parameters.items():
+        if name == "enable_thinking" and value is False and caps.thinking_off:
+            continue
         if name not in caps.allowed:
             allowed = ", ".join(sorted(caps.allowed)) or "none"
             raise InvalidInput(

@@ -60,7 +60,7 @@ class _Answer:
     def add(self, fields: Mapping[str, Any]) -> None:
         self.request_id = fields.get("request_id") or self.request_id
         usage = fields.get("usage")
-        if usage:
+        if _tokens(usage) > _tokens(self.usage):  # cumulative: the largest report is the latest
             self.usage = usage
         output = fields.get("output")
         if not isinstance(output, dict):
@@ -131,6 +131,14 @@ class _Answer:
             choices.append(choice)
         output = {**self.output, "choices": choices}
         return self.finish(output) if self.finish is not None else output
+
+
+def _tokens(usage: Any) -> int:
+    """The tokens a usage reports; 0 for none, as the SDK's zeros for a frame without usage are not a report."""
+    if not isinstance(usage, Mapping):
+        return 0
+    counts = (usage.get(key) for key in ("input_tokens", "output_tokens"))
+    return sum(count for count in counts if isinstance(count, int) and not isinstance(count, bool))
 
 
 class Reading(Value):

@@ -109,14 +109,19 @@ def stream(
     break_after: int | None = None,
     error_after: int | None = None,
     error_frame: tuple[int, str, str] = (500, "InternalError", "An internal error has occured"),
+    usage_frames: int | None = None,
 ) -> Behaviour:
     """A scripted stream: the answer (after `reasoning`, when given) in `chunks` frames, the first
     after `first` seconds and the others `every` seconds apart. After `stall_after` frames it falls
     silent for `stall` seconds; after `break_after` frames it drops the connection mid-answer; after
-    `error_after` frames it sends an `event:error` frame (`error_frame`: status, code, message)."""
+    `error_after` frames it sends an `event:error` frame (`error_frame`: status, code, message).
+    Only `frames[:usage_frames]` carry usage (0: none, -1: all but the last; None: all)."""
 
     def behave(handler: _Handler, request: Request) -> None:
         frames = _plan(request, text, reasoning, chunks=chunks)
+        if usage_frames is not None:
+            for frame in frames[len(frames[:usage_frames]) :]:
+                del frame["usage"]
         handler.stream(
             request,
             frames,
@@ -496,16 +501,20 @@ def default_models() -> dict[str, str]:
 
 
 def _thinks(model: str, params: dict[str, Any]) -> bool:
-    """Whether the model reasons before answering: QwQ and the table's always-thinking rows always,
-    open Qwen3 unless told not to, the others when asked to (enable_thinking)."""
-    from handler.ask.models import ALWAYS, DEFAULT_MODELS
+    """Whether the model reasons before answering, as the project's table says (QwQ and qwen3.8-max always,
+    open Qwen3 and Qwen3.5+ hybrids unless enable_thinking is false, the others when it is true);
+    the unlisted models as their families do."""
+    from handler.ask.models import DEFAULT_MODELS
 
     info = DEFAULT_MODELS.get(model)
-    if model.startswith("qwq") or (info is not None and info.thinking == ALWAYS) or model == "qwen3.8-max-0902":
+    enable = params.get("enable_thinking")
+    if info is not None:
+        return info.thinks(enable)
+    if model.startswith("qwq") or model == "qwen3.8-max-0902":
         return True
-    if _OPEN_QWEN3.fullmatch(model):
-        return params.get("enable_thinking") is not False
-    return params.get("enable_thinking") is True
+    if _OPEN_QWEN3.fullmatch(model) or model == "qwen3.5-plus":
+        return enable is not False
+    return enable is True
 
 
 def _stream_only(body: dict[str, Any]) -> str | None:

@@ -184,3 +184,44 @@ def test_a_connection_that_broke_is_not_silence():
         raise requests.exceptions.ConnectionError(ConnectionResetError("reset by peer"))
 
     assert reading(broken()).partial == Partial("broken", "ConnectionError")
+
+
+def sdk_frame(content: str, *, finish: str = "null", usage: dict[str, Any] | None = None, reasoning: str = ""):
+    """A frame exactly as dashscope 1.27.8 yields it: a 200 without usage gets GenerationUsage zeros."""
+    from dashscope.api_entities.dashscope_response import DashScopeAPIResponse, GenerationResponse
+
+    message = {"role": "assistant", "content": content, "reasoning_content": reasoning}
+    output = {"choices": [{"finish_reason": finish, "message": message}]}
+    raw = DashScopeAPIResponse(request_id="ds-u", status_code=200, code="", message="", output=output, usage=usage)
+    return GenerationResponse.from_api_response(raw)
+
+
+def billed(output_tokens: int, reasoning_tokens: int = 0) -> dict[str, Any]:
+    details = {"output_tokens_details": {"reasoning_tokens": reasoning_tokens}} if reasoning_tokens else {}
+    return {"input_tokens": 40, "output_tokens": output_tokens, "total_tokens": 40 + output_tokens, **details}
+
+
+def test_the_sdks_zeros_for_a_frame_without_usage_are_not_usage():
+    """No frame reported usage: the SDK's zeros are unknown usage (None), not a free answer."""
+    zeros = sdk_frame("答", finish="stop")
+    assert dict(zeros.usage) == {"input_tokens": 0, "output_tokens": 0}  # what the SDK invents
+    assert reading([sdk_frame("牛腩"), zeros]).reply.usage is None
+
+
+def test_the_largest_usage_is_kept_when_the_last_frame_has_none():
+    """Usage is cumulative: a last frame without it (or a smaller one) does not replace the largest."""
+    frames = [
+        sdk_frame("", reasoning="想", usage=billed(900, 900)),
+        sdk_frame("牛腩", usage=billed(3000, 900)),
+        sdk_frame("", usage=billed(12)),  # smaller than what was already reported
+        sdk_frame("炖", finish="stop"),
+    ]
+    assert reading(frames).reply.usage == billed(3000, 900)
+
+
+def test_a_partial_answer_keeps_the_usage_before_an_error_frame():
+    """Output with usage, a frame without, then an error frame: the PartialAnswer counts the tokens reported."""
+    error = SimpleNamespace(status_code=500, request_id="ds-u", code="InternalError", message="oops", usage=None)
+    reply = reading([sdk_frame("牛腩", usage=billed(30)), sdk_frame("炖"), error]).reply
+    assert reply.code == PARTIAL and reply.usage == billed(30)
+    assert "30 output tokens" in reply.message
