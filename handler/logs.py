@@ -16,6 +16,37 @@ if logger.level == logging.NOTSET:
     # FC's root logger may sit at WARNING; the per-question line is INFO and must not vanish.
     logger.setLevel(logging.INFO)
 
+# Libraries whose records FC's runtime (root logger at INFO) would print as plain text among our JSON lines.
+LIBRARIES = ("oss2", "urllib3", "dashscope", "requests")
+_as_lines = True
+_formatter = logging.Formatter()
+
+
+def quiet_libraries(quiet: bool = True) -> None:
+    """Quiet: the libraries log WARNING and above only, each record one project JSON line. Not quiet (the
+    CLI's --verbose): every record they make, as they word it."""
+    global _as_lines
+    _as_lines = quiet
+    for name in LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING if quiet else logging.NOTSET)
+
+
+def library_line(record: logging.LogRecord) -> None:
+    """Rewrite a library's record in place as one `library_log` JSON line, its traceback a field of it."""
+    if not _as_lines or record.name.partition(".")[0] not in LIBRARIES:
+        return
+    try:
+        message = record.getMessage()
+    except Exception:  # noqa: BLE001  # a malformed record is the logging module's to report
+        return
+    fields = {"event": "library_log", **_bound.get(), "logger": record.name, "level": record.levelname}
+    fields["message"] = message
+    if record.exc_info and record.exc_info[1] is not None:
+        fields["traceback"] = _formatter.formatException(record.exc_info)[-8000:]  # the innermost frames
+    record.msg, record.args = render(fields), None
+    record.exc_info = record.exc_text = record.stack_info = None
+
+
 _bound: ContextVar[Mapping[str, Any]] = ContextVar("qwen_log_context", default=MappingProxyType({}))
 
 # Line breaks to some log viewers that ensure_ascii=False leaves as they are: no forged lines.
@@ -101,3 +132,6 @@ def emit(event: str, *, level: int = logging.INFO, **fields: Any) -> None:
         # makeRecord + handle: no stack walk for a caller's file and line the line does not need.
         line = render({"event": event, **_bound.get(), **fields})
         logger.handle(logger.makeRecord(logger.name, level, "qwen", 0, line, (), None))
+
+
+quiet_libraries()
