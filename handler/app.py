@@ -100,7 +100,13 @@ def handle(event: Any, context: Any, runtime: Runtime = DEFAULT_RUNTIME) -> str:
         deadline = Deadline.for_function(invocation.timeout, started=started, clock=runtime.clock)
         job = _Job(settings, deadline, runtime, invocation, synchronous=decoded.synchronous, envelope=decoded.envelope)
         try:
-            results = answer_all(decoded.records, job.answer, concurrency=settings.batch_concurrency, source=_source)
+            results = answer_all(
+                decoded.records,
+                job.answer,
+                concurrency=settings.batch_concurrency,
+                source=_source,
+                remaining=deadline.remaining,
+            )
         except TransientUpstreamError as error:
             _report_account_failure(error)
             raise _raised(error, invocation.request_id) from None
