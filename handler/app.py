@@ -31,7 +31,7 @@ from handler.errors import (
     QwenError,
     TransientUpstreamError,
 )
-from handler.events.decode import REQUEST_KEYS, Record, decode
+from handler.events.decode import REQUEST_KEYS, Decoded, Record, decode
 from handler.events.question import OssObject, Skipped
 from handler.fc_context import Invocation
 from handler.outcome import Outcome
@@ -98,14 +98,11 @@ def handle(event: Any, context: Any, runtime: Runtime = DEFAULT_RUNTIME) -> str:
             logs.emit("batch_too_large", level=logging.ERROR, code=oversized.code, message=oversized.message)
             raise _raised(oversized, invocation.request_id)
         deadline = Deadline.for_function(invocation.timeout, started=started, clock=runtime.clock)
-        job = _Job(settings, deadline, runtime, invocation, synchronous=decoded.synchronous, envelope=decoded.envelope)
+        job = _Job(settings, deadline, runtime, invocation, decoded)
         try:
+            concurrency, remaining = settings.batch_concurrency, deadline.remaining
             results = answer_all(
-                decoded.records,
-                job.answer,
-                concurrency=settings.batch_concurrency,
-                source=_source,
-                remaining=deadline.remaining,
+                decoded.records, job.answer, concurrency=concurrency, source=_source, remaining=remaining
             )
         except TransientUpstreamError as error:
             _report_account_failure(error)
@@ -120,8 +117,7 @@ def _raised(error: QwenError, request_id: str) -> QwenError:
 
 
 def _from_a_trigger(event: Any) -> bool:
-    """Whether `event` is a trigger's envelope (or a batch too large to read), decoded with the default limit
-    because the settings that hold the operator's limit are invalid."""
+    """Whether `event` is a trigger's envelope, decoded with the default limit (the settings are invalid)."""
     try:
         decoded = decode(event, max_bytes=Settings.max_event_bytes)
     except Exception:  # noqa: BLE001  # the decoder's own bug: judged by the event's shape instead
@@ -130,7 +126,7 @@ def _from_a_trigger(event: Any) -> bool:
 
 
 def _looks_like_an_envelope(event: Any) -> bool:
-    """A JSON array or an object with a key no request has: the shape of every trigger's envelope."""
+    """A JSON array or an object with a key no request has: every envelope's shape."""
     try:
         value = json.loads(event)
     except (ValueError, TypeError):
@@ -202,17 +198,10 @@ class _Job:
     """One invocation's answering of its records; each record gets one Result and one log line."""
 
     def __init__(
-        self,
-        settings: Settings,
-        deadline: Deadline,
-        runtime: Runtime,
-        invocation: Invocation,
-        *,
-        synchronous: bool,
-        envelope: bool = False,
+        self, settings: Settings, deadline: Deadline, runtime: Runtime, invocation: Invocation, decoded: Decoded
     ) -> None:
         self.settings = settings
-        self.envelope = envelope
+        self.envelope = decoded.envelope
         self.runtime = runtime
         self.request_id = invocation.request_id
         self.asker = Asker(settings, deadline, runtime, runtime.apis, function_timeout=invocation.timeout)
@@ -227,7 +216,7 @@ class _Job:
             sleep=runtime.sleep,
             backoff=runtime.backoff,
             wall=runtime.wall,
-            synchronous=synchronous,
+            synchronous=decoded.synchronous,
         )
         self.deliveries = Deliveries(self.ctx)
         self._files: OssQuestionFiles | None = None  # built at the first OSS record
@@ -241,11 +230,7 @@ class _Job:
         if self.envelope and result.status_code >= 500 and result.code in _BROKEN:
             outcome.note(**held)
             failure = DeploymentFailure(
-                result.message,
-                code=result.code,
-                status_code=result.status_code,
-                request_id=result.request_id,
-                attempts=outcome.attempts,
+                result.message, code=result.code, request_id=result.request_id, attempts=outcome.attempts
             )
             outcome.log_raised(failure, self._since(began))
             raise failure

@@ -92,9 +92,6 @@ class AccountFailure(TransientUpstreamError):
 
 
 class DeploymentFailure(TransientUpstreamError):
-    """A trigger's record met a broken deployment (InvalidConfig, an internal error): FC must not count it
-    delivered, so it is raised with the result's status, code and message."""
+    """A trigger's record met a broken deployment (InvalidConfig, an internal error): raised, not counted delivered."""
 
-    def __init__(self, message: str, *, code: str, status_code: int, request_id: str, attempts: int):
-        super().__init__(message, code=code, request_id=request_id, attempts=attempts)
-        self.status_code = status_code
+    status_code = 500

@@ -64,15 +64,11 @@ def answer_all(
     unique = [index for index in range(len(records)) if index not in same]
     workers = max(1, min(concurrency, len(unique)))
     done = _by_deadline([(index, records[index]) for index in unique], run, workers, remaining)
-    late = [index for index in unique if index not in done]
-    if late:
+    if late := [index for index in unique if index not in done]:
         _report_late([source(records[index]) or f"record {index}" for index in late])
     for index in late:
         done[index] = TransientUpstreamError(
-            "the function's deadline came before this record was answered",
-            code="DeadlineExceeded",
-            request_id="",
-            attempts=0,
+            "not answered by the deadline", code="DeadlineExceeded", request_id="", attempts=0
         )
     for outcome in done.values():
         if isinstance(outcome, Exception) and not isinstance(outcome, TransientUpstreamError):
@@ -125,13 +121,8 @@ def _by_deadline(
 
 def _report_late(unanswered: list[str]) -> None:
     """The batch's one ERROR line for the records the deadline left unanswered."""
-    logs.emit(
-        "batch_deadline",
-        level=logging.ERROR,
-        unanswered=unanswered,
-        message="the function's timeout came before these records were answered: they are raised so the trigger "
-        "delivers them again; raise the function's timeout or lower the trigger's batch size",
-    )
+    message = "raised so the trigger delivers them again: raise the function's timeout or lower the batch size"
+    logs.emit("batch_deadline", level=logging.ERROR, unanswered=unanswered, message=message)
 
 
 def _duplicates(records: Sequence[R], source: Callable[[R], str | None]) -> dict[int, int]:
