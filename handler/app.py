@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
-from handler import logs, no_collection, redact
+from handler import internal, logs, no_collection, redact
 from handler.ask.apis import ModelApis
 from handler.ask.asker import Asker
 from handler.ask.attempts import Backoff, Deadline
@@ -20,11 +22,18 @@ from handler.deliver.context import DeliveryContext
 from handler.deliver.deliveries import Deliveries
 from handler.deliver.memory import AnsweredRecords
 from handler.deliver.store import ObjectStore, Oss2Store, OssAccess
-from handler.errors import AccountFailure, BatchTooLarge, InvalidConfig, InvalidInput, QwenError, TransientUpstreamError
-from handler.events.decode import Record, decode
+from handler.errors import (
+    AccountFailure,
+    BatchTooLarge,
+    DeploymentFailure,
+    InvalidConfig,
+    InvalidInput,
+    QwenError,
+    TransientUpstreamError,
+)
+from handler.events.decode import REQUEST_KEYS, Decoded, Record, decode
 from handler.events.question import OssObject, Skipped
 from handler.fc_context import Invocation
-from handler.internal import internal_error
 from handler.outcome import Outcome
 from handler.result import Result, dumps
 from handler.values import Value, field
@@ -33,6 +42,9 @@ if TYPE_CHECKING:
     from handler.deliver.oss_files import OssQuestionFiles
 
 redact.install()
+
+# A trigger's record with one of these 500s is raised, not returned: the deployment is broken, not the question.
+_BROKEN = frozenset({InvalidConfig.code, QwenError.code})
 
 ANSWERED = AnsweredRecords()
 APIS = ModelApis()  # this instance's learned model APIs (handler/ask/apis.py)
@@ -68,6 +80,8 @@ def handle(event: Any, context: Any, runtime: Runtime = DEFAULT_RUNTIME) -> str:
             settings = settings_for(runtime.environ)
         except InvalidConfig as error:
             logs.emit("config_invalid", level=logging.ERROR, code=error.code, message=error.message)
+            if _from_a_trigger(event):
+                raise _raised(error, invocation.request_id) from None
             return dumps(Result.failure(error, invocation.request_id))
         redact.pin("api_key", [settings.api_key])
         if (creds := invocation.credentials) is not None:
@@ -75,20 +89,49 @@ def handle(event: Any, context: Any, runtime: Runtime = DEFAULT_RUNTIME) -> str:
             redact.pin("credentials", [creds.access_key_secret, creds.security_token])
         try:
             decoded = decode(event, max_bytes=settings.max_event_bytes)
-        except Exception as error:  # noqa: BLE001  # a decoder bug must still give the caller JSON
-            failure = internal_error(error, "internal error while decoding the event", stage="decode")
+        except Exception as error:  # a decoder bug must still give a direct caller JSON
+            failure = internal.internal_error(error, "internal error while decoding the event", stage="decode")
+            if _looks_like_an_envelope(event):
+                raise _raised(failure, invocation.request_id) from error
             return redact.redact(dumps(Result.failure(failure, invocation.request_id)))
         if decoded.records and isinstance(oversized := decoded.records[0], BatchTooLarge):
             logs.emit("batch_too_large", level=logging.ERROR, code=oversized.code, message=oversized.message)
-            raise oversized
+            raise _raised(oversized, invocation.request_id)
         deadline = Deadline.for_function(invocation.timeout, started=started, clock=runtime.clock)
-        job = _Job(settings, deadline, runtime, invocation, synchronous=decoded.synchronous)
+        job = _Job(settings, deadline, runtime, invocation, decoded)
         try:
-            results = answer_all(decoded.records, job.answer, concurrency=settings.batch_concurrency, source=_source)
+            concurrency, remaining = settings.batch_concurrency, deadline.remaining
+            results = answer_all(
+                decoded.records, job.answer, concurrency=concurrency, source=_source, remaining=remaining
+            )
         except TransientUpstreamError as error:
             _report_account_failure(error)
-            raise
+            raise _raised(error, invocation.request_id) from None
         return redact.redact(dumps(results if decoded.batch else results[0]))
+
+
+def _raised(error: QwenError, request_id: str) -> QwenError:
+    """`error`, its text the result JSON a direct caller gets: FC's runtime shows it as errorMessage."""
+    error.args = (redact.redact(dumps(Result.failure(error, request_id))),)
+    return error
+
+
+def _from_a_trigger(event: Any) -> bool:
+    """Whether `event` is a trigger's envelope, decoded with the default limit (the settings are invalid)."""
+    try:
+        decoded = decode(event, max_bytes=Settings.max_event_bytes)
+    except Exception:  # noqa: BLE001  # the decoder's own bug: judged by the event's shape instead
+        return _looks_like_an_envelope(event)
+    return decoded.envelope or isinstance(decoded.records[0], BatchTooLarge)
+
+
+def _looks_like_an_envelope(event: Any) -> bool:
+    """A JSON array or an object with a key no request has: every envelope's shape."""
+    try:
+        value = json.loads(event)
+    except (ValueError, TypeError):
+        return False
+    return isinstance(value, list) or (isinstance(value, dict) and not value.keys() <= REQUEST_KEYS)
 
 
 def _report_account_failure(error: TransientUpstreamError) -> None:
@@ -155,9 +198,10 @@ class _Job:
     """One invocation's answering of its records; each record gets one Result and one log line."""
 
     def __init__(
-        self, settings: Settings, deadline: Deadline, runtime: Runtime, invocation: Invocation, *, synchronous: bool
+        self, settings: Settings, deadline: Deadline, runtime: Runtime, invocation: Invocation, decoded: Decoded
     ) -> None:
         self.settings = settings
+        self.envelope = decoded.envelope
         self.runtime = runtime
         self.request_id = invocation.request_id
         self.asker = Asker(settings, deadline, runtime, runtime.apis, function_timeout=invocation.timeout)
@@ -172,7 +216,7 @@ class _Job:
             sleep=runtime.sleep,
             backoff=runtime.backoff,
             wall=runtime.wall,
-            synchronous=synchronous,
+            synchronous=decoded.synchronous,
         )
         self.deliveries = Deliveries(self.ctx)
         self._files: OssQuestionFiles | None = None  # built at the first OSS record
@@ -180,6 +224,22 @@ class _Job:
     def answer(self, record: Record) -> Result:
         began = self.runtime.clock()
         outcome = Outcome(_source(record))
+        # A trigger's internal error is told in its raised question line, not a line of its own.
+        with internal.held() if self.envelope else nullcontext({}) as held:
+            result = self._result(record, outcome, began)
+        if self.envelope and result.status_code >= 500 and result.code in _BROKEN:
+            outcome.note(**held)
+            failure = DeploymentFailure(
+                result.message, code=result.code, request_id=result.request_id, attempts=outcome.attempts
+            )
+            outcome.log_raised(failure, self._since(began))
+            raise failure
+        if held:
+            logs.emit("internal_error", level=logging.ERROR, **held)
+        outcome.log(result, self._since(began))
+        return result
+
+    def _result(self, record: Record, outcome: Outcome, began: float) -> Result:
         try:
             if isinstance(record, InvalidInput):
                 result = Result.failure(record, self.request_id)
@@ -196,9 +256,8 @@ class _Job:
                 raise
             result = Result.failure(error, self.request_id)
         except Exception as error:  # noqa: BLE001  # one record's bug must not cost the others their answers
-            failure = internal_error(error, "internal error", stage="answer", **outcome.fields)
+            failure = internal.internal_error(error, "internal error", stage="answer", **outcome.fields)
             result = Result.failure(failure, self.request_id)
-        outcome.log(result, self._since(began))
         return result
 
     def _oss_files(self) -> OssQuestionFiles:

@@ -10,9 +10,11 @@
     └── TransientUpstreamError  DashScope (or OSS) kept failing (429, 5xx, network) after every attempt
         │                       we could afford: raised out of the handler so FC retries it
         ├── BatchIncomplete     for a batch, after the other records finished, naming the failed ones
-        └── AccountFailure      DashScope refused the account, not the question (401, 403, Arrearage, a
-                                model not activated: handler/ask/account.py): raised so the trigger
-                                redelivers and dead-letters it, never kept as an answer
+        ├── AccountFailure      DashScope refused the account, not the question (401, 403, Arrearage, a
+        │                       model not activated: handler/ask/account.py): raised so the trigger
+        │                       redelivers and dead-letters it, never kept as an answer
+        └── DeploymentFailure   500 InvalidConfig or InternalError met by a trigger's record: raised, not
+                                returned, so the trigger redelivers and dead-letters it
 
 A per-question 4xx from DashScope (InvalidParameter, DataInspectionFailed) is not an exception but a
 `Result`: sending the same request again cannot help. Every known secret is masked out of a message
@@ -87,3 +89,9 @@ class AccountFailure(TransientUpstreamError):
         super().__init__(message, code=code, request_id=request_id, attempts=1)
         self.status_code = status_code
         self.fix = fix
+
+
+class DeploymentFailure(TransientUpstreamError):
+    """A trigger's record met a broken deployment (InvalidConfig, an internal error): raised, not counted delivered."""
+
+    status_code = 500

@@ -1,7 +1,8 @@
 """A last line of defence: known secret values are masked in every log record and in returned text.
 
 It catches accidents (oss2's debug lines print request headers, an upstream error echoes one) at record
-creation, so it covers every logger, children included, whatever handlers FC's runtime installs.
+creation, so it covers every logger, children included, whatever handlers FC's runtime installs. The same
+factory makes a library's record one project JSON line first (handler/logs.py `library_line`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import logging
 import threading
 from collections.abc import Iterable
 from typing import Any
+
+from handler import logs
 
 MASK = "***"
 _MIN_SECRET = 8  # shorter values would mask ordinary words
@@ -87,6 +90,7 @@ def install() -> None:
 
         def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
             record = previous(*args, **kwargs)
+            logs.library_line(record)  # before masking: the line it makes is masked like any other
             if _masked:
                 mask_record(record)
             return record

@@ -1,18 +1,25 @@
 """Answer the records of one event concurrently, each in its own slot; a record repeated in the batch is
 answered once. Transient failures are raised together after the others finish, naming the records, so the
-trigger redelivers the event (the answered ones are remembered, not asked again)."""
+trigger redelivers the event (the answered ones are remembered, not asked again). At the deadline the
+batch stops: records not started are not started, and its daemon threads never keep the process alive."""
 
 from __future__ import annotations
 
 import contextvars
+import logging
+import threading
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from handler import logs
 from handler.errors import TransientUpstreamError
 from handler.result import Result
 
 R = TypeVar("R")
+
+# After the deadline, how long a record that stopped at it has to hand back its result.
+GRACE_SECONDS = 0.25
 
 
 class BatchIncomplete(TransientUpstreamError):
@@ -40,8 +47,10 @@ def answer_all(
     *,
     concurrency: int,
     source: Callable[[R], str | None],
+    remaining: Callable[[], float] = lambda: float("inf"),
 ) -> list[Result]:
-    """`answer` each record, up to `concurrency` at a time; results in record order."""
+    """`answer` each record, up to `concurrency` at a time, none started once `remaining()` (seconds to the
+    deadline) is spent; results in record order."""
     if len(records) == 1:
         return [answer(records[0])]  # a single question raises its own error, unwrapped
 
@@ -54,10 +63,17 @@ def answer_all(
     same = _duplicates(records, source)
     unique = [index for index in range(len(records)) if index not in same]
     workers = max(1, min(concurrency, len(unique)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qwen-batch") as pool:
-        # Each task runs in a copy of this context, so log fields bound for the invocation follow it.
-        futures = {index: pool.submit(contextvars.copy_context().run, run, records[index]) for index in unique}
-        outcomes = [futures[same.get(index, index)].result() for index in range(len(records))]
+    done = _by_deadline([(index, records[index]) for index in unique], run, workers, remaining)
+    if late := [index for index in unique if index not in done]:
+        _report_late([source(records[index]) or f"record {index}" for index in late])
+    for index in late:
+        done[index] = TransientUpstreamError(
+            "not answered by the deadline", code="DeadlineExceeded", request_id="", attempts=0
+        )
+    for outcome in done.values():
+        if isinstance(outcome, Exception) and not isinstance(outcome, TransientUpstreamError):
+            raise outcome  # a bug, as a single record's would be
+    outcomes = [done[same.get(index, index)] for index in range(len(records))]
 
     failures = [
         (index, source(records[index]), outcome)
@@ -67,6 +83,46 @@ def answer_all(
     if failures:
         raise BatchIncomplete(failures, total=len(records))
     return [outcome for outcome in outcomes if isinstance(outcome, Result)]
+
+
+def _by_deadline(
+    tasks: list[tuple[int, R]], run: Callable[[R], Any], workers: int, remaining: Callable[[], float]
+) -> dict[int, Any]:
+    """index -> what `run` gave, for the tasks done by the deadline (and its grace). Daemon threads: FC's
+    SIGTERM at the timeout ends the process without waiting for a record still being answered."""
+    todo = deque((index, record, contextvars.copy_context()) for index, record in tasks)
+    done: dict[int, Any] = {}
+    changed = threading.Condition()
+    stopped = False
+
+    def work() -> None:
+        while True:
+            with changed:
+                if stopped or not todo or remaining() <= 0:
+                    return
+                index, record, context = todo.popleft()
+            try:
+                # Each task runs in a copy of the caller's context: the invocation's log fields follow it.
+                outcome = context.run(run, record)
+            except Exception as error:  # noqa: BLE001  # handed to the caller's thread, raised there
+                outcome = error
+            with changed:
+                done[index] = outcome
+                changed.notify_all()
+
+    for number in range(workers):
+        threading.Thread(target=work, name=f"qwen-batch-{number}", daemon=True).start()
+    with changed:
+        while len(done) < len(tasks) and (left := remaining() + GRACE_SECONDS) > 0:
+            changed.wait(min(left, 1.0))
+        stopped = True
+        return dict(done)
+
+
+def _report_late(unanswered: list[str]) -> None:
+    """The batch's one ERROR line for the records the deadline left unanswered."""
+    message = "raised so the trigger delivers them again: raise the function's timeout or lower the batch size"
+    logs.emit("batch_deadline", level=logging.ERROR, unanswered=unanswered, message=message)
 
 
 def _duplicates(records: Sequence[R], source: Callable[[R], str | None]) -> dict[int, int]:

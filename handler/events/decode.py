@@ -68,6 +68,8 @@ class Decoded(Value):
     batch: bool = False
     # Delivered by a synchronous invocation (EventBridge's MNS queue trigger): FC's destinations never see it.
     synchronous: bool = False
+    # A trigger's envelope: nobody waits on the result, so a broken deployment is raised for FC to retry.
+    envelope: bool = False
 
     @classmethod
     def single(cls, record: Record) -> Decoded:
@@ -102,7 +104,7 @@ def decode(event: bytes | bytearray | memoryview | str | None, *, max_bytes: int
     stripped = text.lstrip(_BOM).strip()
     value = _parse(stripped)
     if value is not _NOT_JSON and _may_be_an_envelope(value) and (envelope := _envelope(value)) is not None:
-        return envelope
+        return replace(envelope, envelope=True)
     return Decoded.single(_decode_parsed(stripped, value, empty=EMPTY_HINT))
 
 

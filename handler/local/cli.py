@@ -451,6 +451,10 @@ def _log_to_stderr(*, quiet: bool, verbose: bool) -> None:
     root = logging.getLogger()
     if root.handlers:
         return  # the caller configured logging itself
+    if verbose:
+        from handler import logs
+
+        logs.quiet_libraries(False)  # the libraries' own records, as they word them
     if quiet:
         root.addHandler(logging.NullHandler())
         return

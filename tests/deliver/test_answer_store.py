@@ -16,7 +16,7 @@ from handler.deliver.answers import COMPLETED, AnswerRecord, OssAnswerStore
 from handler.deliver.memory import AnsweredRecords
 from handler.deliver.once import ASKED, STORED, SUPERSEDED, Once
 from handler.deliver.store import Oss2Store
-from handler.errors import TransientUpstreamError
+from handler.errors import DeploymentFailure, InvalidConfig, TransientUpstreamError
 from handler.fc_context import Credentials
 from handler.result import Result
 from tests.conftest import echo, response
@@ -123,10 +123,12 @@ def test_a_failed_ask_frees_the_marker_and_stores_nothing(run, oss, fc, transpor
 
 
 def test_our_own_5xx_is_not_kept(run, oss, fc, transport):
-    """An SDK bug's 500 result is returned but neither stored nor remembered: a redelivery tries again."""
+    """An SDK bug's 500 is raised for the trigger, neither stored nor remembered: a redelivery tries again."""
     transport.side_effect = RuntimeError("sdk bug")
     memory = AnsweredRecords()
-    assert run(topic_message("m-10", "你好"), fc, memory)["status_code"] == 500
+    with pytest.raises(DeploymentFailure) as raised:
+        run(topic_message("m-10", "你好"), fc, memory)
+    assert raised.value.status_code == 500 and raised.value.code == "InternalError"
     assert oss.get(ANSWER_BUCKET, "answers/mns/m-10.json") is None
     transport.side_effect = echo
     assert run(topic_message("m-10", "你好"), fc, memory)["status_code"] == 200  # not remembered either
@@ -195,12 +197,11 @@ def test_no_warning_for_a_console_question(fresh_warning, runtime, context, logs
 
 
 def test_an_invalid_answer_bucket_is_a_config_error(runtime, context, env, transport):
-    """QWEN_ANSWER_BUCKET is checked as a bucket name (it becomes part of a host name)."""
+    """QWEN_ANSWER_BUCKET is checked as a bucket name (it becomes part of a host name); raised for a trigger."""
     env["QWEN_ANSWER_BUCKET"] = "evil.example.com/#"
-    result = json.loads(handle(topic_message("c-1", "你好").encode(), context, runtime))
-    assert (
-        result["status_code"] == 500 and result["code"] == "InvalidConfig" and "QWEN_ANSWER_BUCKET" in result["message"]
-    )
+    with pytest.raises(InvalidConfig) as raised:
+        handle(topic_message("c-1", "你好").encode(), context, runtime)
+    assert raised.value.status_code == 500 and "QWEN_ANSWER_BUCKET" in raised.value.message
     transport.assert_not_called()
 
 

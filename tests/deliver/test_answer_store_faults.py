@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from handler.deliver.memory import AnsweredRecords
+from handler.errors import InvalidConfig
 from tests.support.answer_store import fc, run, stored  # noqa: F401  # fixtures and helper shared with test_answer_store.py
 from tests.support.events import oss_event, oss_record, topic_message
 from tests.support.instances import ANSWER_BUCKET
@@ -64,9 +67,8 @@ def test_the_answer_bucket_cannot_also_be_a_question_bucket(run, oss, fc, transp
     """A question file mns/X in the answer bucket would write the store's key of MNS message X: refused as config."""
     event = oss_event(oss_record("mns/BBBB", bucket=ANSWER_BUCKET, etag="E1", size=9, region=None))
     oss.put(ANSWER_BUCKET, "mns/BBBB", "问题在这里")
-    result = run(event, fc, QWEN_OSS_BUCKETS=f"team-inbox, {ANSWER_BUCKET}")
-    assert isinstance(result, dict), result  # one configuration error, not a batch of answers
-    assert result["status_code"] == 500 and result["code"] == "InvalidConfig"
-    assert "QWEN_ANSWER_BUCKET" in result["message"] and "QWEN_OSS_BUCKETS" in result["message"]
+    with pytest.raises(InvalidConfig) as raised:  # one configuration error, raised for the trigger
+        run(event, fc, QWEN_OSS_BUCKETS=f"team-inbox, {ANSWER_BUCKET}")
+    assert "QWEN_ANSWER_BUCKET" in raised.value.message and "QWEN_OSS_BUCKETS" in raised.value.message
     assert oss.requests == [] and transport.call_count == 0
     assert run(topic_message("BBBB", "2+2=?"), fc, QWEN_OSS_BUCKETS="team-inbox")["status_code"] == 200

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from handler import logs
 from handler.app import Runtime, handle
 from handler.ask.attempts import Backoff
 from handler.deliver.memory import AnsweredRecords
@@ -48,9 +49,11 @@ def captured() -> Iterator[Captured]:
     handler, level = Captured(), root.level
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
+    logs.quiet_libraries(False)  # as the CLI's --verbose: oss2's DEBUG lines print request headers
     try:
         yield handler
     finally:
+        logs.quiet_libraries()
         root.removeHandler(handler)
         root.setLevel(level)
 

@@ -87,10 +87,10 @@ def test_a_listed_name_that_is_not_a_bucket_name_is_a_config_error(value):
 
 
 def test_an_invalid_list_is_a_500_from_the_handler(run, oss, fc, transport):
-    """Through handle(): 500 InvalidConfig, nothing read, nothing asked."""
-    result = run(oss_event((BUCKET, KEY, "E1")), fc, QWEN_OSS_BUCKETS="qwen-bkt,x@evil")
-    assert result["status_code"] == 500 and result["code"] == "InvalidConfig"
-    assert "QWEN_OSS_BUCKETS" in result["message"]
+    """Through handle(): 500 InvalidConfig raised for the trigger, nothing read, nothing asked."""
+    with pytest.raises(InvalidConfig) as raised:
+        run(oss_event((BUCKET, KEY, "E1")), fc, QWEN_OSS_BUCKETS="qwen-bkt,x@evil")
+    assert raised.value.status_code == 500 and "QWEN_OSS_BUCKETS" in raised.value.message
     assert oss.requests == [] and transport.call_count == 0
 
 
@@ -204,11 +204,14 @@ def test_the_shipped_s_yaml_lists_no_bucket_and_names_the_triggers_one():
 
 
 def test_our_own_5xx_is_written_for_the_uploader_but_asked_again_on_redelivery(run, oss, fc, transport):
-    """An internal failure lands in the answer file (so the uploader sees it) yet is no answer: the redelivery asks."""
+    """An internal failure lands in the answer file (so the uploader sees it) yet is no answer: it is raised,
+    and the redelivery asks."""
     etag = oss.put(BUCKET, KEY, "牛腩炖多久?").etag
     transport.side_effect = RuntimeError("sdk bug")
-    (failed,) = run(oss_event((BUCKET, KEY, etag)), fc)
-    assert failed["status_code"] == 500 and json.loads(oss.get(BUCKET, ANSWER).data) == failed
+    with pytest.raises(TransientUpstreamError) as raised:
+        run(oss_event((BUCKET, KEY, etag)), fc)
+    failed = json.loads(oss.get(BUCKET, ANSWER).data)
+    assert failed["status_code"] == 500 and failed["code"] == raised.value.code == "InternalError"
     assert oss.get(BUCKET, marker(etag)) is None  # released at once, so the redelivery does not wait
     transport.side_effect = echo
     (again,) = run(oss_event((BUCKET, KEY, etag)), fc)

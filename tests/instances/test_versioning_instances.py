@@ -29,7 +29,8 @@ def test_a_versioned_answer_bucket_is_invalid_config_before_anything_is_asked(st
     oss.versioning[ANSWER_BUCKET] = status
     with Instance(instance_env(standin, oss)) as a:
         out = a.invoke(topic_message("ver-1", "hi"))
-    result = out["returned"]
+    assert out["raised"] == "DeploymentFailure" and out["code"] == "InvalidConfig", out  # a trigger: FC retries it
+    result, _ = json.JSONDecoder().raw_decode(out["message"])  # its text begins with the result JSON
     assert result["status_code"] == 500 and result["code"] == "InvalidConfig", result
     assert ANSWER_BUCKET in result["message"] and status in result["message"]
     assert "x-oss-forbid-overwrite" in result["message"]
@@ -42,8 +43,8 @@ def test_a_versioned_question_bucket_is_invalid_config(standin, oss):
     oss.versioning["questions"] = "Enabled"
     record = oss_record("q/v.txt", bucket="questions", etag=stored.etag, size=2)
     with Instance(instance_env(standin, oss, QWEN_OSS_BUCKETS="questions")) as a:
-        (result,) = a.invoke(json.dumps({"events": [record]}))["returned"]
-    assert result["code"] == "InvalidConfig" and "questions" in result["message"], result
+        out = a.invoke(json.dumps({"events": [record]}))
+    assert out["code"] == "InvalidConfig" and "questions" in out["message"], out  # raised for the trigger
     assert standin.requests == []
 
 
