@@ -11,6 +11,7 @@ bytes are no document (text, an image, an archive of another kind is a Refusal, 
 
 from __future__ import annotations
 
+import codecs
 import itertools
 import re
 import struct
@@ -40,8 +41,6 @@ OLE_STREAMS = {
 }
 OLD_OFFICE = "an Office 97-2003 document"
 EPUB_MIME = b"application/epub+zip"
-# A password-protected .docx/.xlsx/.pptx is an OLE file holding this stream, not a ZIP.
-_ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
 # The name /Encrypt as a whole token: /EncryptMetadata (inside an encryption dictionary) is not it.
 _ENCRYPT = re.compile(rb"/Encrypt(?=[\s()<>\[\]{}/%])")
 _STARTXREF = re.compile(rb"startxref\s+(\d{1,12})\s+%%EOF")
@@ -123,8 +122,6 @@ def _pdf(head: bytes, tail: bytes, size: int) -> Document | Refusal | None:
 
 def _is_text(data: bytes, *, whole: bool) -> bool:
     """UTF-8 without NUL; a prefix may end inside a character."""
-    import codecs
-
     try:
         text = codecs.getincrementaldecoder("utf-8")().decode(data, final=whole)
     except UnicodeDecodeError:
@@ -137,7 +134,7 @@ def _ole(head: bytes, tail: bytes, size: int) -> Document | Refusal:
     if size < 512:
         return Refusal("DocumentCorrupt", f"starts like {OLD_OFFICE} but is shorter than its 512-byte header")
     names = _ole_names(head, 0) | _ole_names(tail, size - len(tail))
-    if "EncryptedPackage" in names or _ENCRYPTED_PACKAGE in head[:512]:
+    if "EncryptedPackage" in names:
         return Refusal(
             "DocumentEncrypted",
             "is a password-protected Office document, which the model cannot read: save it without a password",
@@ -149,6 +146,7 @@ def _ole(head: bytes, tail: bytes, size: int) -> Document | Refusal:
 
 
 def _ole_names(data: bytes, offset: int) -> set[str]:
+    # A password-protected .docx, .xlsx or .pptx is an OLE file holding an EncryptedPackage stream, not a ZIP.
     wanted = {*OLE_STREAMS, "EncryptedPackage"}
     found = set()
     for at in range(-offset % 128, len(data) - 127, 128):
