@@ -66,6 +66,12 @@ POOL_SIZE = 16  # connections kept per host: a batch's concurrent questions each
 # Pooled connections idle longer are closed, not reused: a NAT may have dropped them while FC froze the instance.
 MAX_IDLE_SECONDS = 20.0
 
+
+def trusts_environment() -> bool:
+    """Whether a session of ours reads the environment: only when a proxy or CA-bundle variable is set."""
+    return any(os.environ.get(name) or os.environ.get(name.upper()) for name in PROXY_VARIABLES)
+
+
 # The attempt running on this thread: the adapter reads its bounds on every send (the SDK's own
 # resend included) and leaves the live response here for the stream to bound each read.
 _attempt = threading.local()
@@ -119,7 +125,7 @@ class DashScopeTransport:
             adapter = _bounded_adapter()(pool_connections=4, pool_maxsize=POOL_SIZE)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
-            session.trust_env = any(os.environ.get(name) or os.environ.get(name.upper()) for name in PROXY_VARIABLES)
+            session.trust_env = trusts_environment()
             self._calls, self._session = {"text": Generation.call, "multimodal": multimodal.call}, session
 
 

@@ -1,0 +1,288 @@
+"""A local stand-in for DashScope's OpenAI-compatible files API, on 127.0.0.1: POST /compatible-mode/v1/files
+(multipart: `purpose` and `file`), GET /files, GET /files/{id}, DELETE /files/{id}.
+
+An upload is read in 64 KiB pieces and never kept: only its size and sha256 are, so a test can check a
+large body arrived whole without the stand-in itself holding it. A file answers "processing" to its first
+`processing` retrieves, then "processed". `fail_next` scripts failures; their codes and messages are
+illustrative (DashScope's words for a full quota are not documented), the statuses are what the client reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+PATH = "/compatible-mode/v1/files"
+PIECE = 64 * 1024
+API_KEY = "sk-files-standin-0000"
+
+# (status, code, message) of the scripted failures tests name
+UNAUTHORIZED = (401, "InvalidApiKey", "Invalid API-key provided.")
+FORBIDDEN = (403, "AccessDenied", "Access denied.")
+THROTTLED = (429, "Throttling", "Requests rate limit exceeded, please try again later.")
+SERVER_ERROR = (500, "InternalError", "An internal error has occured, please try again later.")
+QUOTA_FULL = (400, "InvalidParameter", "The number of files exceeds the limit of 10000.")
+
+
+@dataclass
+class StoredFile:
+    id: str
+    filename: str
+    purpose: str
+    size: int
+    sha256: str
+    created_at: int
+    polls_left: int  # retrieves still answered "processing"
+
+    def body(self, status: str) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "file",
+            "bytes": self.size,
+            "created_at": self.created_at,
+            "filename": self.filename,
+            "purpose": self.purpose,
+            "status": status,
+            "status_details": None,
+        }
+
+
+@dataclass
+class Seen:
+    """A request as it arrived: its method, path, headers and, for an upload, its form fields."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    fields: dict[str, str] = field(default_factory=dict)  # the small fields' values (purpose)
+
+
+class FilesStandIn:
+    def __init__(self, *, api_key: str = API_KEY, processing: int = 0) -> None:
+        self.api_key = api_key
+        self.processing = processing  # retrieves answered "processing" before "processed", per file
+        self.files: dict[str, StoredFile] = {}
+        self.requests: list[Seen] = []
+        self._failures: deque[tuple[int, str, str]] = deque()
+        self._stalled = threading.Event()  # set: every request is accepted and never answered
+        self._released = threading.Event()
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server.daemon_threads = True
+        self._server.standin = self  # type: ignore[attr-defined]
+
+    @property
+    def url(self) -> str:
+        """What DASHSCOPE_HTTP_BASE_URL would be: the files endpoint is derived from it."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/api/v1"
+
+    def start(self) -> FilesStandIn:
+        threading.Thread(target=self._server.serve_forever, name="files-standin", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._released.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> FilesStandIn:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def fail_next(self, *failures: tuple[int, str, str]) -> None:
+        """Answer the next requests with these (status, code, message), after reading their bodies."""
+        with self._lock:
+            self._failures.extend(failures)
+
+    def stall(self) -> None:
+        """Accept every request and never answer it (until stop): a hung endpoint."""
+        self._stalled.set()
+
+    def _next_failure(self) -> tuple[int, str, str] | None:
+        with self._lock:
+            return self._failures.popleft() if self._failures else None
+
+    def _store(self, filename: str, purpose: str, size: int, sha256: str) -> StoredFile:
+        with self._lock:
+            stored = StoredFile(
+                f"file-fe-{len(self.files) + 1:06d}", filename, purpose, size, sha256, int(time.time()), self.processing
+            )
+            self.files[stored.id] = stored
+            return stored
+
+    def _status(self, stored: StoredFile) -> str:
+        with self._lock:
+            if stored.polls_left > 0:
+                stored.polls_left -= 1
+                return "processing"
+            return "processed"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002  # the base class's name
+        pass
+
+    @property
+    def standin(self) -> FilesStandIn:
+        return self.server.standin  # type: ignore[attr-defined]
+
+    def do_POST(self) -> None:  # http.server's name
+        self._serve("POST")
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
+    def _serve(self, method: str) -> None:
+        standin = self.standin
+        parts = urlsplit(self.path)
+        seen = Seen(method, parts.path, {k.lower(): v for k, v in self.headers.items()})
+        standin.requests.append(seen)
+        if standin._stalled.is_set():
+            standin._released.wait()
+            self.close_connection = True
+            return
+        upload = None
+        if method == "POST" and parts.path == PATH:
+            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                return self._reply(411, _error("MissingContentLength", "an upload must announce its Content-Length"))
+            upload = _read_form(self.rfile, int(self.headers.get("Content-Length") or 0), self.headers)
+            if upload is None:  # the client stopped sending: nobody is left to answer
+                self.close_connection = True
+                return None
+            seen.fields.update({k: v for k, v in upload.items() if isinstance(v, str)})
+        failure = standin._next_failure()
+        if failure is not None:
+            status, code, message = failure
+            return self._reply(status, _error(code, message, echo=self.headers.get("Authorization", "")))
+        if self.headers.get("Authorization") != f"Bearer {standin.api_key}":
+            return self._reply(401, _error(*UNAUTHORIZED[1:]))
+        if upload is not None:
+            return self._uploaded(upload)
+        if method == "GET" and parts.path == PATH:
+            return self._list(parse_qs(parts.query))
+        file_id = parts.path[len(PATH) + 1 :] if parts.path.startswith(PATH + "/") else ""
+        stored = standin.files.get(file_id)
+        if stored is None:
+            return self._reply(404, _error("NotFound", f"File {file_id[:80]} not found."))
+        if method == "GET":
+            return self._reply(200, stored.body(standin._status(stored)))
+        if method == "DELETE":
+            del standin.files[file_id]
+            return self._reply(200, {"id": file_id, "object": "file", "deleted": True})
+        return self._reply(405, _error("MethodNotAllowed", method))
+
+    def _uploaded(self, upload: dict[str, Any]) -> None:
+        file = upload.get("file")
+        if not isinstance(file, tuple) or not isinstance(upload.get("purpose"), str):
+            return self._reply(400, _error("InvalidParameter", "file and purpose are required"))
+        filename, size, sha256 = file
+        stored = self.standin._store(filename, upload["purpose"], size, sha256)
+        return self._reply(200, stored.body("processing" if stored.polls_left else "processed"))
+
+    def _list(self, query: dict[str, list[str]]) -> None:
+        limit = int(query.get("limit", ["100"])[0])
+        after = query.get("after", [""])[0]
+        ids = sorted(self.standin.files)
+        if after in ids:
+            ids = ids[ids.index(after) + 1 :]
+        page = [self.standin.files[i].body("processed") for i in ids[:limit]]
+        return self._reply(200, {"object": "list", "data": page, "has_more": len(ids) > limit})
+
+    def _reply(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("x-request-id", "files-standin-req")
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def _error(code: str, message: str, echo: str = "") -> dict[str, Any]:
+    # `echo`: a careless upstream that quotes the request's Authorization header back in its message.
+    said = f"{message} (request authorization: {echo})" if echo else message
+    return {
+        "error": {"message": said, "type": "invalid_request_error", "code": code},
+        "request_id": "files-standin-req",
+    }
+
+
+def _read_form(stream: Any, length: int, headers: Any) -> dict[str, Any] | None:
+    """The multipart form, read piece by piece: a small field's value as text, a file as (name, size, sha256);
+    None when the body ended before its Content-Length."""
+    boundary = headers.get_param("boundary", header="Content-Type") or ""
+    delimiter = b"\r\n--" + boundary.encode()
+    buffer, left = b"\r\n", length
+    form: dict[str, Any] = {}
+
+    def more() -> bool:
+        nonlocal buffer, left
+        if left <= 0:
+            return False
+        try:
+            piece = stream.read(min(PIECE, left))
+        except OSError:
+            piece = b""
+        if not piece:
+            left = -1  # cut short
+            return False
+        left -= len(piece)
+        buffer += piece
+        return True
+
+    while True:
+        while (at := buffer.find(delimiter)) < 0 and more():
+            pass
+        if at < 0:
+            return form if left == 0 else None
+        buffer = buffer[at + len(delimiter) :]
+        while len(buffer) < 2 and more():
+            pass
+        if buffer.startswith(b"--"):
+            while more():  # the epilogue, if any
+                buffer = b""
+            return form
+        while (end := buffer.find(b"\r\n\r\n")) < 0 and more():
+            pass
+        head, buffer = buffer[2:end].decode("utf-8", "replace"), buffer[end + 4 :]
+        name = _param(head, "name")
+        filename = _param(head, "filename")
+        digest, size, kept = hashlib.sha256(), 0, b""
+        while (at := buffer.find(delimiter)) < 0:
+            safe = max(0, len(buffer) - len(delimiter))
+            digest.update(buffer[:safe])
+            size += safe
+            kept = (kept + buffer[:safe])[:1024]
+            buffer = buffer[safe:]
+            if not more():
+                return form if left == 0 else None
+        digest.update(buffer[:at])
+        size += at
+        kept = (kept + buffer[:at])[:1024]
+        buffer = buffer[at:]
+        form[name] = (filename, size, digest.hexdigest()) if filename is not None else kept.decode("utf-8", "replace")
+
+
+def _param(head: str, name: str) -> str | None:
+    for line in head.split("\r\n"):
+        if line.lower().startswith("content-disposition:"):
+            for item in line.split(";")[1:]:
+                key, _, value = item.strip().partition("=")
+                if key == name:
+                    return value.strip('"')
+    return None
