@@ -186,6 +186,7 @@ def main(argv: Sequence[str] | None = None, *, stdin: Any = None, out: TextIO | 
 
     if not args.no_s_yaml:
         deployed_env.apply(os.environ, deployed_env.variables())  # first: --image reads the deployed image limit
+        _say_which_s_yaml(quiet=args.quiet)
     try:
         _check_model(args)
         event = _event(args, stdin or sys.stdin.buffer)
@@ -330,6 +331,35 @@ def _reads_stdin(args: argparse.Namespace, stdin: Any) -> bool:
     return not named and callable(isatty) and not isatty()
 
 
+def _say_which_s_yaml(*, quiet: bool) -> None:
+    """Name the s.yaml read when it is not the current directory's (qwen-fc run from elsewhere), or say none was."""
+    from pathlib import Path
+
+    from handler.local import deployed_env
+
+    found = deployed_env.project_file("s.yaml")
+    if quiet or (found is not None and found.parent == Path.cwd()):
+        return
+    said = f"read {found}" if found is not None else "found no s.yaml: the shell's variables alone"
+    print(f"note: {said}", file=sys.stderr)
+
+
+def _event_path(given: str, *, quiet: bool) -> str:
+    """--event-file as given, or, when a relative path is not here, the project's (events/conversation.json)."""
+    import os.path
+
+    from handler.local import deployed_env
+
+    if os.path.isabs(given) or os.path.exists(given):
+        return given
+    found = deployed_env.project_file(given)
+    if found is None:
+        return given
+    if not quiet:
+        print(f"note: --event-file {given}: read {found}", file=sys.stderr)
+    return str(found)
+
+
 def _bypass_proxies_for_loopback() -> None:
     """Add 127.0.0.1 and localhost to NO_PROXY and no_proxy, keeping whatever they already list."""
     for name in ("NO_PROXY", "no_proxy"):
@@ -425,7 +455,7 @@ def _event(args: argparse.Namespace, stdin: Any) -> bytes:
         return b""  # built once the OSS stand-in holds the file (_upload)
     if args.event_file is not None:
         try:
-            with open(args.event_file, "rb") as f:
+            with open(_event_path(args.event_file, quiet=args.quiet), "rb") as f:
                 return f.read()
         except FileNotFoundError:
             raise UsageError(f"--event-file {args.event_file}: no such file") from None
