@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.support import ROOT
 
-tomllib = pytest.importorskip("tomllib")
+try:
+    import tomllib
+except ImportError:  # Python 3.10: pip vendors the same parser
+    from pip._vendor import tomli as tomllib
 
 
 def config() -> dict:
