@@ -1,5 +1,3 @@
-import sys
+from handler.local.cli import run
 
-from handler.local.cli import main
-
-sys.exit(main())
+run()

@@ -1,7 +1,8 @@
 """What each model can take and what it costs: context window, longest answer, CNY per 1,000 tokens.
 
-Figures come only from Alibaba Cloud's own pages (sources: docs/models.md); one no official page gave
-is None (no guard for that limit, no cost). QWEN_MODEL_TABLE, a JSON object of the same schema,
+Figures come from Alibaba Cloud's own pages where a readable copy gives them, else from Dify's official
+Tongyi plugin, which follows them (sources: docs/models.md); one no source gave is None (no guard for
+that limit, no cost). QWEN_MODEL_TABLE, a JSON object of the same schema,
 overrides or extends the table field by field, e.g. '{"qwen-max": {"input_price": 0.0024}}'.
 `tiers` are the prices above a number of input tokens; `api` is the DashScope API that serves the
 model ("text" | "multimodal"; None: learned, handler/ask/apis.py); `thinking` is "hybrid"
@@ -61,24 +62,33 @@ class ModelInfo(Value):
 
 TEXT, MULTIMODAL = "text", "multimodal"
 HYBRID, HYBRID_ON, ALWAYS = "hybrid", "hybrid-on", "always"
-_TEXT_NOT_FOUND = ModelInfo(None, None, None, api=TEXT)
 _MULTIMODAL_NOT_FOUND = ModelInfo(None, None, None, api=MULTIMODAL)
 
-# One source per row is in docs/models.md; None is a figure no official page gave.
+# One source per figure is in docs/models.md; None is a figure no source gave. Tiers' `above` is the plugin's.
+_FLASH_TIERS = (PriceTier(128_000, 0.0006, 0.006), PriceTier(256_000, 0.0012, 0.012))
+_MAX_TIERS = (PriceTier(32_768, 0.01, 0.04), PriceTier(131_072, 0.015, 0.06))
+_VL_PLUS_TIERS = (PriceTier(32_768, 0.0015, 0.015), PriceTier(131_072, 0.003, 0.03))
+_MILLION = 1_000_000
 DEFAULT_MODELS: Mapping[str, ModelInfo] = {
     "qwen-max": ModelInfo(32_768, 0.02, 0.06, max_output=8_192, api=TEXT, max_input=30_720),
     "qwen-plus": ModelInfo(131_072, 0.0008, 0.002, api=TEXT, thinking=HYBRID),
     "qwen-turbo": ModelInfo(131_072, 0.0003, 0.0006, max_output=16_384, api=TEXT, max_input=98_304),
-    "qwen-long": ModelInfo(10_000_000, 0.0005, 0.002, api=TEXT),
-    "qwen-flash": _TEXT_NOT_FOUND,
-    "qwen3-max": _TEXT_NOT_FOUND,
-    "qwq-plus": replace(_TEXT_NOT_FOUND, thinking=ALWAYS),
-    "qwen3-32b": replace(_TEXT_NOT_FOUND, thinking=HYBRID_ON),
-    "qwen3.7-plus": replace(_MULTIMODAL_NOT_FOUND, thinking=HYBRID_ON),
+    "qwen-long": ModelInfo(10_000_000, 0.0005, 0.002, max_output=32_768, api=TEXT),
+    "qwen-flash": ModelInfo(_MILLION, 0.00015, 0.0015, max_output=32_768, tiers=_FLASH_TIERS, api=TEXT),
+    "qwen3-max": ModelInfo(262_144, 0.006, 0.024, max_output=65_536, tiers=_MAX_TIERS, api=TEXT),
+    "qwq-plus": ModelInfo(131_072, 0.0016, 0.004, max_output=8_192, api=TEXT, thinking=ALWAYS),
+    "qwen3-32b": ModelInfo(131_072, 0.002, 0.008, max_output=16_384, api=TEXT, thinking=HYBRID_ON),
+    "qwen3.5-plus": ModelInfo(_MILLION, 0.0008, 0.0048, max_output=65_536, api=MULTIMODAL, thinking=HYBRID_ON),
+    "qwen3.6-plus": ModelInfo(_MILLION, 0.002, 0.012, max_output=65_536, api=MULTIMODAL, thinking=HYBRID_ON),
+    "qwen3.6-flash": ModelInfo(_MILLION, 0.0012, 0.0072, max_output=65_536, api=MULTIMODAL, thinking=HYBRID_ON),
+    "qwen3.7-plus": ModelInfo(_MILLION, 0.002, 0.008, max_output=65_536, api=MULTIMODAL, thinking=HYBRID_ON),
+    "qwen3.7-max": ModelInfo(_MILLION, 0.012, 0.036, max_output=65_536, api=TEXT, thinking=HYBRID_ON),
     "qwen3.8-flash": replace(_MULTIMODAL_NOT_FOUND, thinking=HYBRID_ON),
-    "qwen3.8-max": replace(_MULTIMODAL_NOT_FOUND, thinking=ALWAYS),
-    "qwen3-vl-plus": replace(_MULTIMODAL_NOT_FOUND, thinking=HYBRID),
-    "qwen3-vl-flash": replace(_MULTIMODAL_NOT_FOUND, thinking=HYBRID),
+    "qwen3.8-max": ModelInfo(_MILLION, 0.012, 0.036, max_output=131_072, api=MULTIMODAL, thinking=ALWAYS),
+    "qwen3-vl-plus": ModelInfo(
+        262_144, 0.001, 0.01, max_output=32_768, tiers=_VL_PLUS_TIERS, api=MULTIMODAL, thinking=HYBRID
+    ),
+    "qwen3-vl-flash": ModelInfo(131_072, 0.0005, 0.002, max_output=32_768, api=MULTIMODAL, thinking=HYBRID),
 }
 
 _NUMBERS = {"context_window": int, "max_output": int, "max_input": int, "input_price": float, "output_price": float}

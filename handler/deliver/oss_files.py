@@ -93,7 +93,7 @@ class OssQuestionFiles:
         if refused is not None:
             return refused
         answer_key = f"{self.ctx.settings.oss_output_prefix}{obj.key}.json"
-        outcome.note(answer_key=answer_key)
+        outcome.note(answer_key=_where(obj, answer_key))
         store = self.ctx.access.store()
         versioning.check(store, obj.bucket, "QWEN_OSS_BUCKETS")  # before anything is asked (see versioning.py)
         etag = _etag(obj.etag)

@@ -24,7 +24,7 @@ import sys
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
 from handler.fc_context import Credentials
@@ -72,7 +72,7 @@ EXAMPLES = (
     'python -m handler "如何做西红柿炖牛腩?"',
     "python -m handler --offline --event-file events/question.json",
     'python -m handler --offline --image handler/local/sample.png "what is this?"',
-    "echo 你好 | python -m handler --offline -",
+    "echo 你好 | python -m handler --offline",
     "python -m handler --offline --text --event-file events/conversation.json",
     "python -m handler --offline --oss-file question.txt",
     "python -m handler tokens --help",
@@ -107,7 +107,11 @@ def parser() -> argparse.ArgumentParser:
         epilog="examples:\n" + "\n".join(f"  {example}" for example in EXAMPLES),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("question", nargs="*", help="the question (words are joined); '-' reads the event from stdin")
+    p.add_argument(
+        "question",
+        nargs="*",
+        help="the question (words are joined); '-', or none with stdin a pipe or a file, reads the event from stdin",
+    )
     p.add_argument("--event-file", metavar="PATH", help="send this file's bytes as the event")
     p.add_argument(
         "--oss-file",
@@ -116,7 +120,11 @@ def parser() -> argparse.ArgumentParser:
         "prints the answer file the handler wrote",
     )
     p.add_argument("--mode", choices=["messages", "prompt"], help="override QWEN_MODE")
-    p.add_argument("--model", help="override QWEN_MODEL")
+    p.add_argument(
+        "--model",
+        help="override QWEN_MODEL; a model QWEN_ALLOWED_MODELS lacks is answered here, with a note that the "
+        "deployed function would refuse it",
+    )
     p.add_argument("--offline", action="store_true", help="answer from a local DashScope stand-in: no key, no network")
     p.add_argument(
         "--image",
@@ -143,6 +151,28 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def run() -> NoReturn:
+    """`python -m handler` and the console script `qwen-fc`: main(), with Ctrl-C said in one line."""
+    try:
+        status = main()
+    except KeyboardInterrupt:
+        _interrupted()
+    sys.exit(status)
+
+
+def _interrupted() -> NoReturn:
+    """Exit 130 (128 + SIGINT) with one line and no traceback; os._exit, so no worker thread is waited for
+    and a buffered, half-written stdout is dropped rather than flushed."""
+    sys.stderr.write("\ninterrupted\n" if _mid_line() else "interrupted\n")
+    sys.stderr.flush()
+    os._exit(130)
+
+
+def _mid_line() -> bool:
+    # An answer streaming to the terminal leaves the cursor mid-line: the notice starts on a line of its own.
+    return sys.stdout.isatty() and sys.stderr.isatty()
+
+
 def main(argv: Sequence[str] | None = None, *, stdin: Any = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -156,7 +186,9 @@ def main(argv: Sequence[str] | None = None, *, stdin: Any = None, out: TextIO | 
 
     if not args.no_s_yaml:
         deployed_env.apply(os.environ, deployed_env.variables())  # first: --image reads the deployed image limit
+        _say_which_s_yaml(quiet=args.quiet)
     try:
+        _check_model(args)
         event = _event(args, stdin or sys.stdin.buffer)
         oss_file = _oss_file(args)
         if args.timeout <= 0:
@@ -170,7 +202,7 @@ def main(argv: Sequence[str] | None = None, *, stdin: Any = None, out: TextIO | 
     if args.mode:
         os.environ["QWEN_MODE"] = args.mode
     if args.model:
-        os.environ["QWEN_MODEL"] = args.model
+        _use_model(args.model, quiet=args.quiet)
     _log_to_stderr(quiet=args.quiet, verbose=args.verbose)
 
     standins: list[Any] = []
@@ -206,10 +238,9 @@ def main(argv: Sequence[str] | None = None, *, stdin: Any = None, out: TextIO | 
     if oss_file is not None:
         standins, context, uploaded, event = _upload(oss_file, standins, context, quiet=args.quiet)
 
-    import index
-
+    session = _session(args, event, out, oss_file)
     try:
-        returned = index.handler(event, context)
+        returned = session.handle(event, context)
         if uploaded is not None:
             returned = _answer_file(standins[-1], uploaded, returned, quiet=args.quiet)
     except Exception as error:  # noqa: BLE001  # FC would mark the invocation failed; so do we
@@ -218,11 +249,115 @@ def main(argv: Sequence[str] | None = None, *, stdin: Any = None, out: TextIO | 
     finally:
         for standin in standins:
             standin.stop()
-    shown = output.render(returned, text=args.text, pretty=args.pretty, err=sys.stderr)
-    if shown or not args.text:  # --text of a refusal: nothing on stdout, the reason is on stderr
+    shown = output.render(returned, text=args.text, pretty=args.pretty, err=sys.stderr, reasoning=not session.streamed)
+    if session.streamed:
+        print(file=out)  # the answer is on the terminal already: end its line
+    elif shown or not args.text:  # --text of a refusal: nothing on stdout, the reason is on stderr
         print(shown, file=out)
+    _summarize(args, session)
     _say_if_a_refusal_sample(args.event_file, returned)
     return 0 if _all_ok(returned) else 1
+
+
+def _check_model(args: argparse.Namespace) -> None:
+    """--model's checks before anything starts: a typo of a known model stops with "did you mean", and a
+    text-only model does not take --image (the handler would answer with QWEN_VISION_MODEL instead)."""
+    if not args.model:
+        return
+    from handler.ask.models import MULTIMODAL, likely_meant, parse_table
+    from handler.local import deployed_env
+
+    table = parse_table(os.environ.get("QWEN_MODEL_TABLE", ""))  # InvalidConfig as the handler's
+    known = {**dict.fromkeys(_allowed()), **table}
+    meant = None if args.model in known else likely_meant(args.model, known)
+    if meant is not None:
+        raise UsageError(
+            f"--model {args.model}: no such model in the model table or QWEN_ALLOWED_MODELS; did you mean {meant}? "
+            "(to use the name as typed, add it to QWEN_MODEL_TABLE)"
+        )
+    info = table.get(args.model)
+    if args.image and info is not None and info.api is not None and info.api != MULTIMODAL:
+        vision = deployed_env.setting("QWEN_VISION_MODEL", "vision_model")
+        raise UsageError(
+            f"--model {args.model} answers text only and cannot take --image: drop --model to have the image "
+            f"answered by QWEN_VISION_MODEL ({vision}), or name a vision model such as qwen3-vl-plus"
+        )
+
+
+def _allowed() -> list[str]:
+    return [name.strip() for name in os.environ.get("QWEN_ALLOWED_MODELS", "").split(",") if name.strip()]
+
+
+def _use_model(model: str, *, quiet: bool) -> None:
+    """--model as QWEN_MODEL; allowed here even when the deployment's allowlist lacks it, saying so once."""
+    os.environ["QWEN_MODEL"] = model
+    allowed = _allowed()
+    if not allowed or model in allowed:
+        return
+    os.environ["QWEN_ALLOWED_MODELS"] = ",".join([*allowed, model])
+    if not quiet:
+        print(
+            f"note: {model} is not in QWEN_ALLOWED_MODELS: answered here, but the deployed function would refuse "
+            f"it; add it to QWEN_ALLOWED_MODELS in s.yaml to allow it there",
+            file=sys.stderr,
+        )
+
+
+def _session(args: argparse.Namespace, event: bytes, out: TextIO, oss_file: Any) -> Any:
+    """How the handler is called: --text on a terminal shows one question's answer as it streams."""
+    from handler.local import live
+
+    if not args.text:
+        return live.Session(None, sys.stderr)
+    from handler.events.decode import decode
+
+    one_question = oss_file is None and not decode(event).batch
+    return live.Session(out if one_question and out.isatty() else None, sys.stderr)
+
+
+def _summarize(args: argparse.Namespace, session: Any) -> None:
+    """--text's last line on stderr: model, tokens, cost and seconds."""
+    summary = session.summary() if args.text and not args.quiet else None
+    if summary:
+        print(summary, file=sys.stderr)
+
+
+def _reads_stdin(args: argparse.Namespace, stdin: Any) -> bool:
+    """'-', or nothing else named while stdin is a pipe or a file (not a terminal)."""
+    if args.question == ["-"]:
+        return True
+    named = bool(args.question) or args.event_file is not None or getattr(args, "oss_file", None) is not None
+    isatty = getattr(stdin, "isatty", None)
+    return not named and callable(isatty) and not isatty()
+
+
+def _say_which_s_yaml(*, quiet: bool) -> None:
+    """Name the s.yaml read when it is not the current directory's (qwen-fc run from elsewhere), or say none was."""
+    from pathlib import Path
+
+    from handler.local import deployed_env
+
+    found = deployed_env.project_file("s.yaml")
+    if quiet or (found is not None and found.parent == Path.cwd()):
+        return
+    said = f"read {found}" if found is not None else "found no s.yaml: the shell's variables alone"
+    print(f"note: {said}", file=sys.stderr)
+
+
+def _event_path(given: str, *, quiet: bool) -> str:
+    """--event-file as given, or, when a relative path is not here, the project's (events/conversation.json)."""
+    import os.path
+
+    from handler.local import deployed_env
+
+    if os.path.isabs(given) or os.path.exists(given):
+        return given
+    found = deployed_env.project_file(given)
+    if found is None:
+        return given
+    if not quiet:
+        print(f"note: --event-file {given}: read {found}", file=sys.stderr)
+    return str(found)
 
 
 def _bypass_proxies_for_loopback() -> None:
@@ -311,6 +446,8 @@ def _event(args: argparse.Namespace, stdin: Any) -> bytes:
     """The event bytes the arguments name; UsageError when they name none, two, or an empty question."""
     if args.image:
         return _image_event(args)
+    if _reads_stdin(args, stdin):
+        args.question = ["-"]
     sources = sum([bool(args.question), args.event_file is not None, getattr(args, "oss_file", None) is not None])
     if sources != 1:
         raise UsageError("give a question, '-' for stdin, --event-file PATH or --oss-file PATH (not more than one)")
@@ -318,7 +455,7 @@ def _event(args: argparse.Namespace, stdin: Any) -> bytes:
         return b""  # built once the OSS stand-in holds the file (_upload)
     if args.event_file is not None:
         try:
-            with open(args.event_file, "rb") as f:
+            with open(_event_path(args.event_file, quiet=args.quiet), "rb") as f:
                 return f.read()
         except FileNotFoundError:
             raise UsageError(f"--event-file {args.event_file}: no such file") from None

@@ -13,12 +13,26 @@ from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
-S_YAML = Path(__file__).resolve().parents[2] / "s.yaml"
+PROJECT = Path(__file__).resolve().parents[2]  # the checkout, for a run from it or an editable install
+S_YAML = PROJECT / "s.yaml"
 _SKIPPED = frozenset({"PYTHONPATH"})
 
 
-def variables(path: Path = S_YAML) -> dict[str, str]:
+def project_file(name: str) -> Path | None:
+    """`name` (s.yaml, events/...) in the current directory or one above it, else in the project, so
+    `qwen-fc` run from anywhere finds the project's; None when neither has it."""
+    here = Path.cwd()
+    for folder in (here, *here.parents):
+        if (folder / name).exists():
+            return folder / name
+    return PROJECT / name if (PROJECT / name).exists() else None
+
+
+def variables(path: Path | None = None) -> dict[str, str]:
     """Every literal environment variable the s.yaml resources set (empty when there is no s.yaml)."""
+    path = path or project_file("s.yaml")
+    if path is None:
+        return {}
     try:
         text = path.read_text(encoding="utf-8")
     except OSError:

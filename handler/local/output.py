@@ -11,8 +11,9 @@ import json
 from typing import Any, TextIO
 
 
-def render(returned: str, *, text: bool, pretty: bool, err: TextIO) -> str:
-    """What to print on stdout for the handler's return value; side notes of --text go to `err`."""
+def render(returned: str, *, text: bool, pretty: bool, err: TextIO, reasoning: bool = True) -> str:
+    """What to print on stdout for the handler's return value; side notes of --text go to `err` (the
+    reasoning too, unless `reasoning` is False: it was shown as it streamed)."""
     if not (text or pretty):
         return returned
     try:
@@ -28,9 +29,9 @@ def render(returned: str, *, text: bool, pretty: bool, err: TextIO) -> str:
         if not isinstance(result, dict):
             print(f"{label}not a result: {result!r}", file=err)
             continue
-        answer, reasoning = answer_of(result)
-        if reasoning:
-            print(f"{label}reasoning:\n{reasoning}", file=err)
+        answer, thought = answer_of(result)
+        if thought and reasoning:
+            print(f"{label}reasoning:\n{thought}", file=err)
         if result.get("code"):
             print(f"{label}{result['code']} ({result.get('status_code')}): {result.get('message')}", file=err)
         if answer is not None:

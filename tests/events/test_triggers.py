@@ -98,10 +98,12 @@ def test_mns_topic_stream_samples(event_file):
 
 
 def test_mns_queue_batch_sample_is_a_batch(event_file):
-    """EventBridge's CloudEvents array gives one record per message and an array of results."""
+    """EventBridge's CloudEvents array gives one record per message, in order (the sample holds three)."""
     decoded = decode(event_file("mns-queue-batch.json"))
     assert decoded.batch
-    assert decoded.records == (Question(text="TEST", source="mns:C6DB60D1574661357FA227277445%2A%2A%2A%2A"),)
+    assert [record.text for record in decoded.records] == ["TEST", "牛腩要炖多久?", "番茄先炒还是后放?"]
+    assert decoded.records[0] == Question(text="TEST", source="mns:C6DB60D1574661357FA227277445%2A%2A%2A%2A")
+    assert len({record.source for record in decoded.records}) == 3  # each message keys its own answer
 
 
 def test_mns_queue_single_event_sample(event_file):

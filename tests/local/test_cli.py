@@ -86,7 +86,7 @@ def test_help_shows_each_example_on_its_own_line():
     for example in (
         'python -m handler "如何做西红柿炖牛腩?"',
         "python -m handler --offline --event-file events/question.json",
-        "echo 你好 | python -m handler --offline -",
+        "echo 你好 | python -m handler --offline",
         "python -m handler tokens --help",
     ):
         assert example in lines

@@ -87,7 +87,7 @@ def test_an_oss_file_is_answered_as_an_upload_and_its_answer_file_printed(tmp_pa
     # The handler read it through OSS: its log line names the object and the answer's key.
     log = next(json.loads(line.split(" ", 1)[1]) for line in err.splitlines() if '"event":"question"' in line)
     assert log["source"] == "oss://qwen-questions/questions/beef.txt"
-    assert log["answer_key"] == "answers/questions/beef.txt.json"
+    assert log["answer_key"] == "oss://qwen-questions/answers/questions/beef.txt.json"
 
 
 def test_an_oss_file_honours_the_output_prefix_and_text(tmp_path):

@@ -61,7 +61,7 @@ def test_none_allows_no_parameter_at_all(standin, env, context):
     assert result["code"] == "ParameterNotAllowed" and standin.requests == []
 
 
-@pytest.mark.parametrize("model", ["qwen3.7-plus", "qwen3.8-flash"])
+@pytest.mark.parametrize("model", ["qwen3.7-plus", "qwen3.6-flash", "qwen3.7-max"])
 def test_models_that_think_by_default_get_the_default_budget(standin, env, context, logs, model):
     """The current hybrid models think unless told not to: the stand-in reasons, the budget is sent."""
     assert DEFAULT_MODELS[model].thinking == HYBRID_ON
