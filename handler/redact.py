@@ -8,6 +8,7 @@ factory makes a library's record one project JSON line first (handler/logs.py `l
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -25,6 +26,20 @@ _pinned: dict[str, tuple[str, ...]] = {}
 _masked: tuple[str, ...] = ()  # pinned then remembered: what `redact` replaces, rebuilt on each change
 _installed = False
 _formatter = logging.Formatter()
+
+# A signed OSS URL grants a read to whoever holds it: its signing parameters are masked wherever they are
+# found, pinned or not (oss2's V1 and V2 query forms, the V4 form of newer SDKs, and V4's header fields).
+_SIGNING = re.compile(
+    r"(?<![A-Za-z0-9_-])(x-oss-signature|x-oss-credential|x-oss-security-token|x-oss-access-key-id|signature"
+    r"|ossaccesskeyid|security-token|securitytoken|credential)(=|%3D)(?:(?!%26)[^&\s\"'<>\\,]|\\/)+",
+    re.IGNORECASE,
+)
+# Substring tests, far cheaper than the pattern, that gate it: each name above, in its usual spellings or
+# upper case, holds one of them.
+_HINTS = (
+    *("ignature", "ccessKeyId", "ccesskeyid", "ccess-key-id", "ecurity", "redential"),
+    *("IGNATURE", "CCESSKEYID", "CCESS-KEY-ID", "ECURITY", "REDENTIAL"),
+)
 
 
 def pin(role: str, values: Iterable[str | None]) -> None:
@@ -44,11 +59,18 @@ def pin(role: str, values: Iterable[str | None]) -> None:
 
 
 def redact(text: str) -> str:
-    """`text` with every pinned and remembered secret replaced by ***."""
+    """`text` with every pinned and remembered secret, and every signed URL's signing values, replaced by ***."""
     for secret in _masked:
         if secret in text:
             text = text.replace(secret, MASK)
+    for hint in _HINTS:
+        if hint in text:
+            return _SIGNING.sub(_masked_parameter, text)
     return text
+
+
+def _masked_parameter(match: re.Match[str]) -> str:
+    return f"{match.group(1)}{match.group(2)}{MASK}"
 
 
 def mask_record(record: logging.LogRecord) -> None:
@@ -91,8 +113,7 @@ def install() -> None:
         def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
             record = previous(*args, **kwargs)
             logs.library_line(record)  # before masking: the line it makes is masked like any other
-            if _masked:
-                mask_record(record)
+            mask_record(record)  # always: a signed URL is a secret nobody pinned
             return record
 
         logging.setLogRecordFactory(factory)

@@ -22,6 +22,9 @@ SOURCE_ETAG_META = "source-etag"  # x-oss-meta-source-etag on each answer object
 
 REQUEST_TIMEOUT = 10.0  # the longest an OSS request may wait (connect, and each read); lowered to the time left
 MIN_REQUEST_SECONDS = 0.25  # with less left, no OSS request is started: it could not finish in time
+# A signed URL is a bearer grant to read one object: long enough for DashScope to fetch the document while it
+# answers, short enough that a URL leaked anyway reads nothing for long.
+SIGNED_URL_SECONDS = 10 * 60
 
 
 def store_reserve(requests: int) -> float:
@@ -60,6 +63,11 @@ class ObjectStore(Protocol):
 
     def delete(self, bucket: str, key: str) -> None:
         """Remove the object; a missing object is not an error."""
+        ...
+
+    def sign_url(self, bucket: str, key: str, *, expires: int, etag: str | None) -> str:
+        """A GET URL for this one object on the public endpoint, valid `expires` seconds; a secret. With `etag`,
+        the object is first checked to still be that version (ObjectNotFound, or 409 ObjectReplaced)."""
         ...
 
 
@@ -169,6 +177,27 @@ class Oss2Store:
         except ObjectNotFound:
             return
 
+    def sign_url(self, bucket: str, key: str, *, expires: int, etag: str | None) -> str:
+        if etag is not None:
+            current = self.etag(bucket, key)
+            if current is None:
+                raise ObjectNotFound(f"cannot sign {shown_object(bucket, key)}: it does not exist")
+            if not _same_etag(current, etag):
+                raise QwenError(
+                    f"{shown_object(bucket, key)} now has eTag {plain(current)[:40]}, not {plain(etag)[:40]}: it was "
+                    "replaced, so no URL to it was made",
+                    code="ObjectReplaced",
+                    status_code=409,
+                )
+        try:
+            # Signing is local (no request): the same credentials, on the endpoint DashScope can reach.
+            oss = self._oss2.Bucket(self._auth, public_endpoint(self._endpoint), bucket, session=self._session)
+            # slash_safe: the key's folders stay a path, so a reader that names the file by its last segment sees
+            # the document's own name and suffix.
+            return oss.sign_url("GET", key, expires, slash_safe=True)
+        except self._oss2.exceptions.OssError as error:
+            raise self._translate(error, "sign", bucket, key) from None
+
     def _translate(self, error: Any, verb: str, bucket: str, key: str) -> QwenError:
         # Only the status, OSS's code and request id: OSS error bodies may quote signed headers.
         status = getattr(error, "status", None) or 0
@@ -223,6 +252,11 @@ _ACTIONS = {
 }
 
 
+def _same_etag(current: str, expected: str) -> bool:
+    # OSS quotes eTags in headers and events may not: compare the bare upper-case values.
+    return current.strip('"').upper() == expected.strip('"').upper()
+
+
 def _folder(key: str) -> str:
     return key.rsplit("/", 1)[0] + "/" if "/" in key else ""
 
@@ -241,6 +275,17 @@ def _total_size(content_range: str | None, read: int) -> int:
 
 
 _REGION = r"^[a-z0-9-]+$"
+_INTERNAL = re.compile(r"^(?:https?://)?(oss-[a-z0-9-]+?)-internal(\.aliyuncs\.com)/?$")
+
+
+def public_endpoint(endpoint: str) -> str:
+    """The region's public endpoint for an internal one (`oss-<region>-internal.aliyuncs.com`, reachable only
+    from Alibaba Cloud's network, not by DashScope); any other endpoint, a local stand-in's, as it is."""
+    internal = _INTERNAL.match(endpoint)
+    if internal is None:
+        return endpoint
+    # https: the URL carries a signature across the Internet.
+    return f"https://{internal.group(1)}{internal.group(2)}"
 
 
 def endpoint_for(region: str | None, override: str | None) -> str | None:

@@ -29,21 +29,30 @@ the endpoint that does not serve it gets the gateway's 400 InvalidParameter "url
 url! ...", so the project's learning of a model's API is tested through the real SDK. Like the
 service, it refuses non-streamed calls to stream-only models: QwQ models, and open Qwen3 models
 while thinking (they think unless `enable_thinking` is false).
+
+A request whose messages hold `{"type": "doc_url", "doc_url": [...]}` parts (Qwen-Doc-Turbo) is answered
+by fetching each URL, as DashScope downloads them: only http(s) URLs on 127.0.0.1, at most 10. The answer
+names each document's size and sha256 prefix; a failed fetch is 400 InvalidParameter.FileDownload, a code
+this stand-in invents (DashScope's own words for it are not documented).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import socket
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 GENERATION_PATH = "/api/v1/services/aigc/text-generation/generation"
 MULTIMODAL_PATH = "/api/v1/services/aigc/multimodal-generation/generation"
@@ -56,6 +65,10 @@ URL_ERROR = (
 # qwen3.8-max-0902 is a dated snapshot; qwen3.5-plus is multimodal on its API page.
 UNLISTED: dict[str, str] = {"qwen3.8-max-0902": "multimodal", "qwen3.5-plus": "multimodal", "qwen-plus-latest": "text"}
 EMULATED = "[emulated answer from the local DashScope stand-in]"
+DOC_URL_LIMIT = 10  # URLs per request, as Qwen-Doc-Turbo's page says
+FILE_DOWNLOAD = "InvalidParameter.FileDownload"  # the stand-in's invention: DashScope's code is not documented
+# No proxy from the environment: the documents are on this machine.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 EMULATED_REASONING = "[emulated reasoning]"
 SSE_CONTENT_TYPE = "text/event-stream;charset=UTF-8"
 # DashScope's refusals of a non-streamed call to a stream-only model (400 InvalidParameter).
@@ -289,6 +302,8 @@ class DashScopeStandIn:
                 return self._script.popleft()
         if not request.authorized:
             return error(401, "InvalidApiKey", "Invalid API-key provided.")
+        if urls := doc_urls(request.body):
+            return read_documents(urls)
         if self.policy is not None and (chosen := self.policy(request)) is not None:
             return chosen
         return answer(delay=self.latency)
@@ -482,6 +497,47 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         pass  # quiet: the CLI's stdout is the answer
+
+
+def doc_urls(body: Any) -> list[Any]:
+    """Every URL of the request's doc_url parts, in order (a part's `doc_url` is a list)."""
+    messages = ((body or {}).get("input") or {}).get("messages") if isinstance(body, dict) else None
+    found: list[Any] = []
+    for message in messages if isinstance(messages, list) else []:
+        content = message.get("content") if isinstance(message, dict) else None
+        for part in content if isinstance(content, list) else []:
+            if isinstance(part, dict) and part.get("type") == "doc_url":
+                urls = part.get("doc_url")
+                found.extend(urls if isinstance(urls, list) else [urls])
+    return found
+
+
+def read_documents(urls: list[Any]) -> Behaviour:
+    """Fetch each document as DashScope would, then answer with its size and digest, or refuse with a 400."""
+    if len(urls) > DOC_URL_LIMIT:
+        return error(400, "InvalidParameter", f"At most {DOC_URL_LIMIT} doc_url entries are supported.")
+    seen: list[str] = []
+    for number, url in enumerate(urls, start=1):
+        fetched = _fetch(url)
+        if isinstance(fetched, str):
+            # DashScope may echo the URL it failed on: so does this, and the client's masking must hold.
+            return error(400, FILE_DOWNLOAD, f"Failed to download the file from doc_url {url}: {fetched}")
+        seen.append(f"document {number}: {len(fetched)} bytes, sha256 {hashlib.sha256(fetched).hexdigest()[:16]}")
+    return answer(f"{EMULATED} " + "; ".join(seen))
+
+
+def _fetch(url: Any) -> bytes | str:
+    """The document's bytes, or why it could not be fetched (only http(s) on 127.0.0.1: a local stand-in)."""
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or parts.hostname != "127.0.0.1":
+        return "only http(s) URLs on 127.0.0.1 are fetched by the stand-in"
+    try:
+        with _DIRECT.open(url, timeout=10) as response:
+            return response.read()
+    except urllib.error.HTTPError as failed:
+        return f"HTTP {failed.code}"
+    except OSError as failed:
+        return f"{type(failed).__name__}"
 
 
 def _request_id() -> str:

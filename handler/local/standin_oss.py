@@ -5,6 +5,11 @@ As OSS does, a bucket whose versioning is Enabled or Suspended (`versioning`) ig
 x-oss-forbid-overwrite: every PUT succeeds. An object keeps the Content-Encoding it was uploaded
 with and is served with it, undecoded, as OSS serves it.
 
+A GET by a signed URL (query-string authentication: oss2's V1 `Bucket.sign_url`) is served only when its
+signature verifies for credentials the stand-in was told of (`accept`) and its `Expires` is in the future,
+else 403 SignatureDoesNotMatch, InvalidAccessKeyId, InvalidSecurityToken or AccessDenied "Request has
+expired.", as OSS answers. Other requests are not checked: the function's own are signed by oss2 itself.
+
 oss2 talks to it unchanged: with an IP endpoint it uses path-style URLs (/bucket/key). Used by the
 CLI's --offline mode for OSS events and by tests. In --offline mode a missing object is emulated as a
 real bucket would hold it: a text question for a text key, a small bundled PNG (handler/local/sample.png)
@@ -15,17 +20,20 @@ image's `.txt` sidecar (the default instruction applies).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
+import hmac
 import socket
 import threading
+import time
 import uuid
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 EMULATED_OBJECT = "What is stored at {key}? (an emulated object from the local OSS stand-in)"
 # The first bytes of a PNG file: what an image key holds in a real bucket (not text).
@@ -63,6 +71,43 @@ def emulated(key: str) -> StoredObject | None:
     return StoredObject(EMULATED_OBJECT.format(key=key).encode(), content_type="text/plain")
 
 
+# Query parameters that name a V1 signed URL, and those of the V2 and V4 forms, which are not verified here.
+_V1_QUERY = ("OSSAccessKeyId", "Signature", "Expires")
+_OTHER_QUERY = ("x-oss-signature", "x-oss-credential", "x-oss-signature-version")
+# The sub-resources OSS signs with the resource (those a GET of an object may carry; oss2's list holds more).
+_SUBRESOURCES = frozenset(
+    {
+        "security-token",
+        "versionId",
+        "response-content-type",
+        "response-content-language",
+        "response-expires",
+        "response-cache-control",
+        "response-content-disposition",
+        "response-content-encoding",
+        "x-oss-process",
+        "x-oss-traffic-limit",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    status: int
+    code: str
+    message: str
+
+
+def string_to_sign(method: str, bucket: str, key: str, query: dict[str, str], headers: dict[str, str]) -> str:
+    """OSS's V1 string to sign for query-string authentication: the verb, empty Content-MD5 and Content-Type,
+    Expires in the Date's place, the x-oss- headers, then /bucket/key with its sub-resources sorted."""
+    oss_headers = sorted((k.lower(), v) for k, v in headers.items() if k.lower().startswith("x-oss-"))
+    canonical = "".join(f"{k}:{v}\n" for k, v in oss_headers)
+    sub = sorted((k, v) for k, v in query.items() if k in _SUBRESOURCES)
+    resource = f"/{bucket}/{key}" + ("?" + "&".join(f"{k}={v}" if v else k for k, v in sub) if sub else "")
+    return f"{method}\n\n\n{query.get('Expires', '')}\n{canonical}{resource}"
+
+
 @dataclass(frozen=True)
 class OssRequest:
     method: str
@@ -93,6 +138,9 @@ class OssStandIn:
         self.keep_requests = True
         # Bucket -> "Enabled" or "Suspended" (GetBucketVersioning); a bucket not listed was never versioned.
         self.versioning: dict[str, str] = {}
+        # AccessKeyId -> (secret, security token or None): whose signed URLs verify (`accept`).
+        self.keys: dict[str, tuple[str, str | None]] = {}
+        self.clock = time.time  # what Expires is compared with; a test may move it
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
@@ -144,6 +192,43 @@ class OssStandIn:
         with self._lock:
             self.objects.pop((bucket, key), None)
 
+    def accept(self, access_key_id: str, secret: str, security_token: str | None = None) -> None:
+        """Verify signed URLs made with these credentials (an STS key's URL must carry its token)."""
+        with self._lock:
+            self.keys[access_key_id] = (secret, security_token)
+
+    def check_signed(
+        self, method: str, bucket: str, key: str, query: dict[str, str], headers: dict[str, str]
+    ) -> Refusal | None:
+        """None when a signed URL's request may be served, else OSS's 403 for it."""
+        if any(name in query for name in _OTHER_QUERY):
+            return Refusal(403, "AccessDenied", "The stand-in verifies only V1 signed URLs (Signature, Expires).")
+        if not all(query.get(name) for name in _V1_QUERY):
+            return Refusal(403, "AccessDenied", "Signed URL must carry OSSAccessKeyId, Expires and Signature.")
+        with self._lock:
+            known = self.keys.get(query["OSSAccessKeyId"])
+        if known is None:
+            return Refusal(
+                403, "InvalidAccessKeyId", "The OSS Access Key Id you provided does not exist in our records."
+            )
+        secret, token = known
+        if not query["Expires"].isdigit() or int(query["Expires"]) < self.clock():
+            return Refusal(403, "AccessDenied", "Request has expired.")
+        if token is not None and query.get("security-token") != token:
+            return Refusal(403, "InvalidSecurityToken", "The security token you provided is invalid.")
+        expected = base64.b64encode(
+            hmac.new(
+                secret.encode(), string_to_sign(method, bucket, key, query, headers).encode(), hashlib.sha1
+            ).digest()
+        ).decode()
+        if not hmac.compare_digest(expected, query["Signature"]):
+            return Refusal(
+                403,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided.",
+            )
+        return None
+
     def fail_next(self, *statuses: int, method: str | None = None, prefix: str = "") -> None:
         """Answer the next requests (of `method`, for keys under `prefix`, or any) with these HTTP statuses."""
         with self._lock:
@@ -176,6 +261,8 @@ class OssStandIn:
             self._denied.clear()
             self.writes.clear()
             self.versioning.clear()
+            self.keys.clear()
+            self.clock = time.time
             self.keep_requests = True
 
     def _record(self, request: OssRequest) -> int | None:
@@ -228,6 +315,11 @@ class _Handler(BaseHTTPRequestHandler):
         if "versioning" in [part.partition("=")[0] for part in urlsplit(self.path).query.split("&")]:
             return self._versioning()
         standin, bucket, key, fault = self._begin("GET")
+        query = dict(parse_qsl(urlsplit(self.path).query, keep_blank_values=True))
+        if any(name in query for name in (*_V1_QUERY, *_OTHER_QUERY)):
+            refusal = standin.check_signed("GET", bucket, key, query, dict(self.headers.items()))
+            if refusal is not None:
+                return self._error(refusal.status, refusal.code, refusal.message)
         if fault and fault != TRUNCATE:
             return self._fault(fault)
         stored = standin.get(bucket, key)
@@ -334,10 +426,10 @@ class _Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):  # the client may have given up first
             self.connection.shutdown(socket.SHUT_RDWR)
 
-    def _error(self, status: int, code: str) -> None:
+    def _error(self, status: int, code: str, message: str | None = None) -> None:
         request_id = uuid.uuid4().hex.upper()[:24]
         body = (
-            f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{code}</Message>'
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message or code}</Message>'
             f"<RequestId>{request_id}</RequestId><HostId>127.0.0.1</HostId></Error>"
         ).encode()
         self._send(status, body, {"Content-Type": "application/xml", "x-oss-request-id": request_id})
