@@ -40,9 +40,9 @@ def test_the_reference_table():
 
 
 def test_output_limits_are_the_documented_ones():
-    """max_output is set only where Alibaba's pages give it: qwen-max 8,192, qwen-turbo 16,384."""
+    """max_output is set only where Alibaba's pages give it: qwen-max 8,192, qwen-turbo 16,384, qwen-long 32,768."""
     limits = {name: DEFAULT_MODELS[name].max_output for name in ("qwen-max", "qwen-plus", "qwen-turbo", "qwen-long")}
-    assert limits == {"qwen-max": 8_192, "qwen-plus": None, "qwen-turbo": 16_384, "qwen-long": None}
+    assert limits == {"qwen-max": 8_192, "qwen-plus": None, "qwen-turbo": 16_384, "qwen-long": 32_768}
 
 
 @pytest.mark.parametrize(
