@@ -215,7 +215,7 @@ class OssQuestionFiles:
         stored = store.read(obj.bucket, obj.key, max_bytes=documents.HEAD_BYTES if named_document else limit)
         _check_version(obj, etag, stored)
         if stored.size > 0 or named_document:
-            document = self._sniff_document(store, obj, etag, stored)
+            document = self._sniff_document(store, obj, etag, stored, refuse=named_document)
             if document is not None:
                 return self._document_question(store, obj, etag, stored, document)
         if stored.size > len(stored.data) and named_document:
@@ -262,9 +262,10 @@ class OssQuestionFiles:
         return record
 
     def _sniff_document(
-        self, store: ObjectStore, obj: OssObject, etag: str | None, stored: StoredObject
+        self, store: ObjectStore, obj: OssObject, etag: str | None, stored: StoredObject, *, refuse: bool
     ) -> documents.Document | None:
-        """The document the head and tail show, None for no document; a refused one raises its InvalidInput."""
+        """The document the head and tail show, None for no document. A refused one raises its InvalidInput
+        when `refuse` (a document's name); under another name (a .zip) it is left to the text and image checks."""
         head = stored.data[: documents.HEAD_BYTES]
         if stored.size > 0 and not head.startswith(_DOCUMENT_STARTS) and head[60:68] != b"BOOKMOBI":
             return None  # no document's signature: no tail read for text or an image
@@ -277,7 +278,9 @@ class OssQuestionFiles:
             tail = ending.data[-documents.TAIL_BYTES :]
         found = documents.sniff(head, tail, stored.size)
         if isinstance(found, documents.Refusal):
-            raise found.error(_shown(obj))
+            if refuse:
+                raise found.error(_shown(obj))
+            return None
         return found
 
     def _document_question(
