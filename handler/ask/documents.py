@@ -20,6 +20,7 @@ from handler.errors import InvalidInput, QwenError, TransientUpstreamError
 from handler.events.question import DocumentSource, Question
 from handler.outcome import Outcome
 from handler.result import Result
+from handler.values import replace
 
 PROCESSED = "processed"
 FAILED = "error"  # the files API's status of a file it could not parse
@@ -113,13 +114,14 @@ class DocumentAsker:
     def _attempts(self, call: Call, deadline: Deadline) -> Asked:
         """The normal attempts, again after a backoff while the model says a file is still being parsed."""
         invoker = invoker_for(call.mode, TEXT)
-        waits = 0
+        waits = attempts = 0
         while True:
             asked = call_with_retries(
                 call, invoker, self.settings, deadline, self.seams, function_timeout=self.function_timeout
             )
+            attempts += asked.attempts
             if not _parsing(asked.result):
-                return asked
+                return replace(asked, attempts=attempts)  # the log line counts every call made
             waits += 1
             self._pause(waits, deadline, "the model said a file was still being parsed")
 

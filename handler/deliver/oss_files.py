@@ -8,7 +8,8 @@ For one `OssObject` record, in order:
   otherwise, exactly once across instances (once.py) for this key and eTag: the stored answer, another
   instance's, or read (size and bytes checked), ask and write `<prefix><key>.json`
 An image (by its bytes) is asked of QWEN_VISION_MODEL as a data: URI with QWEN_IMAGE_PROMPT or its
-sidecar `<key>.txt`; a refused file gets its refusal as its answer file. The answer file's
+sidecar `<key>.txt`; a document (by its head and tail) is streamed to QWEN_DOCUMENT_MODEL by file id with
+QWEN_DOCUMENT_PROMPT or its sidecar; a refused file gets its refusal as its answer file. The answer file's
 x-oss-meta-source-etag names the version it answers; each version has its own in-progress marker
 under `<prefix>.pending/` (docs/answers-and-exactly-once.md).
 """

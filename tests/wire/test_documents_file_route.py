@@ -201,12 +201,13 @@ def test_a_delete_that_fails_is_logged_and_the_answer_stands(standin, oss, wire,
     assert warning["file_id"].startswith("file-fe-")
 
 
-def test_parsing_in_progress_twice_then_answered(standin, oss, wire, fc):
+def test_parsing_in_progress_twice_then_answered(standin, oss, wire, fc, logs):
     standin.files.parsing = 2
     data = office("xl/", "workbook.xml")
     result = ask(upload(oss, "inbox/slow.xlsx", data), fc, wire)
     assert result["status_code"] == 200 and f"{len(data)} bytes" in content(result)
     assert len(generations(standin)) == 3 and standin.files.files == {}
+    assert logs.events("question")[-1]["attempts"] == 3
 
 
 def test_processing_is_awaited_before_asking(standin, oss, wire, fc):
@@ -324,3 +325,14 @@ def test_the_payload_hash_covers_a_document_by_key_and_etag():
     assert payload_hash(asked) != payload_hash(Question(text="总结", documents=(document("a.pdf", "E2"),)))
     assert payload_hash(asked) != payload_hash(Question(text="总结", documents=(document("b.pdf", "E1"),)))
     assert payload_hash(asked) != payload_hash(Question(text="总结"))
+
+
+def test_parsing_past_the_deadline_is_raised_for_redelivery(standin, oss, wire, fc, logs):
+    """A file still parsed at the deadline: TransientUpstreamError, so FC delivers the event again."""
+    from handler.errors import TransientUpstreamError
+
+    fc.function = SimpleNamespace(timeout=3, name="qwen", handler="index.handler")
+    standin.files.processing = 10**6
+    with pytest.raises(TransientUpstreamError, match="DocumentNotReady"):
+        ask(upload(oss, "inbox/never.pdf", pdf()), fc, wire)
+    assert generations(standin) == [] and standin.files.files == {} and len(standin.files.deleted) == 1
