@@ -25,6 +25,10 @@ DEFAULT_MAX_IMAGE_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_IMAGE_PARTS = 4
 _32_MIB = 32 * 1024 * 1024
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
+DEFAULT_DOCUMENT_MODEL = "qwen-long"  # reads documents by file id (docs/documents.md)
+DEFAULT_DOCUMENT_PROMPT = "请总结这份文档的主要内容;如果文档中有问题,请回答它。"
+# qwen-long's documented limit per document: larger ones are refused before any upload.
+MAX_DOCUMENT_BYTES = 150 * 1024 * 1024
 
 # What an event may set unless QWEN_EVENT_PARAMETERS says otherwise: why these, docs/configuration.md.
 DEFAULT_EVENT_PARAMETERS = frozenset(
@@ -79,6 +83,9 @@ class Settings(Value):
     max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES
     max_image_parts: int = DEFAULT_MAX_IMAGE_PARTS
     event_caps: EventCaps = field(default_factory=EventCaps)
+    document_model: str = DEFAULT_DOCUMENT_MODEL
+    document_prompt: str = DEFAULT_DOCUMENT_PROMPT
+    oss_max_document_bytes: int = MAX_DOCUMENT_BYTES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -139,6 +146,11 @@ class Settings(Value):
             ),
             event_caps=_event_caps(env, configured),
             max_image_parts=_number(env, "QWEN_MAX_IMAGE_PARTS", DEFAULT_MAX_IMAGE_PARTS, low=1, high=64, integer=True),
+            document_model=env.get("QWEN_DOCUMENT_MODEL", "").strip() or DEFAULT_DOCUMENT_MODEL,
+            document_prompt=env.get("QWEN_DOCUMENT_PROMPT", "").strip() or DEFAULT_DOCUMENT_PROMPT,
+            oss_max_document_bytes=_number(
+                env, "QWEN_OSS_MAX_DOCUMENT_BYTES", MAX_DOCUMENT_BYTES, low=1, high=MAX_DOCUMENT_BYTES, integer=True
+            ),
         )
 
 
@@ -171,6 +183,9 @@ VARIABLES = (
     "QWEN_EVENT_PARAMETERS",
     "QWEN_EVENT_LIMITS",
     "QWEN_EVENT_SYSTEM_PROMPT",
+    "QWEN_DOCUMENT_MODEL",
+    "QWEN_DOCUMENT_PROMPT",
+    "QWEN_OSS_MAX_DOCUMENT_BYTES",
 )
 _RAW_NAMES = tuple(os.fsencode(name) for name in VARIABLES)
 _parsed: dict[tuple, Settings] = {}

@@ -5,8 +5,9 @@ from __future__ import annotations
 from handler.ask import account, guard
 from handler.ask.apis import ModelApis, is_url_error
 from handler.ask.attempts import Asked, Deadline, Seams, call_with_retries
+from handler.ask.documents import DocumentAsker
 from handler.ask.invokers import invoker_for
-from handler.ask.models import MULTIMODAL, ModelInfo
+from handler.ask.models import MULTIMODAL, TEXT, ModelInfo
 from handler.ask.plan import Call, plan
 from handler.config import Settings
 from handler.events.question import Question
@@ -25,10 +26,19 @@ class Asker:
         self.seams = seams
         self.apis = apis
         self.function_timeout = function_timeout
+        self.documents = DocumentAsker(settings, deadline, seams, function_timeout=function_timeout)
 
     def ask(self, question: Question, outcome: Outcome, *, reserve: float = 0.0) -> Result:
         """Ask within the deadline, less `reserve`: the time the caller needs afterwards to store the answer
         (a stream still going then is cut there, a PartialAnswer that can still be kept)."""
+        deadline = self.deadline if reserve <= 0 else Deadline(self.deadline.at - reserve, self.deadline.clock)
+        if question.documents:
+            # No local token count: the guard counts text, and the documents' tokens are DashScope's to count.
+            call, asked = self.documents.ask(question, outcome, deadline)
+            if self.settings.log_content:
+                outcome.note(question=call.text)
+            outcome.attempts = asked.attempts
+            return self._finish(call, asked, TEXT, outcome)
         call = plan(question, self.settings)
         outcome.note(model=call.model, mode=call.mode)
         info = self.settings.models.get(call.model)
@@ -49,7 +59,6 @@ class Asker:
         if fit.trimmed_turns:
             outcome.note(trimmed_turns=fit.trimmed_turns)
         call = fit.call
-        deadline = self.deadline if reserve <= 0 else Deadline(self.deadline.at - reserve, self.deadline.clock)
         asked = self._attempts(call, api, deadline)
         outcome.attempts = asked.attempts
         if not settled and is_url_error(asked.result):
@@ -61,6 +70,11 @@ class Asker:
             outcome.attempts += asked.attempts
             if asked.result.ok:
                 self.apis.learn(call.model, api)
+        return self._finish(call, asked, api, outcome)
+
+    def _finish(self, call: Call, asked: Asked, api: str, outcome: Outcome) -> Result:
+        """The account check, the partial answer's reason, usage and cost, and the answer when logged."""
+        info = self.settings.models.get(call.model)
         result = account.with_key_hint(asked.result, self.settings)
         # A revoked key or an overdue balance says nothing about the question: raised, never kept.
         account.raise_if_account_level(result, model=call.model)

@@ -7,7 +7,8 @@ overrides or extends the table field by field, e.g. '{"qwen-max": {"input_price"
 `tiers` are the prices above a number of input tokens; `api` is the DashScope API that serves the
 model ("text" | "multimodal"; None: learned, handler/ask/apis.py); `thinking` is "hybrid"
 (enable_thinking switches it, off unless true), "hybrid-on" (on unless enable_thinking is false),
-"always" (it only streams) or None. A row may give only these two.
+"always" (it only streams) or None. A row may give only these two. `document` is how the model reads a
+document: "file" (uploaded, by file id) or "url" (by a URL it fetches); None: it reads none.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class ModelInfo(Value):
     api: str | None = None  # "text" | "multimodal"; None: learned per instance (handler/ask/apis.py)
     thinking: str | None = None  # "hybrid" | "hybrid-on" | "always"; None: not said
     max_input: int | None = None  # the longest input the model takes (Alibaba's "max input"); None: not known
+    document: str | None = None  # "file" | "url": how it reads a document; None: it reads none
 
     def prices(self, input_tokens: int) -> tuple[float | None, float | None]:
         """The (input, output) prices for a call of this many input tokens: the tier it falls in."""
@@ -62,6 +64,7 @@ class ModelInfo(Value):
 
 TEXT, MULTIMODAL = "text", "multimodal"
 HYBRID, HYBRID_ON, ALWAYS = "hybrid", "hybrid-on", "always"
+FILE, URL = "file", "url"
 _MULTIMODAL_NOT_FOUND = ModelInfo(None, None, None, api=MULTIMODAL)
 
 # One source per figure is in docs/models.md; None is a figure no source gave. Tiers' `above` is the plugin's.
@@ -73,7 +76,9 @@ DEFAULT_MODELS: Mapping[str, ModelInfo] = {
     "qwen-max": ModelInfo(32_768, 0.02, 0.06, max_output=8_192, api=TEXT, max_input=30_720),
     "qwen-plus": ModelInfo(131_072, 0.0008, 0.002, api=TEXT, thinking=HYBRID),
     "qwen-turbo": ModelInfo(131_072, 0.0003, 0.0006, max_output=16_384, api=TEXT, max_input=98_304),
-    "qwen-long": ModelInfo(10_000_000, 0.0005, 0.002, max_output=32_768, api=TEXT),
+    "qwen-long": ModelInfo(10_000_000, 0.0005, 0.002, max_output=32_768, api=TEXT, document=FILE),
+    "qwen-long-latest": ModelInfo(10_000_000, 0.0005, 0.002, max_output=32_768, api=TEXT, document=FILE),
+    "qwen-doc-turbo": ModelInfo(262_144, 0.0006, 0.001, max_output=32_768, api=TEXT, document=URL),
     "qwen-flash": ModelInfo(_MILLION, 0.00015, 0.0015, max_output=32_768, tiers=_FLASH_TIERS, api=TEXT),
     "qwen3-max": ModelInfo(262_144, 0.006, 0.024, max_output=65_536, tiers=_MAX_TIERS, api=TEXT),
     "qwq-plus": ModelInfo(131_072, 0.0016, 0.004, max_output=8_192, api=TEXT, thinking=ALWAYS),
@@ -96,7 +101,8 @@ _TIER = {"above": int, "input_price": float, "output_price": float}  # PriceTier
 _REQUIRED_FOR_NEW = ("context_window", "input_price", "output_price")
 APIS = (TEXT, MULTIMODAL)
 THINKING = (HYBRID, HYBRID_ON, ALWAYS)
-_CHOICES: Mapping[str, tuple[str, ...]] = {"api": APIS, "thinking": THINKING}
+DOCUMENTS = (FILE, URL)
+_CHOICES: Mapping[str, tuple[str, ...]] = {"api": APIS, "thinking": THINKING, "document": DOCUMENTS}
 
 
 def parse_table(value: str) -> Mapping[str, ModelInfo]:

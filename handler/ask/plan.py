@@ -47,6 +47,22 @@ def plan(question: Question, settings: Settings, *, rng: random.Random | None = 
     return Call(mode="messages", model=model, messages=_system(messages, settings), parameters=params)
 
 
+def document_call(
+    question: Question, settings: Settings, model: str, file_ids: list[str], *, rng: random.Random | None = None
+) -> Call:
+    """Messages mode on the document model: the system prompt, the files' `fileid://` references (one system
+    message, comma-joined) and the instruction (`text`: a sidecar or QWEN_DOCUMENT_PROMPT)."""
+    _check_caps(question, settings.event_caps)
+    params = _seeded(_budgeted({**settings.parameters, **question.parameters}, model, settings), rng)
+    references = ",".join(f"fileid://{file_id}" for file_id in file_ids)
+    messages = (
+        Message("system", settings.system_prompt),
+        Message("system", references),
+        Message("user", question.text or settings.document_prompt),
+    )
+    return Call(mode="messages", model=model, messages=messages, parameters=params)
+
+
 def _system(messages: tuple[Message, ...], settings: Settings) -> tuple[Message, ...]:
     return messages if messages[0].role == "system" else (Message("system", settings.system_prompt), *messages)
 

@@ -104,6 +104,9 @@ def payload_hash(question: Question) -> str:
         "model": question.model,
         "parameters": dict(question.parameters),
     }
+    if question.documents:
+        # A document by its object version: the same key and eTag are the same bytes, never hashed here.
+        asked["documents"] = [[document.key, document.etag] for document in question.documents]
     canonical = json.dumps(asked, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 

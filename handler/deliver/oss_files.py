@@ -8,7 +8,8 @@ For one `OssObject` record, in order:
   otherwise, exactly once across instances (once.py) for this key and eTag: the stored answer, another
   instance's, or read (size and bytes checked), ask and write `<prefix><key>.json`
 An image (by its bytes) is asked of QWEN_VISION_MODEL as a data: URI with QWEN_IMAGE_PROMPT or its
-sidecar `<key>.txt`; a refused file gets its refusal as its answer file. The answer file's
+sidecar `<key>.txt`; a document (by its head and tail) is streamed to QWEN_DOCUMENT_MODEL by file id with
+QWEN_DOCUMENT_PROMPT or its sidecar; a refused file gets its refusal as its answer file. The answer file's
 x-oss-meta-source-etag names the version it answers; each version has its own in-progress marker
 under `<prefix>.pending/` (docs/answers-and-exactly-once.md).
 """
@@ -16,7 +17,7 @@ under `<prefix>.pending/` (docs/answers-and-exactly-once.md).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from handler import logs, redact
 from handler.ask.account import is_account_level
@@ -25,14 +26,16 @@ from handler.deliver import budget, versioning
 from handler.deliver.answers import COMPLETED, AnswerRecord, OssAnswerStore, pending_key, record_body
 from handler.deliver.context import Ask, DeliveryContext
 from handler.deliver.once import ASKED, SupersededAnswer, kept, problem_of, with_retries
-from handler.deliver.store import SOURCE_ETAG_META, ObjectStore, shown_object, store_reserve
+from handler.deliver.store import SOURCE_ETAG_META, ObjectStore, StoredObject, shown_object, store_reserve
 from handler.errors import InvalidInput, ObjectNotFound, QwenError
-from handler.events import images
+from handler.events import documents, images
 from handler.events.decode import NOT_UTF8_HINT, decode_text
-from handler.events.question import Message, OssObject, Question
+from handler.events.question import DocumentSource, Message, OssObject, Question
 from handler.outcome import Outcome
 from handler.result import Result, dumps, loads
 
+DOCUMENT_SUFFIXES = (".pdf", ".docx", ".xlsx", ".pptx", ".epub", ".mobi", ".doc", ".xls", ".ppt")
+STREAM_CHUNK = 1024 * 1024  # a document's bytes in flight between OSS and DashScope, at most
 # After the answer: HeadObject the source, write the answer file, and on failure read and delete the marker.
 STORE_REQUESTS = 4
 
@@ -120,9 +123,9 @@ class OssQuestionFiles:
             # Our own answer file: answering it would write another answer, and so on for ever.
             return Result.skipped(f"the object is under the output prefix {prefix} (loop guard)", self.ctx.request_id)
         if obj.key.lower().endswith(_SIDECARS):
-            # photo.jpg.txt is photo.jpg's instruction, read when the image is answered.
+            # photo.jpg.txt is photo.jpg's instruction (report.pdf.txt report.pdf's), read when that file is answered.
             image = obj.key[: -len(".txt")]
-            why = f"the object is the instruction sidecar of {image}, read when that image is answered"
+            why = f"the object is the instruction sidecar of {image}, read when that file is answered"
             return Result.skipped(why, self.ctx.request_id)
         return None
 
@@ -172,7 +175,13 @@ class OssQuestionFiles:
             question = self._read_question(store, obj, etag)
         except InvalidInput as refusal:
             return Result.failure(refusal, self.ctx.request_id)
-        return ask(question, outcome, reserve=store_reserve(STORE_REQUESTS))
+        if not question.documents:
+            return ask(question, outcome, reserve=store_reserve(STORE_REQUESTS))
+        try:
+            return ask(question, outcome, reserve=store_reserve(STORE_REQUESTS))
+        except InvalidInput as refusal:
+            # A document refused on the way (its model, its kind, its parsing): the answer file says why.
+            return Result.failure(refusal, self.ctx.request_id)
 
     def _write(self, store: ObjectStore, bucket: str, key: str, result: Result, etag: str | None) -> QwenError | None:
         """Write the answer file, again after transient failures while the deadline allows; the problem if not."""
@@ -185,6 +194,7 @@ class OssQuestionFiles:
 
     def _read_question(self, store: ObjectStore, obj: OssObject, etag: str | None) -> Question:
         cap = self.ctx.settings.oss_max_bytes
+        named_document = obj.key.lower().endswith(DOCUMENT_SUFFIXES)
         image_cap = self.ctx.settings.max_image_bytes
         too_large = InvalidInput(
             f"{_shown(obj)} is larger than QWEN_OSS_MAX_BYTES ({cap} bytes)", code="ObjectTooLarge", status_code=413
@@ -199,17 +209,22 @@ class OssQuestionFiles:
         # file is still refused by its announced size before any read).
         pictured = obj.key.lower().endswith(images.SUFFIXES)
         limit = max(cap, image_cap) if pictured else cap
-        if obj.size is not None and obj.size > limit:
-            raise image_too_large if pictured and image_cap >= cap else too_large
-        stored = store.read(obj.bucket, obj.key, max_bytes=limit)
-        current = _etag(stored.etag)
-        if etag and current and current != etag:
-            # Answering the newer text under this event's eTag would mislabel it, and could replace the
-            # answer the newer version's event writes.
-            raise ReplacedSinceEvent(
-                f"{_shown(obj)} now has eTag {current}, not this event's {etag}: it was replaced since, and the new "
-                "upload's own event answers it; nothing asked or written"
-            )
+        too_much = image_too_large if pictured and image_cap >= cap else too_large
+        if obj.size is not None and obj.size > limit and not named_document:
+            raise too_much
+        # A document's name lets its head be read whatever its size; the bytes then say what it is.
+        stored = store.read(obj.bucket, obj.key, max_bytes=documents.HEAD_BYTES if named_document else limit)
+        _check_version(obj, etag, stored)
+        if stored.size > 0 or named_document:
+            document = self._sniff_document(store, obj, etag, stored, refuse=named_document)
+            if document is not None:
+                return self._document_question(store, obj, etag, stored, document)
+        if stored.size > len(stored.data) and named_document:
+            # Named as a document, holding none: read as the text or image it is, within their limits.
+            if stored.size > limit:
+                raise too_much
+            stored = store.read(obj.bucket, obj.key, max_bytes=limit)
+            _check_version(obj, etag, stored)
         sniffed = images.sniff(stored.data)
         if sniffed.kind is not None and not sniffed.corrupt:
             if stored.size > image_cap or len(stored.data) > image_cap:
@@ -247,23 +262,70 @@ class OssQuestionFiles:
             raise InvalidInput(f"{_shown(obj)} holds no question", code="InvalidEvent")
         return record
 
+    def _sniff_document(
+        self, store: ObjectStore, obj: OssObject, etag: str | None, stored: StoredObject, *, refuse: bool
+    ) -> documents.Document | None:
+        """The document the head and tail show, None for no document. A refused one raises its InvalidInput
+        when `refuse` (a document's name); under another name (a .zip) it is left to the text and image checks."""
+        head = stored.data[: documents.HEAD_BYTES]
+        if stored.size > 0 and not head.startswith(_DOCUMENT_STARTS) and head[60:68] != b"BOOKMOBI":
+            return None  # no document's signature: no tail read for text or an image
+        if stored.size <= len(stored.data):
+            tail = stored.data[-documents.TAIL_BYTES :] if stored.data else b""
+        else:
+            start = max(0, stored.size - documents.TAIL_BYTES)
+            ending = store.read(obj.bucket, obj.key, start=start, max_bytes=stored.size - start - 1)
+            _check_version(obj, etag, ending)
+            tail = ending.data[-documents.TAIL_BYTES :]
+        found = documents.sniff(head, tail, stored.size)
+        if isinstance(found, documents.Refusal):
+            if refuse:
+                raise found.error(_shown(obj))
+            return None
+        return found
+
+    def _document_question(
+        self, store: ObjectStore, obj: OssObject, etag: str | None, stored: StoredObject, document: documents.Document
+    ) -> Question:
+        """The document, streamed from OSS as it is uploaded, and its instruction (sidecar or QWEN_DOCUMENT_PROMPT)."""
+        most = self.ctx.settings.oss_max_document_bytes
+        if stored.size > most:
+            raise InvalidInput(
+                f"{_shown(obj)} is {stored.size} bytes, larger than QWEN_OSS_MAX_DOCUMENT_BYTES ({most} bytes) for a "
+                "document: nothing was uploaded; split it or raise the limit (at most qwen-long's 150 MB)",
+                code="DocumentTooLarge",
+                status_code=413,
+            )
+        version = etag or _etag(stored.etag) or ""
+        bucket, key = obj.bucket, obj.key
+
+        def chunks() -> Iterator[bytes]:
+            return store.stream(bucket, key, STREAM_CHUNK, etag=version or None)
+
+        source = DocumentSource(_shown(obj), document.kind, stored.size, version, key, chunks)
+        instruction = self._sidecar(store, obj) or self.ctx.settings.document_prompt
+        return Question(text=instruction, documents=(source,))
+
     def _image_question(self, store: ObjectStore, obj: OssObject, uri: bytearray) -> Question:
         """The image and its instruction: the sidecar `<key>.txt` if it holds text, else QWEN_IMAGE_PROMPT."""
         image = uri.decode("ascii")
         uri.clear()  # the text is what is sent: one copy of the image's base64 stays, not two
-        instruction = self.ctx.settings.image_prompt
+        instruction = self._sidecar(store, obj) or self.ctx.settings.image_prompt
+        return Question(messages=(Message("user", instruction, images=(image,)),))
+
+    def _sidecar(self, store: ObjectStore, obj: OssObject) -> str | None:
+        """The text of the instruction sidecar `<key>.txt`, None when there is none or it holds no text."""
         try:
             sidecar = store.read(obj.bucket, obj.key + ".txt", max_bytes=self.ctx.settings.oss_max_bytes)
         except ObjectNotFound:
-            sidecar = None
-        if sidecar is not None and len(sidecar.data) <= self.ctx.settings.oss_max_bytes:
-            try:
-                text = sidecar.data.decode("utf-8-sig").strip()
-            except UnicodeDecodeError:
-                text = ""
-            if text and "\x00" not in text:
-                instruction = text
-        return Question(messages=(Message("user", instruction, images=(image,)),))
+            return None
+        if len(sidecar.data) > self.ctx.settings.oss_max_bytes:
+            return None
+        try:
+            text = sidecar.data.decode("utf-8-sig").strip()
+        except UnicodeDecodeError:
+            return None
+        return text if text and "\x00" not in text else None
 
 
 def _not_allowed(obj: OssObject, settings: Settings) -> QwenError:
@@ -283,7 +345,22 @@ def _where(obj: OssObject, answer_key: str) -> str:
     return shown_object(obj.bucket, answer_key)
 
 
-_SIDECARS = tuple(f"{suffix}.txt" for suffix in images.SUFFIXES)
+_SIDECARS = tuple(f"{suffix}.txt" for suffix in (*images.SUFFIXES, *DOCUMENT_SUFFIXES))
+
+
+# What documents.sniff looks at first: a PDF header, a ZIP's first record, an OLE file's signature.
+_DOCUMENT_STARTS = (b"%PDF-", b"PK\x03\x04", b"PK\x05\x06", documents.OLE_SIGNATURE)
+
+
+def _check_version(obj: OssObject, etag: str | None, stored: StoredObject) -> None:
+    """Answering a newer version under this event's eTag would mislabel it, and could replace the answer
+    the newer version's event writes."""
+    current = _etag(stored.etag)
+    if etag and current and current != etag:
+        raise ReplacedSinceEvent(
+            f"{_shown(obj)} now has eTag {current}, not this event's {etag}: it was replaced since, and the new "
+            "upload's own event answers it; nothing asked or written"
+        )
 
 
 def _etag(value: str | None) -> str | None:

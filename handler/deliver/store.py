@@ -41,8 +41,13 @@ class StoredObject(Value):
 
 
 class ObjectStore(Protocol):
-    def read(self, bucket: str, key: str, *, max_bytes: int | None = None) -> StoredObject:
-        """The object (at most max_bytes + 1 of it); ObjectNotFound, ObjectAccessDenied, TransientUpstreamError."""
+    def read(self, bucket: str, key: str, *, max_bytes: int | None = None, start: int = 0) -> StoredObject:
+        """The object from byte `start` (at most max_bytes + 1 of it); ObjectNotFound, ObjectAccessDenied,
+        TransientUpstreamError."""
+        ...
+
+    def stream(self, bucket: str, key: str, chunk_size: int, *, etag: str | None = None) -> Iterator[bytes]:
+        """The whole object in chunks of at most chunk_size bytes; ObjectReplaced when its eTag is not `etag`."""
         ...
 
     def write(self, bucket: str, key: str, data: bytes, *, metadata: Mapping[str, str]) -> None:
@@ -120,28 +125,53 @@ class Oss2Store:
             # Raised by requests itself (a body cut short, a reset connection), not wrapped by oss2.
             raise _broken(error, verb, bucket, key) from None
 
-    def read(self, bucket: str, key: str, *, max_bytes: int | None = None) -> StoredObject:
-        byte_range = (0, max_bytes) if max_bytes is not None else None
+    def read(self, bucket: str, key: str, *, max_bytes: int | None = None, start: int = 0) -> StoredObject:
+        if max_bytes is not None:
+            byte_range: tuple[int, int] | None = (start, start + max_bytes)
+        else:
+            byte_range = (start, None) if start else None  # type: ignore[assignment]  # oss2: "bytes=start-"
         with self._request("read", bucket, key) as oss:
             result = oss.get_object(key, byte_range=byte_range)
-            # requests undoes any Content-Encoding: a 200 KB gzip object can decode to gigabytes, so an
-            # encoded object is refused before its body is read.
-            encoding = (result.headers.get("Content-Encoding") or "identity").strip().lower()
-            if encoding != "identity":
-                result.resp.response.close()
-                raise InvalidInput(
-                    f"{shown_object(bucket, key)} was uploaded with Content-Encoding {plain(encoding)[:40]}: only "
-                    "plain (identity) objects are read, so that QWEN_OSS_MAX_BYTES bounds what is held in memory; "
-                    "upload it without Content-Encoding",
-                    code="ObjectEncoded",
-                    status_code=415,
-                )
+            _refuse_encoded(result, bucket, key)
             data = result.read()
         size = _total_size(result.headers.get("Content-Range"), len(data))
         metadata = {
             k[len("x-oss-meta-") :].lower(): v for k, v in result.headers.items() if k.lower().startswith("x-oss-meta-")
         }
         return StoredObject(data=data, size=size, etag=(result.etag or None), metadata=metadata)
+
+    def stream(self, bucket: str, key: str, chunk_size: int, *, etag: str | None = None) -> Iterator[bytes]:
+        # One GetObject read piece by piece: a document is uploaded as it arrives, never held whole.
+        with self._request("read", bucket, key) as oss:
+            result = oss.get_object(key)
+            _refuse_encoded(result, bucket, key)
+            current = (result.etag or "").strip('"').upper()
+            if etag is not None and current != etag.strip('"').upper():
+                result.resp.response.close()
+                raise ObjectReplaced(
+                    f"{shown_object(bucket, key)} now has eTag {plain(current)[:40]}, not this event's "
+                    f"{plain(etag)[:40]}: it was replaced since, and the new upload's own event answers it",
+                    code="ObjectReplaced",
+                    status_code=409,
+                )
+            try:
+                while chunk := result.read(chunk_size):
+                    yield chunk
+                    self._check_time(bucket, key)
+            finally:
+                result.resp.response.close()
+
+    def _check_time(self, bucket: str, key: str) -> None:
+        """A stream read after the deadline's margin stops, as a request would not start."""
+        left = self._remaining()
+        if not left >= MIN_REQUEST_SECONDS:
+            raise TransientUpstreamError(
+                f"OssUnavailable: cannot read {shown_object(bucket, key)} to its end: no time left before the "
+                f"function's deadline ({max(left, 0.0):.2f} s)",
+                code="OssUnavailable",
+                request_id="",
+                attempts=1,
+            )
 
     def write(self, bucket: str, key: str, data: bytes, *, metadata: Mapping[str, str]) -> None:
         with self._request("write", bucket, key) as oss:
@@ -230,6 +260,25 @@ class Oss2Store:
             code="OssUnavailable",
             request_id=request_id,
             attempts=1,
+        )
+
+
+class ObjectReplaced(InvalidInput):
+    """The object was replaced since the event named its version: not the bytes to answer."""
+
+
+def _refuse_encoded(result: Any, bucket: str, key: str) -> None:
+    # requests undoes any Content-Encoding: a 200 KB gzip object can decode to gigabytes, so an
+    # encoded object is refused before its body is read.
+    encoding = (result.headers.get("Content-Encoding") or "identity").strip().lower()
+    if encoding != "identity":
+        result.resp.response.close()
+        raise InvalidInput(
+            f"{shown_object(bucket, key)} was uploaded with Content-Encoding {plain(encoding)[:40]}: only "
+            "plain (identity) objects are read, so that QWEN_OSS_MAX_BYTES bounds what is held in memory; "
+            "upload it without Content-Encoding",
+            code="ObjectEncoded",
+            status_code=415,
         )
 
 

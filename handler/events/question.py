@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 from handler.values import Value, field
@@ -29,6 +29,17 @@ class Message(Value):
         return self.parts or (*(("image", image) for image in self.images), ("text", self.content))
 
 
+class DocumentSource(Value):
+    """A document to upload: its bytes come from `chunks()`, streamed, never held whole in memory."""
+
+    name: str  # for people: oss://bucket/key
+    kind: str  # documents.Document.kind: pdf, docx, xlsx, pptx, epub, mobi, doc, xls, ppt, ole
+    size: int
+    etag: str
+    key: str  # with the eTag, names the upload (handler/ask/files.py upload_name)
+    chunks: Callable[[], Iterable[bytes]] = field(compare=False, repr=False)
+
+
 class Question(Value):
     """One question: `text` (answered in the configured mode) or `messages` (a conversation)."""
 
@@ -38,6 +49,7 @@ class Question(Value):
     parameters: Mapping[str, Any] = field(default_factory=dict)
     # Where the question came from inside a batch envelope (message id, object key); None otherwise.
     source: str | None = None
+    documents: tuple[DocumentSource, ...] = ()  # read by QWEN_DOCUMENT_MODEL, `text` is the instruction
 
 
 class OssObject(Value):

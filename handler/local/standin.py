@@ -22,6 +22,11 @@ streamed yet. multimodal-generation's chunks carry `content: [{"text": ...}]` (`
 thinks), and its answers say how many image parts the request held ("[N image parts received]",
 usage.image_tokens), so a test can see an image arrive.
 
+The files endpoints (`/compatible-mode/v1/files`, handler/local/standin_files.py) are served on the same
+server (`files`). A text-generation call whose system message names `fileid://` files answers with each
+file's size and sha256 prefix, 400 "File parsing in progress" while a file's `parsing` count lasts, and
+400 InvalidParameter for an unknown file id.
+
 Models are checked as DashScope checks them: a name it does not know (`models`, by default the
 project's model table plus a few models DashScope serves that the table does not list, see
 UNLISTED) gets 400 InvalidParameter "Model not exist." on both endpoints, and a known model asked on
@@ -49,10 +54,12 @@ import urllib.request
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
+
+from handler.local import standin_files
 
 GENERATION_PATH = "/api/v1/services/aigc/text-generation/generation"
 MULTIMODAL_PATH = "/api/v1/services/aigc/multimodal-generation/generation"
@@ -85,6 +92,7 @@ class Request:
     body: Any
     headers: dict[str, str] = field(default_factory=dict)
     authorized: bool = True
+    files: str = ""  # what the default answer says of the `fileid://` files the request names
 
     @property
     def streamed(self) -> bool:
@@ -253,6 +261,7 @@ class DashScopeStandIn:
         self._thread: threading.Thread | None = None
         # model -> "text" | "multimodal": what this DashScope serves, and on which endpoint.
         self.models: dict[str, str] = default_models()
+        self.files = standin_files.FilesStandIn(api_key=api_key, listen=False)  # served by this server
 
     @property
     def url(self) -> str:
@@ -289,6 +298,7 @@ class DashScopeStandIn:
             self.policy = None
             self.keep_requests = True
             self.models = default_models()
+        self.files.reset()
 
     def _record(self, request: Request) -> None:
         with self._lock:
@@ -361,7 +371,24 @@ class _Handler(BaseHTTPRequestHandler):
         super().finish()
         self.server.standin._closed(self)  # a closed connection is no longer one `drop_idle` can silence
 
+    def do_GET(self) -> None:  # http.server's naming
+        self._files("GET")
+
+    def do_DELETE(self) -> None:
+        self._files("DELETE")
+
+    def _files(self, method: str) -> bool:
+        """Serve a files-API request (True), or answer 404 for another GET or DELETE path."""
+        if self.path.split("?")[0].startswith(standin_files.PATH):
+            standin_files.serve(self, self.server.standin.files, method)
+            return True
+        if method != "POST":
+            self.reply(404, {"request_id": _request_id(), "code": "NotFound", "message": "no such API"})
+        return False
+
     def do_POST(self) -> None:  # http.server's naming
+        if self._files("POST"):
+            return
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         if getattr(self, "dead", False):
@@ -401,6 +428,11 @@ class _Handler(BaseHTTPRequestHandler):
             standin._record(request)
             self.reply(400, {"request_id": _request_id(), "code": "InvalidParameter", "message": refusal})
             return
+        if (refusal := _file_refusal(standin, body)) is not None:
+            standin._record(request)
+            error(400, *refusal)(self, request)
+            return
+        request = replace(request, files=_files_seen(standin, body))
         standin._next(request)(self, request)
 
     def stream(
@@ -669,7 +701,7 @@ def _answer_body(request: Request, text: str | None) -> dict[str, Any]:
     images = sum(_images_in(m.get("content")) for m in messages)
     multimodal = request.path.split("?")[0] == MULTIMODAL_PATH
     seen = f" [{images} image part{'s' if images != 1 else ''} received]" if multimodal else ""
-    reply = text if text is not None else f"{EMULATED} You asked: {question}{seen}"
+    reply = text if text is not None else f"{EMULATED} You asked: {question}{seen}{request.files}"
     usage_in, usage_out = _tokens(asked), _tokens(reply)
     usage: dict[str, Any] = {"input_tokens": usage_in, "output_tokens": usage_out, "total_tokens": usage_in + usage_out}
     if multimodal:
@@ -700,3 +732,35 @@ def _text_of(content: Any) -> str:
 
 def _images_in(content: Any) -> int:
     return sum(1 for p in content if isinstance(p, dict) and "image" in p) if isinstance(content, list) else 0
+
+
+FILE_ID = re.compile(r"fileid://([A-Za-z0-9_.-]+)")
+PARSING = "File parsing in progress, please try again later."
+
+
+def _file_ids(body: dict[str, Any]) -> list[str]:
+    """The `fileid://` ids of the request's system messages, in order."""
+    messages = (body.get("input") or {}).get("messages") or []
+    said = [str(m.get("content")) for m in messages if isinstance(m, dict) and m.get("role") == "system"]
+    return [found for text in said for found in FILE_ID.findall(text)]
+
+
+def _file_refusal(standin: DashScopeStandIn, body: dict[str, Any]) -> tuple[str, str] | None:
+    """(code, message) of the 400 for a file not known, or one still being parsed; None when all can be read."""
+    for file_id in _file_ids(body):
+        parsed = standin.files.parsed(file_id)
+        if parsed is None:
+            return "InvalidParameter.FileNotFound", f"File {file_id[:80]} does not exist or was deleted."
+        if not parsed:
+            return "InvalidParameter", PARSING
+    return None
+
+
+def _files_seen(standin: DashScopeStandIn, body: dict[str, Any]) -> str:
+    """Each named file's size and sha256 prefix, so a test sees which bytes arrived."""
+    seen = []
+    for file_id in _file_ids(body):
+        stored = standin.files.files.get(file_id)
+        if stored is not None:
+            seen.append(f" [file {file_id}: {stored.size} bytes, sha256 {stored.sha256[:16]}]")
+    return "".join(seen)

@@ -3,7 +3,9 @@
 
 An upload is read in 64 KiB pieces and never kept: only its size and sha256 are, so a test can check a
 large body arrived whole without the stand-in itself holding it. A file answers "processing" to its first
-`processing` retrieves, then "processed". `fail_next` scripts failures; their codes and messages are
+`processing` retrieves, then "processed"; `parsing` is how many model calls naming it DashScope's stand-in
+answers "File parsing in progress" (handler/local/standin.py serves these endpoints on its own server
+through `serve`, with `listen=False`). `fail_next` scripts failures; their codes and messages are
 illustrative (DashScope's words for a full quota are not documented), the statuses are what the client reads.
 """
 
@@ -40,6 +42,7 @@ class StoredFile:
     sha256: str
     created_at: int
     polls_left: int  # retrieves still answered "processing"
+    parses_left: int = 0  # model calls still answered "File parsing in progress"
 
     def body(self, status: str) -> dict[str, Any]:
         return {
@@ -65,18 +68,24 @@ class Seen:
 
 
 class FilesStandIn:
-    def __init__(self, *, api_key: str = API_KEY, processing: int = 0) -> None:
-        self.api_key = api_key
+    def __init__(
+        self, *, api_key: str | None = API_KEY, processing: int = 0, parsing: int = 0, listen: bool = True
+    ) -> None:
+        self.api_key = api_key  # None: any key is accepted
         self.processing = processing  # retrieves answered "processing" before "processed", per file
+        self.parsing = parsing  # model calls answered "File parsing in progress" first, per file
+        self.deleted: list[str] = []  # the ids of the files deleted, in order
         self.files: dict[str, StoredFile] = {}
         self.requests: list[Seen] = []
+        self._count = 0  # ids never reused, even after a delete
         self._failures: deque[tuple[int, str, str]] = deque()
         self._stalled = threading.Event()  # set: every request is accepted and never answered
         self._released = threading.Event()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        self._server.standin = self  # type: ignore[attr-defined]
+        if listen:
+            self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+            self._server.daemon_threads = True
+            self._server.standin = self  # type: ignore[attr-defined]
 
     @property
     def url(self) -> str:
@@ -115,10 +124,37 @@ class FilesStandIn:
     def _store(self, filename: str, purpose: str, size: int, sha256: str) -> StoredFile:
         with self._lock:
             stored = StoredFile(
-                f"file-fe-{len(self.files) + 1:06d}", filename, purpose, size, sha256, int(time.time()), self.processing
+                f"file-fe-{self._count + 1:06d}",
+                filename,
+                purpose,
+                size,
+                sha256,
+                int(time.time()),
+                self.processing,
+                self.parsing,
             )
+            self._count += 1
             self.files[stored.id] = stored
             return stored
+
+    def parsed(self, file_id: str) -> bool | None:
+        """Whether a model call may read the file now (counting one call while it is parsed); None: no such file."""
+        with self._lock:
+            stored = self.files.get(file_id)
+            if stored is None:
+                return None
+            if stored.parses_left > 0:
+                stored.parses_left -= 1
+                return False
+            return True
+
+    def reset(self) -> None:
+        with self._lock:
+            self.files.clear()
+            self.requests.clear()
+            self.deleted.clear()
+            self._failures.clear()
+            self.processing = self.parsing = 0
 
     def _status(self, stored: StoredFile) -> str:
         with self._lock:
@@ -148,69 +184,77 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve("DELETE")
 
     def _serve(self, method: str) -> None:
-        standin = self.standin
-        parts = urlsplit(self.path)
-        seen = Seen(method, parts.path, {k.lower(): v for k, v in self.headers.items()})
-        standin.requests.append(seen)
-        if standin._stalled.is_set():
-            standin._released.wait()
-            self.close_connection = True
-            return
-        upload = None
-        if method == "POST" and parts.path == PATH:
-            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-                return self._reply(411, _error("MissingContentLength", "an upload must announce its Content-Length"))
-            upload = _read_form(self.rfile, int(self.headers.get("Content-Length") or 0), self.headers)
-            if upload is None:  # the client stopped sending: nobody is left to answer
-                self.close_connection = True
-                return None
-            seen.fields.update({k: v for k, v in upload.items() if isinstance(v, str)})
-        failure = standin._next_failure()
-        if failure is not None:
-            status, code, message = failure
-            return self._reply(status, _error(code, message, echo=self.headers.get("Authorization", "")))
-        if self.headers.get("Authorization") != f"Bearer {standin.api_key}":
-            return self._reply(401, _error(*UNAUTHORIZED[1:]))
-        if upload is not None:
-            return self._uploaded(upload)
-        if method == "GET" and parts.path == PATH:
-            return self._list(parse_qs(parts.query))
-        file_id = parts.path[len(PATH) + 1 :] if parts.path.startswith(PATH + "/") else ""
-        stored = standin.files.get(file_id)
-        if stored is None:
-            return self._reply(404, _error("NotFound", f"File {file_id[:80]} not found."))
-        if method == "GET":
-            return self._reply(200, stored.body(standin._status(stored)))
-        if method == "DELETE":
-            del standin.files[file_id]
-            return self._reply(200, {"id": file_id, "object": "file", "deleted": True})
-        return self._reply(405, _error("MethodNotAllowed", method))
+        serve(self, self.standin, method)
 
-    def _uploaded(self, upload: dict[str, Any]) -> None:
-        file = upload.get("file")
-        if not isinstance(file, tuple) or not isinstance(upload.get("purpose"), str):
-            return self._reply(400, _error("InvalidParameter", "file and purpose are required"))
-        filename, size, sha256 = file
-        stored = self.standin._store(filename, upload["purpose"], size, sha256)
-        return self._reply(200, stored.body("processing" if stored.polls_left else "processed"))
 
-    def _list(self, query: dict[str, list[str]]) -> None:
-        limit = int(query.get("limit", ["100"])[0])
-        after = query.get("after", [""])[0]
-        ids = sorted(self.standin.files)
-        if after in ids:
-            ids = ids[ids.index(after) + 1 :]
-        page = [self.standin.files[i].body("processed") for i in ids[:limit]]
-        return self._reply(200, {"object": "list", "data": page, "has_more": len(ids) > limit})
+def serve(handler: BaseHTTPRequestHandler, standin: FilesStandIn, method: str) -> None:
+    """Answer one request to the files endpoints on `handler`'s connection (this server's or DashScope's stand-in)."""
+    parts = urlsplit(handler.path)
+    seen = Seen(method, parts.path, {k.lower(): v for k, v in handler.headers.items()})
+    standin.requests.append(seen)
+    if standin._stalled.is_set():
+        standin._released.wait()
+        handler.close_connection = True
+        return
+    upload = None
+    if method == "POST" and parts.path == PATH:
+        if "chunked" in handler.headers.get("Transfer-Encoding", "").lower():
+            return _reply(handler, 411, _error("MissingContentLength", "an upload must announce its Content-Length"))
+        upload = _read_form(handler.rfile, int(handler.headers.get("Content-Length") or 0), handler.headers)
+        if upload is None:  # the client stopped sending: nobody is left to answer
+            handler.close_connection = True
+            return None
+        seen.fields.update({k: v for k, v in upload.items() if isinstance(v, str)})
+    failure = standin._next_failure()
+    if failure is not None:
+        status, code, message = failure
+        return _reply(handler, status, _error(code, message, echo=handler.headers.get("Authorization", "")))
+    if standin.api_key is not None and handler.headers.get("Authorization") != f"Bearer {standin.api_key}":
+        return _reply(handler, 401, _error(*UNAUTHORIZED[1:]))
+    if upload is not None:
+        return _uploaded(handler, standin, upload)
+    if method == "GET" and parts.path == PATH:
+        return _list(handler, standin, parse_qs(parts.query))
+    file_id = parts.path[len(PATH) + 1 :] if parts.path.startswith(PATH + "/") else ""
+    stored = standin.files.get(file_id)
+    if stored is None:
+        return _reply(handler, 404, _error("NotFound", f"File {file_id[:80]} not found."))
+    if method == "GET":
+        return _reply(handler, 200, stored.body(standin._status(stored)))
+    if method == "DELETE":
+        del standin.files[file_id]
+        standin.deleted.append(file_id)
+        return _reply(handler, 200, {"id": file_id, "object": "file", "deleted": True})
+    return _reply(handler, 405, _error("MethodNotAllowed", method))
 
-    def _reply(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("x-request-id", "files-standin-req")
-        self.end_headers()
-        self.wfile.write(data)
+
+def _uploaded(handler: BaseHTTPRequestHandler, standin: FilesStandIn, upload: dict[str, Any]) -> None:
+    file = upload.get("file")
+    if not isinstance(file, tuple) or not isinstance(upload.get("purpose"), str):
+        return _reply(handler, 400, _error("InvalidParameter", "file and purpose are required"))
+    filename, size, sha256 = file
+    stored = standin._store(filename, upload["purpose"], size, sha256)
+    return _reply(handler, 200, stored.body("processing" if stored.polls_left else "processed"))
+
+
+def _list(handler: BaseHTTPRequestHandler, standin: FilesStandIn, query: dict[str, list[str]]) -> None:
+    limit = int(query.get("limit", ["100"])[0])
+    after = query.get("after", [""])[0]
+    ids = sorted(standin.files)
+    if after in ids:
+        ids = ids[ids.index(after) + 1 :]
+    page = [standin.files[i].body("processed") for i in ids[:limit]]
+    return _reply(handler, 200, {"object": "list", "data": page, "has_more": len(ids) > limit})
+
+
+def _reply(handler: BaseHTTPRequestHandler, status: int, body: dict[str, Any]) -> None:
+    data = json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.send_header("x-request-id", "files-standin-req")
+    handler.end_headers()
+    handler.wfile.write(data)
 
 
 def _error(code: str, message: str, echo: str = "") -> dict[str, Any]:

@@ -38,10 +38,10 @@ def test_offline_refuses_a_model_dashscope_does_not_know():
 def test_the_deployed_allowlist_applies_locally():
     """s.yaml's QWEN_ALLOWED_MODELS is read: its models are allowed, others refused as on FC."""
     allowed = deployed_env.variables()["QWEN_ALLOWED_MODELS"].split(",")
-    assert "qwen3.8-max" in allowed and "qwen-long" not in allowed
+    assert "qwen3.8-max" in allowed and "qwen-long-latest" not in allowed
     done = run("--offline", "--quiet", '{"prompt": "hi", "model": "qwen3.8-max"}')
     assert done.returncode == 0, done.stderr
-    refused = result_of(run("--offline", "--quiet", '{"prompt": "hi", "model": "qwen-long"}'))
+    refused = result_of(run("--offline", "--quiet", '{"prompt": "hi", "model": "qwen-long-latest"}'))
     assert refused["status_code"] == 400 and refused["code"] == "ModelNotAllowed"
     assert "qwen3-vl-flash" in refused["message"]  # the message lists s.yaml's allowlist
 
