@@ -93,11 +93,11 @@ def test_text_ends_with_a_summary_line_on_stderr():
 
 
 def test_a_model_s_yaml_does_not_allow_runs_locally_with_a_notice():
-    done = run("--offline", "--text", "--model", "qwen-long", "你好")
+    done = run("--offline", "--text", "--model", "qwen-long-latest", "你好")
     assert done.returncode == 0, done.stderr
     err = done.stderr.decode()
     notice = [line for line in err.splitlines() if "QWEN_ALLOWED_MODELS" in line]
-    assert len(notice) == 1 and "qwen-long" in notice[0] and "refuse" in notice[0], err
+    assert len(notice) == 1 and "qwen-long-latest" in notice[0] and "refuse" in notice[0], err
     assert "InvalidConfig" not in err
 
 
