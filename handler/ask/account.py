@@ -3,6 +3,8 @@
 Account-level (raised, redelivered, never stored): every 401 and 403, and by code whatever its status
 (Arrearage is a 400): InvalidApiKey, Arrearage, AccessDenied(.*), Workspace.AccessDenied,
 Model.AccessDenied, ModelNotFound. Every other refusal below 500 is the question's own answer.
+File ids (Qwen-Long's documents) work only with the main account's key of China (Beijing): a files API that
+refuses the key, or a base URL of another region, is raised as one such failure naming the url route.
 """
 
 from __future__ import annotations
@@ -109,3 +111,43 @@ def with_key_hint(result: Result, settings: Settings) -> Result:
         f"one created in the Model Studio console of {name}; a key from another region is refused here"
     )
     return replace(result, message=(result.message.rstrip() + hint).strip())
+
+
+# -- file ids: only the main account's API key, only China (Beijing) (docs/documents.md) --------------
+URL_ROUTE = (
+    "read documents by signed OSS URL instead: set QWEN_DOCUMENT_MODEL=qwen-doc-turbo and add qwen-doc-turbo to "
+    "QWEN_ALLOWED_MODELS"
+)
+_RAISED = "The event is raised so the trigger delivers it again, then dead-letters it"
+
+
+def check_file_region(base_url: str | None, model: str) -> None:
+    """Refuse, before any upload, a base URL of a region other than Beijing; a host that is not DashScope's
+    (a proxy, a local stand-in) is not judged."""
+    region = region_of(base_url)
+    if region is None or region == BEIJING:
+        return
+    name = NAMES.get(region, region)
+    fix = f"use a China (Beijing) key and endpoint (https://dashscope.aliyuncs.com/api/v1), or {URL_ROUTE}"
+    raise AccountFailure(
+        f"FileIdsNotInRegion: {model} reads documents by file id, and file ids work only in China (Beijing), but "
+        f"DASHSCOPE_HTTP_BASE_URL points to {name} ({region}); nothing was uploaded; fix: {fix}. {_RAISED}",
+        code="FileIdsNotInRegion",
+        status_code=403,
+        request_id="",
+        fix=fix,
+    )
+
+
+def file_ids_refused(refused: AccountFailure, model: str) -> AccountFailure:
+    """The files API's 401 or 403 as one failure that names its likely cause and the other route."""
+    fix = f"use the main account's API key of China (Beijing), or {URL_ROUTE}; if the key is wrong: {refused.fix}"
+    return AccountFailure(
+        f"FileIdsRefused: DashScope's files API refused this API key (HTTP {refused.status_code}, code={refused.code}, "
+        f"request_id={refused.request_id or 'none'}), so {model} cannot read documents by file id: file ids work only "
+        f"with the main account's key, never a RAM user's; fix: {fix}. {_RAISED}",
+        code="FileIdsRefused",
+        status_code=refused.status_code,
+        request_id=refused.request_id,
+        fix=fix,
+    )

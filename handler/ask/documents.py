@@ -1,22 +1,26 @@
-"""A question about documents, asked of QWEN_DOCUMENT_MODEL by file id (docs/documents.md).
+"""A question about documents, asked of QWEN_DOCUMENT_MODEL by the route its row names (docs/documents.md).
 
-Each document is uploaded to DashScope's files API (streamed from its source), or found there under its
-name when an earlier delivery uploaded it; then its parsing is awaited, the model asked with one system
-message of `fileid://` references, and every file deleted, whatever the answer was.
+The file route (Qwen-Long): each document is uploaded to DashScope's files API (streamed from its source),
+or found there under its name when an earlier delivery uploaded it; then its parsing is awaited, the model
+asked with one system message of `fileid://` references, and every file deleted, whatever the answer was.
+The url route (Qwen-Doc-Turbo): nothing is uploaded; each document's short-lived signed URL goes into one
+`doc_url` part and DashScope fetches it. The URLs are secrets: a refusal that echoes one names the object.
 """
 
 from __future__ import annotations
 
 import logging
+from urllib.parse import unquote
 
 from handler import logs
+from handler.ask import account
 from handler.ask.attempts import MIN_ATTEMPT_SECONDS, Asked, Deadline, Seams, call_with_retries
 from handler.ask.files import DashScopeFiles, FileInfo, upload_name
 from handler.ask.invokers import invoker_for
-from handler.ask.models import FILE, TEXT
-from handler.ask.plan import Call, document_call
+from handler.ask.models import DOCUMENTS, FILE, TEXT, URL
+from handler.ask.plan import Call, document_call, document_url_call
 from handler.config import Settings
-from handler.errors import InvalidInput, QwenError, TransientUpstreamError
+from handler.errors import AccountFailure, InvalidInput, QwenError, TransientUpstreamError
 from handler.events.question import DocumentSource, Question
 from handler.outcome import Outcome
 from handler.result import Result
@@ -25,8 +29,12 @@ from handler.values import replace
 PROCESSED = "processed"
 FAILED = "error"  # the files API's status of a file it could not parse
 PARSING = "File parsing in progress"  # the start of the model's 400 while a file is still parsed
-# Kinds Qwen-Long reads by file id: the Office 97-2003 formats are Qwen-Doc-Turbo's only.
+# Kinds each route's model reads: the Office 97-2003 formats only by URL, e-books only by file id.
 FILE_KINDS = frozenset({"pdf", "docx", "xlsx", "pptx", "epub", "mobi"})
+# "ole": an Office 97-2003 file whose directory the head and tail did not show; DashScope decides.
+URL_KINDS = frozenset({"pdf", "docx", "xlsx", "pptx", "doc", "xls", "ppt", "ole", "txt"})
+MAX_DOC_URLS = 10  # Qwen-Doc-Turbo reads at most 10 URLs in one call
+_KIND_NAMES = {"epub": "an EPUB e-book", "mobi": "a MOBI e-book"}
 
 
 class DocumentAsker:
@@ -52,11 +60,14 @@ class DocumentAsker:
         return self._files
 
     def ask(self, question: Question, outcome: Outcome, deadline: Deadline) -> tuple[Call, Asked]:
-        """Upload, await parsing, ask, delete: the call made and its attempts' final result."""
-        model = self._model()
+        """The call made and its attempts' final result, by the route of the model's row."""
+        model, route = self._model()
         outcome.note(model=model, mode="messages", api=TEXT, document_parts=len(question.documents))
-        outcome.note(document_route=FILE)
-        _check_kinds(question.documents, model)
+        outcome.note(document_route=route)
+        _check_kinds(question.documents, model, route)
+        if route == URL:
+            return self._ask_by_url(question, model, deadline)
+        account.check_file_region(self.settings.base_url, model)
         uploaded: list[str] = []
         try:
             for document in question.documents:
@@ -64,12 +75,30 @@ class DocumentAsker:
             self._await_parsing(uploaded, deadline)
             call = document_call(question, self.settings, model, uploaded)
             return call, self._attempts(call, deadline)
+        except AccountFailure as refused:
+            if refused.status_code in (401, 403):  # the files API's: most often a RAM user's key
+                raise account.file_ids_refused(refused, model) from None
+            raise
         finally:
             for file_id in uploaded:
                 self._delete(file_id)
 
-    def _model(self) -> str:
-        """QWEN_DOCUMENT_MODEL, when allowed and able to read files by id; else a refusal naming the variable."""
+    def _ask_by_url(self, question: Question, model: str, deadline: Deadline) -> tuple[Call, Asked]:
+        """Sign each document's URL, ask once through the normal attempts; a refusal's echoed URL is named instead."""
+        if len(question.documents) > MAX_DOC_URLS:
+            raise InvalidInput(
+                f"{len(question.documents)} documents in one question, over the {MAX_DOC_URLS} {model} reads by URL in "
+                f"one call; ask about at most {MAX_DOC_URLS} at a time",
+                code="TooManyDocuments",
+            )
+        urls = [_signed(document, model) for document in question.documents]
+        call = document_url_call(question, self.settings, model, urls)
+        invoker, timeout = invoker_for(call.mode, TEXT), self.function_timeout
+        asked = call_with_retries(call, invoker, self.settings, deadline, self.seams, function_timeout=timeout)
+        return call, replace(asked, result=_unsigned(asked.result, urls, question.documents))
+
+    def _model(self) -> tuple[str, str]:
+        """QWEN_DOCUMENT_MODEL and its route, when allowed and able to read documents; else a refusal naming it."""
         model = self.settings.document_model
         if model not in self.settings.allowed_models:
             raise InvalidInput(
@@ -79,14 +108,15 @@ class DocumentAsker:
                 status_code=403,
             )
         info = self.settings.models.get(model)
-        if info is None or info.document != FILE:
+        if info is None or info.document not in DOCUMENTS:
             raise InvalidInput(
-                f"QWEN_DOCUMENT_MODEL ({model}) does not read documents by file id: set it to qwen-long, or mark "
-                'the model {"document": "file"} in QWEN_MODEL_TABLE',
+                f"QWEN_DOCUMENT_MODEL ({model}) does not read documents: set it to qwen-long (by file id) or "
+                'qwen-doc-turbo (by signed URL), or mark the model {"document": "file"} or {"document": "url"} in '
+                "QWEN_MODEL_TABLE",
                 code="DocumentModelUnsupported",
                 status_code=400,
             )
-        return model
+        return model, info.document
 
     def _upload(self, document: DocumentSource) -> FileInfo:
         """The file of an earlier delivery of this version (same name), else a new streamed upload."""
@@ -143,15 +173,56 @@ class DocumentAsker:
             logs.emit("document_delete_failed", level=logging.WARNING, file_id=file_id, code=error.code)
 
 
-def _check_kinds(sources: tuple[DocumentSource, ...], model: str) -> None:
+def _check_kinds(sources: tuple[DocumentSource, ...], model: str, route: str) -> None:
+    """Every document of a kind the route's model reads, before anything is uploaded or signed."""
     for document in sources:
-        if document.kind not in FILE_KINDS:
+        if route == URL and document.kind not in URL_KINDS:
+            what = _KIND_NAMES.get(document.kind, f"a {document.kind} document")
             raise InvalidInput(
-                f"{document.name} is an Office 97-2003 ({document.kind}) document, which {model} does not read by "
-                "file id: save it as .docx, .xlsx or .pptx and upload it again",
+                f"{document.name} is {what}, which {model} does not read by URL: qwen-long reads it by file id "
+                "(QWEN_DOCUMENT_MODEL=qwen-long, in QWEN_ALLOWED_MODELS), or convert it to PDF and upload it again",
                 code="DocumentUnsupported",
                 status_code=415,
             )
+        if route == FILE and document.kind not in FILE_KINDS:
+            raise InvalidInput(
+                f"{document.name} is an Office 97-2003 ({document.kind}) document, which {model} does not read by "
+                "file id: save it as .docx, .xlsx or .pptx and upload it again, or read it by URL "
+                "(QWEN_DOCUMENT_MODEL=qwen-doc-turbo, in QWEN_ALLOWED_MODELS)",
+                code="DocumentUnsupported",
+                status_code=415,
+            )
+
+
+def _signed(document: DocumentSource, model: str) -> str:
+    if document.signed_url is None:  # a document with no object behind it (a local file): nothing to sign
+        raise InvalidInput(
+            f"{document.name} has no URL {model} could fetch it from: only OSS documents are read by URL; "
+            "qwen-long reads it by file id (QWEN_DOCUMENT_MODEL=qwen-long)",
+            code="DocumentUnsupported",
+            status_code=415,
+        )
+    return document.signed_url()
+
+
+def _unsigned(result: Result, urls: list[str], sources: tuple[DocumentSource, ...]) -> Result:
+    """A refusal that echoes a signed URL (DashScope's failed download may) names the object instead, and says
+    what lets DashScope fetch it; the masking of signing values (handler/redact.py) holds beneath this."""
+    if result.ok or not result.message:
+        return result
+    message = result.message
+    echoed = False
+    for url, document in zip(urls, sources, strict=True):
+        for form in dict.fromkeys((url, unquote(url))):
+            if form in message:
+                message, echoed = message.replace(form, f"<the signed URL of {document.name}>"), True
+    if not echoed:
+        return result
+    hint = (
+        "; DashScope fetches each document by a signed URL valid for minutes: check that the bucket's policy does "
+        "not limit reads by Referer or source network, and the function's role may oss:GetObject the object"
+    )
+    return replace(result, message=message + hint)
 
 
 def _parsing(result: Result) -> bool:

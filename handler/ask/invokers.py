@@ -3,6 +3,9 @@
 prompt:   Generation.call(model, prompt=...)                                -> output.text
 messages: Generation.call(model, messages=[...], result_format="message")  -> output.choices[0].message
 
+The url route's documents (`Call.doc_urls`) go into the last user message as a list of parts, the
+instruction's and one `doc_url` part, on text-generation.
+
 On a multimodal model (handler/ask/apis.py) both go to multimodal-generation as one conversation of
 part lists ([{"image": ...}, {"text": ...}]; prompt mode as one user message), answered in the text
 API's shape. Both stream (handler/ask/stream.py), so stream-only models are answered too; reasoning is
@@ -50,6 +53,8 @@ class MessagesInvoker:
 
     def arguments(self, call: Call) -> dict[str, Any]:
         messages = self.messages(call.messages)
+        if call.doc_urls:
+            messages[-1] = {**messages[-1], "content": _with_documents(call.messages[-1].content, call.doc_urls)}
         return {"model": call.model, "messages": messages, "result_format": "message", **call.parameters, **STREAMED}
 
     def messages(self, messages: tuple[Message, ...]) -> list[dict[str, Any]]:
@@ -64,6 +69,12 @@ class MessagesInvoker:
 
 
 INVOKERS: Mapping[str, Invoker] = {"prompt": PromptInvoker(), "messages": MessagesInvoker()}
+
+
+def _with_documents(text: str, urls: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Qwen-Doc-Turbo's user content: the instruction, then the documents it fetches itself (docs/documents.md)."""
+    documents = {"type": "doc_url", "doc_url": list(urls), "file_parsing_strategy": "auto"}
+    return [{"type": "text", "text": text}, documents]
 
 
 class MultiModalMessagesInvoker(MessagesInvoker):

@@ -20,6 +20,9 @@ class Call(Value):
     prompt: str | None = None
     messages: tuple[Message, ...] = ()
     parameters: Mapping[str, Any] = field(default_factory=dict)
+    # The url route's signed document URLs, sent beside the last message's text as one doc_url part: secrets,
+    # so never in a repr; `text` (what content logging shows) is the instruction alone.
+    doc_urls: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def text(self) -> str:
@@ -61,6 +64,20 @@ def document_call(
         Message("user", question.text or settings.document_prompt),
     )
     return Call(mode="messages", model=model, messages=messages, parameters=params)
+
+
+def document_url_call(
+    question: Question, settings: Settings, model: str, urls: list[str], *, rng: random.Random | None = None
+) -> Call:
+    """Messages mode on the url route's model: the system prompt, then one user message of the instruction (a
+    sidecar or QWEN_DOCUMENT_PROMPT) and a doc_url part of the signed URLs (handler/ask/invokers.py)."""
+    _check_caps(question, settings.event_caps)
+    params = _seeded(_budgeted({**settings.parameters, **question.parameters}, model, settings), rng)
+    messages = (
+        Message("system", settings.system_prompt),
+        Message("user", question.text or settings.document_prompt),
+    )
+    return Call(mode="messages", model=model, messages=messages, parameters=params, doc_urls=tuple(urls))
 
 
 def _system(messages: tuple[Message, ...], settings: Settings) -> tuple[Message, ...]:

@@ -26,7 +26,14 @@ from handler.deliver import budget, versioning
 from handler.deliver.answers import COMPLETED, AnswerRecord, OssAnswerStore, pending_key, record_body
 from handler.deliver.context import Ask, DeliveryContext
 from handler.deliver.once import ASKED, SupersededAnswer, kept, problem_of, with_retries
-from handler.deliver.store import SOURCE_ETAG_META, ObjectStore, StoredObject, shown_object, store_reserve
+from handler.deliver.store import (
+    SIGNED_URL_SECONDS,
+    SOURCE_ETAG_META,
+    ObjectStore,
+    StoredObject,
+    shown_object,
+    store_reserve,
+)
 from handler.errors import InvalidInput, ObjectNotFound, QwenError
 from handler.events import documents, images
 from handler.events.decode import NOT_UTF8_HINT, decode_text
@@ -302,7 +309,11 @@ class OssQuestionFiles:
         def chunks() -> Iterator[bytes]:
             return store.stream(bucket, key, STREAM_CHUNK, etag=version or None)
 
-        source = DocumentSource(_shown(obj), document.kind, stored.size, version, key, chunks)
+        def signed_url() -> str:
+            # The url route: this version only (checked by HeadObject), on the endpoint DashScope can reach.
+            return store.sign_url(bucket, key, expires=SIGNED_URL_SECONDS, etag=version or None)
+
+        source = DocumentSource(_shown(obj), document.kind, stored.size, version, key, chunks, signed_url=signed_url)
         instruction = self._sidecar(store, obj) or self.ctx.settings.document_prompt
         return Question(text=instruction, documents=(source,))
 

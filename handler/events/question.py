@@ -30,7 +30,8 @@ class Message(Value):
 
 
 class DocumentSource(Value):
-    """A document to upload: its bytes come from `chunks()`, streamed, never held whole in memory."""
+    """A document to read: uploaded from `chunks()` (streamed, never held whole in memory), or fetched by
+    DashScope from `signed_url()`."""
 
     name: str  # for people: oss://bucket/key
     kind: str  # documents.Document.kind: pdf, docx, xlsx, pptx, epub, mobi, doc, xls, ppt, ole
@@ -38,6 +39,8 @@ class DocumentSource(Value):
     etag: str
     key: str  # with the eTag, names the upload (handler/ask/files.py upload_name)
     chunks: Callable[[], Iterable[bytes]] = field(compare=False, repr=False)
+    # A short-lived signed GET URL of this version, made when asked (the url route); a secret, never shown.
+    signed_url: Callable[[], str] | None = field(compare=False, repr=False, default=None)
 
 
 class Question(Value):
