@@ -10,6 +10,7 @@ from handler.ask.invokers import invoker_for
 from handler.ask.models import MULTIMODAL, TEXT, ModelInfo
 from handler.ask.plan import Call, plan
 from handler.config import Settings
+from handler.errors import QwenError
 from handler.events.question import Question
 from handler.outcome import Outcome
 from handler.result import Result
@@ -32,6 +33,9 @@ class Asker:
         """Ask within the deadline, less `reserve`: the time the caller needs afterwards to store the answer
         (a stream still going then is cut there, a PartialAnswer that can still be kept)."""
         deadline = self.deadline if reserve <= 0 else Deadline(self.deadline.at - reserve, self.deadline.clock)
+        if question.document_refs:
+            # The delivery stage opens a request's documents; answering the text alone would ignore them.
+            raise QwenError("a request's documents reached the asker unread", code="InternalError")
         if question.documents:
             # No local token count: the guard counts text, and the documents' tokens are DashScope's to count.
             call, asked = self.documents.ask(question, outcome, deadline)

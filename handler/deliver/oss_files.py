@@ -17,12 +17,12 @@ under `<prefix>.pending/` (docs/answers-and-exactly-once.md).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from handler import logs, redact
 from handler.ask.account import is_account_level
 from handler.config import Settings
-from handler.deliver import budget, versioning
+from handler.deliver import budget, oss_documents, versioning
 from handler.deliver.answers import COMPLETED, AnswerRecord, OssAnswerStore, pending_key, record_body
 from handler.deliver.context import Ask, DeliveryContext
 from handler.deliver.once import ASKED, SupersededAnswer, kept, problem_of, with_retries
@@ -30,12 +30,11 @@ from handler.deliver.store import SOURCE_ETAG_META, ObjectStore, StoredObject, s
 from handler.errors import InvalidInput, ObjectNotFound, QwenError
 from handler.events import documents, images
 from handler.events.decode import NOT_UTF8_HINT, decode_text
-from handler.events.question import DocumentSource, Message, OssObject, Question
+from handler.events.question import Message, OssObject, Question
 from handler.outcome import Outcome
 from handler.result import Result, dumps, loads
 
 DOCUMENT_SUFFIXES = (".pdf", ".docx", ".xlsx", ".pptx", ".epub", ".mobi", ".doc", ".xls", ".ppt")
-STREAM_CHUNK = 1024 * 1024  # a document's bytes in flight between OSS and DashScope, at most
 # After the answer: HeadObject the source, write the answer file, and on failure read and delete the marker.
 STORE_REQUESTS = 4
 
@@ -216,7 +215,14 @@ class OssQuestionFiles:
         stored = store.read(obj.bucket, obj.key, max_bytes=documents.HEAD_BYTES if named_document else limit)
         _check_version(obj, etag, stored)
         if stored.size > 0 or named_document:
-            document = self._sniff_document(store, obj, etag, stored, refuse=named_document)
+            document = oss_documents.sniff_document(
+                store,
+                obj.bucket,
+                obj.key,
+                stored,
+                lambda later: _check_version(obj, etag, later),
+                refuse=named_document,
+            )
             if document is not None:
                 return self._document_question(store, obj, etag, stored, document)
         if stored.size > len(stored.data) and named_document:
@@ -262,48 +268,16 @@ class OssQuestionFiles:
             raise InvalidInput(f"{_shown(obj)} holds no question", code="InvalidEvent")
         return record
 
-    def _sniff_document(
-        self, store: ObjectStore, obj: OssObject, etag: str | None, stored: StoredObject, *, refuse: bool
-    ) -> documents.Document | None:
-        """The document the head and tail show, None for no document. A refused one raises its InvalidInput
-        when `refuse` (a document's name); under another name (a .zip) it is left to the text and image checks."""
-        head = stored.data[: documents.HEAD_BYTES]
-        if stored.size > 0 and not head.startswith(_DOCUMENT_STARTS) and head[60:68] != b"BOOKMOBI":
-            return None  # no document's signature: no tail read for text or an image
-        if stored.size <= len(stored.data):
-            tail = stored.data[-documents.TAIL_BYTES :] if stored.data else b""
-        else:
-            start = max(0, stored.size - documents.TAIL_BYTES)
-            ending = store.read(obj.bucket, obj.key, start=start, max_bytes=stored.size - start - 1)
-            _check_version(obj, etag, ending)
-            tail = ending.data[-documents.TAIL_BYTES :]
-        found = documents.sniff(head, tail, stored.size)
-        if isinstance(found, documents.Refusal):
-            if refuse:
-                raise found.error(_shown(obj))
-            return None
-        return found
-
     def _document_question(
         self, store: ObjectStore, obj: OssObject, etag: str | None, stored: StoredObject, document: documents.Document
     ) -> Question:
         """The document, streamed from OSS as it is uploaded, and its instruction (sidecar or QWEN_DOCUMENT_PROMPT)."""
-        most = self.ctx.settings.oss_max_document_bytes
-        if stored.size > most:
-            raise InvalidInput(
-                f"{_shown(obj)} is {stored.size} bytes, larger than QWEN_OSS_MAX_DOCUMENT_BYTES ({most} bytes) for a "
-                "document: nothing was uploaded; split it or raise the limit (at most qwen-long's 150 MB)",
-                code="DocumentTooLarge",
-                status_code=413,
-            )
         version = etag or _etag(stored.etag) or ""
-        bucket, key = obj.bucket, obj.key
-
-        def chunks() -> Iterator[bytes]:
-            return store.stream(bucket, key, STREAM_CHUNK, etag=version or None)
-
-        source = DocumentSource(_shown(obj), document.kind, stored.size, version, key, chunks)
-        instruction = self._sidecar(store, obj) or self.ctx.settings.document_prompt
+        settings = self.ctx.settings
+        source = oss_documents.document_source(
+            store, obj.bucket, obj.key, version, stored.size, document.kind, settings
+        )
+        instruction = self._sidecar(store, obj) or settings.document_prompt
         return Question(text=instruction, documents=(source,))
 
     def _image_question(self, store: ObjectStore, obj: OssObject, uri: bytearray) -> Question:
@@ -346,10 +320,6 @@ def _where(obj: OssObject, answer_key: str) -> str:
 
 
 _SIDECARS = tuple(f"{suffix}.txt" for suffix in (*images.SUFFIXES, *DOCUMENT_SUFFIXES))
-
-
-# What documents.sniff looks at first: a PDF header, a ZIP's first record, an OLE file's signature.
-_DOCUMENT_STARTS = (b"%PDF-", b"PK\x03\x04", b"PK\x05\x06", documents.OLE_SIGNATURE)
 
 
 def _check_version(obj: OssObject, etag: str | None, stored: StoredObject) -> None:
