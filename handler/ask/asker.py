@@ -14,6 +14,7 @@ from handler.errors import QwenError
 from handler.events.question import Question
 from handler.outcome import Outcome
 from handler.result import Result
+from handler.values import replace
 
 
 class Asker:
@@ -57,7 +58,17 @@ class Asker:
         outcome.note(api=api)
         if self.settings.log_content:
             outcome.note(question=call.text)
-        fit = guard.check(call, info, trim=self.settings.trim_history)
+        try:
+            fit = guard.check(call, info, trim=self.settings.trim_history)
+        except guard.InputTooLong as too_long:
+            if question.text_document is None:
+                raise
+            # An OSS text file too long for the text model is read by the document model as a file instead.
+            outcome.note(document_reason=too_long.reason)
+            as_document = replace(
+                question, text=self.settings.document_prompt, documents=(question.text_document,), text_document=None
+            )
+            return self.ask(as_document, outcome, reserve=reserve)
         if fit.counted_tokens is not None:
             outcome.note(counted_input_tokens=fit.counted_tokens)
         if fit.trimmed_turns:

@@ -26,7 +26,7 @@ PROCESSED = "processed"
 FAILED = "error"  # the files API's status of a file it could not parse
 PARSING = "File parsing in progress"  # the start of the model's 400 while a file is still parsed
 # Kinds Qwen-Long reads by file id: the Office 97-2003 formats are Qwen-Doc-Turbo's only.
-FILE_KINDS = frozenset({"pdf", "docx", "xlsx", "pptx", "epub", "mobi"})
+FILE_KINDS = frozenset({"pdf", "docx", "xlsx", "pptx", "epub", "mobi", "txt"})
 
 
 class DocumentAsker:

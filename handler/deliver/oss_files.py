@@ -17,7 +17,7 @@ under `<prefix>.pending/` (docs/answers-and-exactly-once.md).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from handler import logs, redact
 from handler.ask.account import is_account_level
@@ -30,9 +30,10 @@ from handler.deliver.store import SOURCE_ETAG_META, ObjectStore, StoredObject, s
 from handler.errors import InvalidInput, ObjectNotFound, QwenError
 from handler.events import documents, images
 from handler.events.decode import NOT_UTF8_HINT, decode_text
-from handler.events.question import Message, OssObject, Question
+from handler.events.question import DocumentSource, Message, OssObject, Question
 from handler.outcome import Outcome
 from handler.result import Result, dumps, loads
+from handler.values import replace
 
 DOCUMENT_SUFFIXES = (".pdf", ".docx", ".xlsx", ".pptx", ".epub", ".mobi", ".doc", ".xls", ".ppt")
 # After the answer: HeadObject the source, write the answer file, and on failure read and delete the marker.
@@ -266,6 +267,18 @@ class OssQuestionFiles:
             raise record
         if not isinstance(record, Question):
             raise InvalidInput(f"{_shown(obj)} holds no question", code="InvalidEvent")
+        if record.document_refs:
+            return oss_documents.resolve(record, store, self.ctx.settings)  # a request file naming documents
+        if record.text == text.lstrip("\ufeff").strip():
+            # The file's own text is the question: kept as a `txt` document for when it outgrows the text model.
+            asked, version = record.text, etag or _etag(stored.etag) or ""
+            size = len(asked.encode())  # encoded again only if it is uploaded: one copy of the text is held
+
+            def chunks() -> Iterator[bytes]:
+                return iter((asked.encode(),))
+
+            source = DocumentSource(_shown(obj), "txt", size, version, obj.key, chunks)
+            return replace(record, text_document=source)
         return record
 
     def _document_question(
