@@ -135,3 +135,19 @@ def test_a_short_text_file_stays_a_text_question(standin, oss, wire, fc):
     (result,) = ask(oss_event(oss_record("inbox/short.txt", bucket=BUCKET, etag=stored.etag, size=33)), fc, wire)
     assert result["status_code"] == 200 and uploads(standin) == []
     assert generations(standin)[0].body["model"] == "qwen-turbo"
+
+
+def test_an_oss_question_file_may_name_documents(standin, oss, wire, fc):
+    data = pdf(b"<< /Size 3 /Root 1 0 R /Info (file) >>")
+    oss.put(BUCKET, "library/q3.pdf", data)
+    for key, documents in (("inbox/ok.json", ["library/q3.pdf"]), ("inbox/other.json", None)):
+        refs = [f"oss://{BUCKET}/{name}" for name in documents] if documents else ["oss://someone-elses/q3.pdf"]
+        body = json.dumps({"prompt": "要点是什么?", "documents": refs}, ensure_ascii=False)
+        stored = oss.put(BUCKET, key, body)
+        (result,) = ask(oss_event(oss_record(key, bucket=BUCKET, etag=stored.etag, size=len(body.encode()))), fc, wire)
+        written = json.loads(oss.get(BUCKET, f"answers/{key}.json").data)
+        if documents:
+            assert result["status_code"] == 200 and digest(data) in said(result), result
+        else:
+            assert result["code"] == "DocumentNotAllowed" and written["code"] == "DocumentNotAllowed", result
+    assert len(generations(standin)) == 1 and len(uploads(standin)) == 1
