@@ -7,7 +7,7 @@ from handler.ask.apis import ModelApis, is_url_error
 from handler.ask.attempts import Asked, Deadline, Seams, call_with_retries
 from handler.ask.documents import DocumentAsker
 from handler.ask.invokers import invoker_for
-from handler.ask.models import MULTIMODAL, TEXT, ModelInfo
+from handler.ask.models import FILE, MULTIMODAL, TEXT, ModelInfo
 from handler.ask.plan import Call, plan
 from handler.config import Settings
 from handler.errors import QwenError
@@ -61,7 +61,7 @@ class Asker:
         try:
             fit = guard.check(call, info, trim=self.settings.trim_history)
         except guard.InputTooLong as too_long:
-            if question.text_document is None:
+            if question.text_document is None or not self._reads_files():
                 raise
             # An OSS text file too long for the text model is read by the document model as a file instead.
             outcome.note(document_reason=too_long.reason)
@@ -86,6 +86,12 @@ class Asker:
             if asked.result.ok:
                 self.apis.learn(call.model, api)
         return self._finish(call, asked, api, outcome)
+
+    def _reads_files(self) -> bool:
+        """Whether QWEN_DOCUMENT_MODEL may answer a long text file: allowed, and reading files by id."""
+        model = self.settings.document_model
+        info = self.settings.models.get(model)
+        return model in self.settings.allowed_models and info is not None and info.document == FILE
 
     def _finish(self, call: Call, asked: Asked, api: str, outcome: Outcome) -> Result:
         """The account check, the partial answer's reason, usage and cost, and the answer when logged."""

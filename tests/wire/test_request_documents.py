@@ -151,3 +151,14 @@ def test_an_oss_question_file_may_name_documents(standin, oss, wire, fc):
         else:
             assert result["code"] == "DocumentNotAllowed" and written["code"] == "DocumentNotAllowed", result
     assert len(generations(standin)) == 1 and len(uploads(standin)) == 1
+
+
+def test_without_the_document_model_a_long_text_file_stays_input_too_long(standin, oss, wire, env, fc, logs):
+    env["QWEN_ALLOWED_MODELS"] = "qwen-turbo"  # documents not enabled by the operator
+    env["QWEN_MODEL_TABLE"] = '{"qwen-turbo": {"context_window": 400, "max_input": 300, "max_output": 100}}'
+    text = "请总结下面的会议记录。\n" + "第一项:预算讨论,结论待定。\n" * 200
+    stored = oss.put(BUCKET, "inbox/minutes.txt", text)
+    event = oss_event(oss_record("inbox/minutes.txt", bucket=BUCKET, etag=stored.etag, size=len(text.encode())))
+    (result,) = ask(event, fc, wire)
+    assert result["code"] == "InputTooLong" and standin.requests == [] and standin.files.requests == []
+    assert "document_reason" not in logs.events("question")[-1]
