@@ -25,7 +25,7 @@ from handler.deliver.answers import (
 )
 from handler.deliver.context import Ask, DeliveryContext
 from handler.deliver.store import store_reserve
-from handler.errors import InvalidInput, ObjectNotFound, QwenError
+from handler.errors import InvalidInput, QwenError
 from handler.events import documents
 from handler.events.question import Question
 from handler.outcome import Outcome
@@ -75,7 +75,7 @@ class Deliveries:
             try:
                 # Before the payload hash: each document's eTag is part of the question asked.
                 question = self._resolved(question)
-            except (InvalidInput, ObjectNotFound) as refusal:
+            except InvalidInput as refusal:
                 result = Result.failure(refusal, self.ctx.request_id)
                 self.keep_refusal(question.source, result, outcome)
                 return result

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 
 from handler.config import Settings
 from handler.deliver.store import ObjectReplaced, ObjectStore, StoredObject, shown_object
-from handler.errors import InvalidInput
+from handler.errors import InvalidInput, ObjectNotFound
 from handler.events import documents
 from handler.events.question import DocumentSource, OssRef, Question
 from handler.values import replace
@@ -98,7 +98,15 @@ def resolve(question: Question, store: ObjectStore, settings: Settings) -> Quest
 
 
 def _opened(store: ObjectStore, ref: OssRef, settings: Settings) -> DocumentSource:
-    stored = store.read(ref.bucket, ref.key, max_bytes=documents.HEAD_BYTES)
+    try:
+        stored = store.read(ref.bucket, ref.key, max_bytes=documents.HEAD_BYTES)
+    except ObjectNotFound:
+        # The request's input, not the record's own file: a refusal like the others, kept as its answer.
+        raise InvalidInput(
+            f"document {shown_object(ref.bucket, ref.key)} does not exist; check the name in 'documents'",
+            code="ObjectNotFound",
+            status_code=404,
+        ) from None
     version = (stored.etag or "").strip('"').upper()
 
     def check(later: StoredObject) -> None:

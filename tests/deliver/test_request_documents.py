@@ -97,9 +97,11 @@ def test_refusals_as_for_oss_files(settings, data, code, status):
     assert "oss://qwen-docs/a.pdf" in refused.value.message
 
 
-def test_a_missing_object_is_404(settings):
-    with pytest.raises(ObjectNotFound):
+def test_a_missing_object_is_a_404_refusal(settings):
+    with pytest.raises(InvalidInput) as refused:
         oss_documents.resolve(asking("gone.pdf"), Objects(), settings)
+    assert (refused.value.code, refused.value.status_code) == ("ObjectNotFound", 404)
+    assert "oss://qwen-docs/gone.pdf" in refused.value.message
 
 
 def test_a_tail_read_from_a_newer_version_is_refused(settings):

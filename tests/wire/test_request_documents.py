@@ -162,3 +162,12 @@ def test_without_the_document_model_a_long_text_file_stays_input_too_long(standi
     (result,) = ask(event, fc, wire)
     assert result["code"] == "InputTooLong" and standin.requests == [] and standin.files.requests == []
     assert "document_reason" not in logs.events("question")[-1]
+
+
+def test_a_missing_or_non_document_object_is_refused_without_asking(standin, oss, wire, fc):
+    oss.put(BUCKET, "notes.txt", "只是文字")
+    for key, code, status in (("gone.pdf", "ObjectNotFound", 404), ("notes.txt", "DocumentUnsupported", 415)):
+        result = ask(json.dumps({"prompt": "总结", "documents": [f"oss://{BUCKET}/{key}"]}), fc, wire)
+        assert (result["code"], result["status_code"]) == (code, status), result
+        assert key in result["message"]
+    assert standin.requests == [] and standin.files.requests == []
