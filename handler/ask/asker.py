@@ -7,12 +7,14 @@ from handler.ask.apis import ModelApis, is_url_error
 from handler.ask.attempts import Asked, Deadline, Seams, call_with_retries
 from handler.ask.documents import DocumentAsker
 from handler.ask.invokers import invoker_for
-from handler.ask.models import MULTIMODAL, TEXT, ModelInfo
+from handler.ask.models import FILE, MULTIMODAL, TEXT, ModelInfo
 from handler.ask.plan import Call, plan
 from handler.config import Settings
+from handler.errors import QwenError
 from handler.events.question import Question
 from handler.outcome import Outcome
 from handler.result import Result
+from handler.values import replace
 
 
 class Asker:
@@ -32,6 +34,9 @@ class Asker:
         """Ask within the deadline, less `reserve`: the time the caller needs afterwards to store the answer
         (a stream still going then is cut there, a PartialAnswer that can still be kept)."""
         deadline = self.deadline if reserve <= 0 else Deadline(self.deadline.at - reserve, self.deadline.clock)
+        if question.document_refs:
+            # The delivery stage opens a request's documents; answering the text alone would ignore them.
+            raise QwenError("a request's documents reached the asker unread", code="InternalError")
         if question.documents:
             # No local token count: the guard counts text, and the documents' tokens are DashScope's to count.
             call, asked = self.documents.ask(question, outcome, deadline)
@@ -53,7 +58,17 @@ class Asker:
         outcome.note(api=api)
         if self.settings.log_content:
             outcome.note(question=call.text)
-        fit = guard.check(call, info, trim=self.settings.trim_history)
+        try:
+            fit = guard.check(call, info, trim=self.settings.trim_history)
+        except guard.InputTooLong as too_long:
+            if question.text_document is None or not self._reads_files():
+                raise
+            # An OSS text file too long for the text model is read by the document model as a file instead.
+            outcome.note(document_reason=too_long.reason)
+            as_document = replace(
+                question, text=self.settings.document_prompt, documents=(question.text_document,), text_document=None
+            )
+            return self.ask(as_document, outcome, reserve=reserve)
         if fit.counted_tokens is not None:
             outcome.note(counted_input_tokens=fit.counted_tokens)
         if fit.trimmed_turns:
@@ -71,6 +86,12 @@ class Asker:
             if asked.result.ok:
                 self.apis.learn(call.model, api)
         return self._finish(call, asked, api, outcome)
+
+    def _reads_files(self) -> bool:
+        """Whether QWEN_DOCUMENT_MODEL may answer a long text file: allowed, and reading files by id."""
+        model = self.settings.document_model
+        info = self.settings.models.get(model)
+        return model in self.settings.allowed_models and info is not None and info.document == FILE
 
     def _finish(self, call: Call, asked: Asked, api: str, outcome: Outcome) -> Result:
         """The account check, the partial answer's reason, usage and cost, and the answer when logged."""

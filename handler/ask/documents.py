@@ -30,7 +30,7 @@ PROCESSED = "processed"
 FAILED = "error"  # the files API's status of a file it could not parse
 PARSING = "File parsing in progress"  # the start of the model's 400 while a file is still parsed
 # Kinds each route's model reads: the Office 97-2003 formats only by URL, e-books only by file id.
-FILE_KINDS = frozenset({"pdf", "docx", "xlsx", "pptx", "epub", "mobi"})
+FILE_KINDS = frozenset({"pdf", "docx", "xlsx", "pptx", "epub", "mobi", "txt"})
 # "ole": an Office 97-2003 file whose directory the head and tail did not show; DashScope decides.
 URL_KINDS = frozenset({"pdf", "docx", "xlsx", "pptx", "doc", "xls", "ppt", "ole", "txt"})
 MAX_DOC_URLS = 10  # Qwen-Doc-Turbo reads at most 10 URLs in one call

@@ -10,6 +10,16 @@ from handler.events.question import Message
 from handler.values import Value, replace
 
 
+class InputTooLong(InvalidInput):
+    """The input cannot fit the model: `reason` says which limit, in words for a log line."""
+
+    code = "InputTooLong"
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class Fit(Value):
     """The call to make (maybe with old turns dropped) and how its size was judged."""
 
@@ -74,10 +84,13 @@ def check(call: Call, info: ModelInfo | None, *, trim: bool = False) -> Fit:
         trimmed = _trim(call, counts, room.limit)
         if trimmed is not None:
             return trimmed
-    raise InvalidInput(
+    limit = (
+        f"{info.context_window}-token window" if info.context_window is not None else f"{room.limit}-token max input"
+    )
+    raise InputTooLong(
         f"the input is {total} tokens but {call.model} {describe(info, room)}; shorten the question"
         + ("" if call.mode == "prompt" else " or the conversation"),
-        code="InputTooLong",
+        reason=f"longer than {call.model}'s {limit}",
     )
 
 

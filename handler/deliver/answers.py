@@ -105,8 +105,11 @@ def payload_hash(question: Question) -> str:
         "parameters": dict(question.parameters),
     }
     if question.documents:
-        # A document by its object version: the same key and eTag are the same bytes, never hashed here.
-        asked["documents"] = [[document.key, document.etag] for document in question.documents]
+        # A document by its object version: the same bucket, key and eTag are the same bytes, never hashed here
+        # (its name holds the bucket: another bucket's object of the same key is another question).
+        asked["documents"] = [[document.name, document.key, document.etag] for document in question.documents]
+    if question.document_refs:
+        asked["document_refs"] = [[ref.bucket, ref.key] for ref in question.document_refs]
     canonical = json.dumps(asked, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 

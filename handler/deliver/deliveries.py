@@ -25,7 +25,8 @@ from handler.deliver.answers import (
 )
 from handler.deliver.context import Ask, DeliveryContext
 from handler.deliver.store import store_reserve
-from handler.errors import QwenError
+from handler.errors import InvalidInput, QwenError
+from handler.events import documents
 from handler.events.question import Question
 from handler.outcome import Outcome
 from handler.result import Result
@@ -70,6 +71,14 @@ class Deliveries:
 
     def answer(self, question: Question, outcome: Outcome, ask: Ask) -> Result:
         """The answer to one timer or MNS record: remembered, stored, another instance's, or asked once."""
+        if question.document_refs:
+            try:
+                # Before the payload hash: each document's eTag is part of the question asked.
+                question = self._resolved(question)
+            except InvalidInput as refusal:
+                result = Result.failure(refusal, self.ctx.request_id)
+                self.keep_refusal(question.source, result, outcome)
+                return result
         key = answer_key(question.source)
         if key is None:
             return ask(question, outcome)  # no delivery id: nothing to recognise a redelivery by
@@ -106,6 +115,18 @@ class Deliveries:
         if answered.result.status_code < 500:  # our own failure is not kept anywhere: a redelivery tries again
             self.ctx.memory.put(memo, answered.result, stored=answered.problem is None)
         return kept(answered.result, answered.problem, answers.where(key))
+
+    def _resolved(self, question: Question) -> Question:
+        """The request's documents opened (oss_documents.py): refused before any request when a bucket is not
+        allowed, else read by head and tail, within the memory budget of OSS files in flight."""
+        from handler.deliver import budget, oss_documents  # requests naming documents only
+
+        refusal = oss_documents.refused(question, self.ctx.settings)
+        if refusal is not None:
+            raise refusal
+        read = len(question.document_refs) * (documents.HEAD_BYTES + documents.TAIL_BYTES)
+        with budget.INSTANCE.held(budget.COST_PER_BYTE * read):
+            return oss_documents.resolve(question, self.ctx.access.store(), self.ctx.settings)
 
     def keep_refusal(self, source: str | None, refusal: Result, outcome: Outcome) -> None:
         """A malformed timer or MNS record's 4xx goes to the store too, so readers of it learn why; best effort."""

@@ -22,12 +22,11 @@ from collections.abc import Callable, Iterator
 from handler import logs, redact
 from handler.ask.account import is_account_level
 from handler.config import Settings
-from handler.deliver import budget, versioning
+from handler.deliver import budget, oss_documents, versioning
 from handler.deliver.answers import COMPLETED, AnswerRecord, OssAnswerStore, pending_key, record_body
 from handler.deliver.context import Ask, DeliveryContext
 from handler.deliver.once import ASKED, SupersededAnswer, kept, problem_of, with_retries
 from handler.deliver.store import (
-    SIGNED_URL_SECONDS,
     SOURCE_ETAG_META,
     ObjectStore,
     StoredObject,
@@ -40,9 +39,9 @@ from handler.events.decode import NOT_UTF8_HINT, decode_text
 from handler.events.question import DocumentSource, Message, OssObject, Question
 from handler.outcome import Outcome
 from handler.result import Result, dumps, loads
+from handler.values import replace
 
 DOCUMENT_SUFFIXES = (".pdf", ".docx", ".xlsx", ".pptx", ".epub", ".mobi", ".doc", ".xls", ".ppt")
-STREAM_CHUNK = 1024 * 1024  # a document's bytes in flight between OSS and DashScope, at most
 # After the answer: HeadObject the source, write the answer file, and on failure read and delete the marker.
 STORE_REQUESTS = 4
 
@@ -223,7 +222,14 @@ class OssQuestionFiles:
         stored = store.read(obj.bucket, obj.key, max_bytes=documents.HEAD_BYTES if named_document else limit)
         _check_version(obj, etag, stored)
         if stored.size > 0 or named_document:
-            document = self._sniff_document(store, obj, etag, stored, refuse=named_document)
+            document = oss_documents.sniff_document(
+                store,
+                obj.bucket,
+                obj.key,
+                stored,
+                lambda later: _check_version(obj, etag, later),
+                refuse=named_document,
+            )
             if document is not None:
                 return self._document_question(store, obj, etag, stored, document)
         if stored.size > len(stored.data) and named_document:
@@ -267,54 +273,30 @@ class OssQuestionFiles:
             raise record
         if not isinstance(record, Question):
             raise InvalidInput(f"{_shown(obj)} holds no question", code="InvalidEvent")
-        return record
+        if record.document_refs:
+            return oss_documents.resolve(record, store, self.ctx.settings)  # a request file naming documents
+        if record.text == text.lstrip("\ufeff").strip():
+            # The file's own text is the question: kept as a `txt` document for when it outgrows the text model.
+            asked, version = record.text, etag or _etag(stored.etag) or ""
+            size = len(asked.encode())  # encoded again only if it is uploaded: one copy of the text is held
 
-    def _sniff_document(
-        self, store: ObjectStore, obj: OssObject, etag: str | None, stored: StoredObject, *, refuse: bool
-    ) -> documents.Document | None:
-        """The document the head and tail show, None for no document. A refused one raises its InvalidInput
-        when `refuse` (a document's name); under another name (a .zip) it is left to the text and image checks."""
-        head = stored.data[: documents.HEAD_BYTES]
-        if stored.size > 0 and not head.startswith(_DOCUMENT_STARTS) and head[60:68] != b"BOOKMOBI":
-            return None  # no document's signature: no tail read for text or an image
-        if stored.size <= len(stored.data):
-            tail = stored.data[-documents.TAIL_BYTES :] if stored.data else b""
-        else:
-            start = max(0, stored.size - documents.TAIL_BYTES)
-            ending = store.read(obj.bucket, obj.key, start=start, max_bytes=stored.size - start - 1)
-            _check_version(obj, etag, ending)
-            tail = ending.data[-documents.TAIL_BYTES :]
-        found = documents.sniff(head, tail, stored.size)
-        if isinstance(found, documents.Refusal):
-            if refuse:
-                raise found.error(_shown(obj))
-            return None
-        return found
+            def chunks() -> Iterator[bytes]:
+                return iter((asked.encode(),))
+
+            source = DocumentSource(_shown(obj), "txt", size, version, obj.key, chunks)
+            return replace(record, text_document=source)
+        return record
 
     def _document_question(
         self, store: ObjectStore, obj: OssObject, etag: str | None, stored: StoredObject, document: documents.Document
     ) -> Question:
         """The document, streamed from OSS as it is uploaded, and its instruction (sidecar or QWEN_DOCUMENT_PROMPT)."""
-        most = self.ctx.settings.oss_max_document_bytes
-        if stored.size > most:
-            raise InvalidInput(
-                f"{_shown(obj)} is {stored.size} bytes, larger than QWEN_OSS_MAX_DOCUMENT_BYTES ({most} bytes) for a "
-                "document: nothing was uploaded; split it or raise the limit (at most qwen-long's 150 MB)",
-                code="DocumentTooLarge",
-                status_code=413,
-            )
         version = etag or _etag(stored.etag) or ""
-        bucket, key = obj.bucket, obj.key
-
-        def chunks() -> Iterator[bytes]:
-            return store.stream(bucket, key, STREAM_CHUNK, etag=version or None)
-
-        def signed_url() -> str:
-            # The url route: this version only (checked by HeadObject), on the endpoint DashScope can reach.
-            return store.sign_url(bucket, key, expires=SIGNED_URL_SECONDS, etag=version or None)
-
-        source = DocumentSource(_shown(obj), document.kind, stored.size, version, key, chunks, signed_url=signed_url)
-        instruction = self._sidecar(store, obj) or self.ctx.settings.document_prompt
+        settings = self.ctx.settings
+        source = oss_documents.document_source(
+            store, obj.bucket, obj.key, version, stored.size, document.kind, settings
+        )
+        instruction = self._sidecar(store, obj) or settings.document_prompt
         return Question(text=instruction, documents=(source,))
 
     def _image_question(self, store: ObjectStore, obj: OssObject, uri: bytearray) -> Question:
@@ -357,10 +339,6 @@ def _where(obj: OssObject, answer_key: str) -> str:
 
 
 _SIDECARS = tuple(f"{suffix}.txt" for suffix in (*images.SUFFIXES, *DOCUMENT_SUFFIXES))
-
-
-# What documents.sniff looks at first: a PDF header, a ZIP's first record, an OLE file's signature.
-_DOCUMENT_STARTS = (b"%PDF-", b"PK\x03\x04", b"PK\x05\x06", documents.OLE_SIGNATURE)
 
 
 def _check_version(obj: OssObject, etag: str | None, stored: StoredObject) -> None:

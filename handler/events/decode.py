@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from handler.errors import BatchTooLarge, InvalidInput
 from handler.events import parameters
-from handler.events.question import ROLES, Message, OssObject, Part, Question, Skipped
+from handler.events.question import ROLES, Message, OssObject, OssRef, Part, Question, Skipped
 from handler.events.sources import segment, shown_object
 from handler.values import Value, replace
 
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 Record = Question | OssObject | Skipped | InvalidInput
 
-REQUEST_KEYS = frozenset({"prompt", "question", "messages", "model", "parameters"})
+REQUEST_KEYS = frozenset({"prompt", "question", "messages", "model", "parameters", "documents"})
 _QUESTION_KEYS = ("prompt", "question", "messages")
 
 _DECODE_SLICE = 1024 * 1024
@@ -46,6 +46,11 @@ _BOM = "\ufeff"
 _JSON_STARTS = frozenset('{["-0123456789tfnNI')  # plain questions skip the parse attempt
 _MAX_KEY_BYTES = 1023  # OSS's limit on an object key, in UTF-8 bytes
 _MAX_SHOWN = 64
+MAX_DOCUMENTS = 10  # documents one request may name (Qwen-Doc-Turbo's limit too): each is read and uploaded
+DOCUMENT_REF_FORM = (
+    "an oss://bucket/key string naming an object of a bucket in QWEN_OSS_BUCKETS; "
+    "local paths, file:// and http(s):// URLs are never read"
+)
 
 # Pattern strings, compiled at first use (docs/performance.md). OSS bucket names: 3-63 of a-z 0-9 -.
 _BUCKET = r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"
@@ -342,11 +347,23 @@ def request(body: Mapping[str, Any], *, source: str | None = None) -> Record:
         name, problem = found[0]
         return InvalidInput(f"parameter {_shown(name)} {problem}", code="InvalidParameter")
     model = model.strip() if model else None
+    refs: tuple[OssRef, ...] = ()
+    if "documents" in body:
+        read = _document_refs(body["documents"], "documents")
+        if isinstance(read, InvalidInput):
+            return read
+        refs = read
 
     if "messages" in body:
         messages = _messages(body["messages"])
         if isinstance(messages, InvalidInput):
             return messages
+        if isinstance(messages, _WithDocuments):
+            if refs:
+                return _invalid("name the documents once: in field 'documents' or in the last user message")
+            messages, refs = messages.messages, messages.refs
+        if refs:
+            return _with_documents(messages, refs, model, params, source)
         return Question(messages=messages, model=model, parameters=params, source=source)
 
     key = given[0]
@@ -356,20 +373,106 @@ def request(body: Mapping[str, Any], *, source: str | None = None) -> Record:
     record = question_text(text, source=source)
     if isinstance(record, InvalidInput):
         return record
-    return Question(text=record.text, model=model, parameters=params, source=source)
+    if refs and model is not None:
+        return _invalid(_DOCUMENT_MODEL)
+    return Question(text=record.text, model=model, parameters=params, source=source, document_refs=refs)
 
 
-def _messages(value: Any) -> tuple[Message, ...] | InvalidInput:
+_DOCUMENT_MODEL = (
+    "a request with documents is answered by the operator's document model (QWEN_DOCUMENT_MODEL): leave out 'model'"
+)
+
+
+class _WithDocuments(Value):
+    """A conversation whose last user message names documents."""
+
+    messages: tuple[Message, ...]
+    refs: tuple[OssRef, ...]
+
+
+def _with_documents(
+    messages: tuple[Message, ...],
+    refs: tuple[OssRef, ...],
+    model: str | None,
+    params: dict[str, Any],
+    source: str | None,
+) -> Record:
+    """Documents are asked with one instruction (the files, then the text): a longer conversation would lose turns."""
+    if model is not None:
+        return _invalid(_DOCUMENT_MODEL)
+    if len(messages) != 1:
+        return _invalid(
+            "a conversation naming documents must be one user message: the document model reads the files with that "
+            'one instruction, and earlier turns or a system message would not be sent; use {"prompt": ..., '
+            '"documents": [...]}'
+        )
+    if messages[0].images:
+        return _invalid("a message naming documents cannot hold images too; ask about them in separate requests")
+    return Question(text=messages[0].content.strip(), parameters=params, source=source, document_refs=refs)
+
+
+def _document_refs(value: Any, where: str) -> tuple[OssRef, ...] | InvalidInput:
+    """The oss://bucket/key names of a `documents` list, checked for form only: the bucket against
+    QWEN_OSS_BUCKETS in the delivery stage, before any request is made."""
+    if not isinstance(value, list) or not value:
+        return _invalid(f"{where} must be a non-empty list, each entry {DOCUMENT_REF_FORM}")
+    if len(value) > MAX_DOCUMENTS:
+        return _invalid(f"{where} names {len(value)} documents; a request may name at most {MAX_DOCUMENTS}")
+    refs: list[OssRef] = []
+    for i, item in enumerate(value):
+        at = f"{where}[{i}]"
+        if not isinstance(item, str):
+            return _invalid(f"{at} must be {DOCUMENT_REF_FORM}")
+        ref = _oss_ref(item)
+        if ref is None:
+            return _invalid(f"{at} ({_shown(item)}) is not {DOCUMENT_REF_FORM}")
+        if ref in refs:
+            return _invalid(f"{at} names {_shown(item)} a second time")
+        refs.append(ref)
+    return tuple(refs)
+
+
+def _oss_ref(text: str) -> OssRef | None:
+    """`oss://bucket/key` with an OSS bucket name and a plain key (the same checks as an OSS event's), else None."""
+    if not text.startswith("oss://"):
+        return None
+    bucket, slash, key = text[len("oss://") :].partition("/")
+    if (
+        not slash
+        or not re.fullmatch(_BUCKET, bucket)
+        or not key
+        or len(key.encode("utf-8", "surrogatepass")) > _MAX_KEY_BYTES
+    ):
+        return None
+    if key.startswith("/") or "\\" in key or ".." in key.split("/") or not _printable(key):
+        return None
+    if any(not ch.isprintable() and ch != " " for ch in key):
+        return None
+    return OssRef(bucket=bucket, key=key)
+
+
+def _messages(value: Any) -> tuple[Message, ...] | _WithDocuments | InvalidInput:
     if not isinstance(value, list) or not value:
         return _invalid('field \'messages\' must be a non-empty list of {"role", "content"} objects')
     messages = []
+    refs: tuple[OssRef, ...] = ()
     for i, item in enumerate(value):
         where = f"messages[{i}]"
         if not isinstance(item, dict):
             return _invalid(f"{where} must be an object with 'role' and 'content'")
-        extra = [k for k in item if k not in ("role", "content")]
+        extra = [k for k in item if k not in ("role", "content", "documents")]
         if extra:
-            return _invalid(f"{where} has field {_shown(extra[0])}; a message has only 'role' and 'content'")
+            return _invalid(
+                f"{where} has field {_shown(extra[0])}; a message has only 'role', 'content' and (the last "
+                "user message) 'documents'"
+            )
+        if "documents" in item:
+            if i != len(value) - 1 or item.get("role") != "user":
+                return _invalid(f"{where}: only the last message, the user's question, may name documents")
+            read = _document_refs(item["documents"], f"{where}.documents")
+            if isinstance(read, InvalidInput):
+                return read
+            refs = read
         role, content = item.get("role"), item.get("content")
         if not isinstance(role, str) or role not in ROLES:
             return _invalid(f"{where}.role must be one of system, user, assistant")
@@ -392,7 +495,7 @@ def _messages(value: Any) -> tuple[Message, ...] | InvalidInput:
         return _invalid("the last message must have role 'user': it is the question to answer")
     if not _printable(messages[-1].content) and not messages[-1].images:
         return _invalid("the last user message has no printable character to ask about")
-    return tuple(messages)
+    return _WithDocuments(messages=tuple(messages), refs=refs) if refs else tuple(messages)
 
 
 def _parts(content: list[Any], where: str) -> tuple[str, tuple[Part, ...]] | InvalidInput:

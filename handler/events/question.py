@@ -43,6 +43,17 @@ class DocumentSource(Value):
     signed_url: Callable[[], str] | None = field(compare=False, repr=False, default=None)
 
 
+class OssRef(Value):
+    """An OSS object a request names (`oss://bucket/key`): read only when its bucket is in QWEN_OSS_BUCKETS."""
+
+    bucket: str
+    key: str
+
+    @property
+    def source(self) -> str:
+        return f"oss://{self.bucket}/{self.key}"
+
+
 class Question(Value):
     """One question: `text` (answered in the configured mode) or `messages` (a conversation)."""
 
@@ -53,6 +64,10 @@ class Question(Value):
     # Where the question came from inside a batch envelope (message id, object key); None otherwise.
     source: str | None = None
     documents: tuple[DocumentSource, ...] = ()  # read by QWEN_DOCUMENT_MODEL, `text` is the instruction
+    # The objects a request names: resolved into `documents` by the delivery stage before anything is asked.
+    document_refs: tuple[OssRef, ...] = ()
+    # An OSS text file's own text as a `txt` document: asked of the document model when it does not fit the text model.
+    text_document: DocumentSource | None = None
 
 
 class OssObject(Value):
