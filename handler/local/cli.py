@@ -76,6 +76,7 @@ EXAMPLES = (
     "python -m handler --offline --text --event-file events/conversation.json",
     "python -m handler --offline --oss-file question.txt",
     "python -m handler tokens --help",
+    "python -m handler files --purge",
 )
 NETWORK_CODES = frozenset({"ConnectionError", "ConnectTimeout"})
 # Samples in events/ that show a refusal on purpose, and why: said on stderr when one is run.
@@ -180,6 +181,10 @@ def main(argv: Sequence[str] | None = None, *, stdin: Any = None, out: TextIO | 
         from handler.local import token_cli
 
         return token_cli.main(argv[1:], out=out)
+    if argv[:1] == ["files"]:
+        from handler.local import files_cli
+
+        return files_cli.main(argv[1:], out=out)
     args = parser().parse_args(argv)
     from handler.errors import InvalidConfig
     from handler.local import deployed_env
