@@ -75,7 +75,9 @@ EXAMPLES = (
     "echo 你好 | python -m handler --offline",
     "python -m handler --offline --text --event-file events/conversation.json",
     "python -m handler --offline --oss-file question.txt",
+    'python -m handler --offline --document report.pdf "这份报告的结论是什么?"',
     "python -m handler tokens --help",
+    "python -m handler files --purge",
 )
 NETWORK_CODES = frozenset({"ConnectionError", "ConnectTimeout"})
 # Samples in events/ that show a refusal on purpose, and why: said on stderr when one is run.
@@ -118,6 +120,13 @@ def parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="answer this local file as if uploaded to the OSS trigger's bucket (through a local OSS stand-in); "
         "prints the answer file the handler wrote",
+    )
+    p.add_argument(
+        "--document",
+        metavar="PATH",
+        help="ask QWEN_DOCUMENT_MODEL (qwen-long, by file id) about this local PDF, DOCX, XLSX, PPTX, EPUB or MOBI, "
+        "streamed from the file; the words are the question (none: QWEN_DOCUMENT_PROMPT); --model picks the "
+        "document model",
     )
     p.add_argument("--mode", choices=["messages", "prompt"], help="override QWEN_MODE")
     p.add_argument(
@@ -180,6 +189,10 @@ def main(argv: Sequence[str] | None = None, *, stdin: Any = None, out: TextIO | 
         from handler.local import token_cli
 
         return token_cli.main(argv[1:], out=out)
+    if argv[:1] == ["files"]:
+        from handler.local import files_cli
+
+        return files_cli.main(argv[1:], out=out)
     args = parser().parse_args(argv)
     from handler.errors import InvalidConfig
     from handler.local import deployed_env
@@ -189,6 +202,7 @@ def main(argv: Sequence[str] | None = None, *, stdin: Any = None, out: TextIO | 
         _say_which_s_yaml(quiet=args.quiet)
     try:
         _check_model(args)
+        document = _document(args)
         event = _event(args, stdin or sys.stdin.buffer)
         oss_file = _oss_file(args)
         if args.timeout <= 0:
@@ -238,9 +252,14 @@ def main(argv: Sequence[str] | None = None, *, stdin: Any = None, out: TextIO | 
     if oss_file is not None:
         standins, context, uploaded, event = _upload(oss_file, standins, context, quiet=args.quiet)
 
-    session = _session(args, event, out, oss_file)
+    session = _session(args, event, out, oss_file if document is None else document)
     try:
-        returned = session.handle(event, context)
+        if document is not None:
+            from handler.local.document import ask
+
+            returned = ask(document, " ".join(args.question), context)
+        else:
+            returned = session.handle(event, context)
         if uploaded is not None:
             returned = _answer_file(standins[-1], uploaded, returned, quiet=args.quiet)
     except Exception as error:  # noqa: BLE001  # FC would mark the invocation failed; so do we
@@ -446,6 +465,8 @@ def _event(args: argparse.Namespace, stdin: Any) -> bytes:
     """The event bytes the arguments name; UsageError when they name none, two, or an empty question."""
     if args.image:
         return _image_event(args)
+    if args.document is not None:
+        return b""  # asked from the file itself (_document), not as an event
     if _reads_stdin(args, stdin):
         args.question = ["-"]
     sources = sum([bool(args.question), args.event_file is not None, getattr(args, "oss_file", None) is not None])
@@ -509,6 +530,29 @@ def _image_event(args: argparse.Namespace) -> bytes:
     if args.model:
         request["model"] = args.model
     return json.dumps(request, ensure_ascii=False).encode()
+
+
+def _document(args: argparse.Namespace) -> Any:
+    """--document's file, checked (a document, within the limit, a file-route model) before anything starts."""
+    if args.document is None:
+        return None
+    if args.image or args.event_file is not None or args.oss_file is not None or args.question == ["-"]:
+        raise UsageError(
+            "--document goes with a question given as arguments, not with --image, --event-file, --oss-file or '-'"
+        )
+    from handler.local import document
+
+    if args.model:
+        os.environ["QWEN_DOCUMENT_MODEL"] = args.model  # --model names the model that reads the document
+    try:
+        " ".join(args.question).encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError("--document: the question is not UTF-8; type it in a UTF-8 terminal") from None
+    try:
+        document.check_route()
+        return document.source(args.document)
+    except document.DocumentUsage as error:
+        raise UsageError(str(error)) from None
 
 
 def _is_empty(event: bytes) -> bool:

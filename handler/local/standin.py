@@ -243,7 +243,9 @@ def hang(seconds: float = 3600.0) -> Behaviour:
 class DashScopeStandIn:
     """A scriptable local DashScope; `url` is what DASHSCOPE_HTTP_BASE_URL should be set to."""
 
-    def __init__(self, *, api_key: str | None = None, latency: float = 0.0, port: int = 0):
+    def __init__(
+        self, *, api_key: str | None = None, latency: float = 0.0, port: int = 0, processing: int = 0, parsing: int = 0
+    ):
         self.api_key = api_key
         self.latency = latency
         self._server = _Server(("127.0.0.1", port), _Handler)
@@ -261,7 +263,9 @@ class DashScopeStandIn:
         self._thread: threading.Thread | None = None
         # model -> "text" | "multimodal": what this DashScope serves, and on which endpoint.
         self.models: dict[str, str] = default_models()
-        self.files = standin_files.FilesStandIn(api_key=api_key, listen=False)  # served by this server
+        # Served by this server; `processing`: retrieves answered "processing", `parsing`: model calls answered
+        # "File parsing in progress", per file (both settable later as files.processing, files.parsing).
+        self.files = standin_files.FilesStandIn(api_key=api_key, processing=processing, parsing=parsing, listen=False)
 
     @property
     def url(self) -> str:

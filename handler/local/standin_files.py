@@ -65,6 +65,7 @@ class Seen:
     path: str
     headers: dict[str, str]
     fields: dict[str, str] = field(default_factory=dict)  # the small fields' values (purpose)
+    at: float = field(default_factory=time.monotonic)  # when it arrived: bench/documents.py times the polling
 
 
 class FilesStandIn:

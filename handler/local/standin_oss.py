@@ -15,7 +15,7 @@ CLI's --offline mode for OSS events and by tests. In --offline mode a missing ob
 real bucket would hold it: a text question for a text key, a small bundled PNG (handler/local/sample.png)
 for an image key, so the samples events/oss.json and events/oss-image.json are answered by the vision
 model as deployed, non-image binary bytes for other binary keys (415 ObjectNotText), and nothing for an
-image's `.txt` sidecar (the default instruction applies).
+image's or a document's `.txt` sidecar (the default instruction applies).
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ EMULATED_PNG = (
 )
 _BINARY_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".pdf", ".zip", ".gz", ".mp3", ".mp4", ".bin")
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp")
+# A document's sidecar is absent too, so --oss-file report.pdf is asked QWEN_DOCUMENT_PROMPT (deliver/oss_files.py).
+_DOCUMENT_SUFFIXES = (".pdf", ".docx", ".xlsx", ".pptx", ".epub", ".mobi", ".doc", ".xls", ".ppt")
 SAMPLE_IMAGE = Path(__file__).resolve().parent / "sample.png"  # 16x16, 463 bytes
 EMULATED_BINARY = b"PK\x03\x04\x14\x00\x00\x00\x08\x00\x00\x00emulated binary\x00"  # a zip's opening: not text
 
@@ -60,9 +62,9 @@ class StoredObject:
 
 def emulated(key: str) -> StoredObject | None:
     """What --offline serves for an object it does not hold: the sample PNG for an image suffix, other
-    binary bytes for another binary suffix, nothing for an image's sidecar, else a text question."""
+    binary bytes for another binary suffix, nothing for an image's or a document's sidecar, else a text question."""
     lower = key.lower()
-    if lower.endswith(tuple(f"{suffix}.txt" for suffix in _IMAGE_SUFFIXES)):
+    if lower.endswith(tuple(f"{suffix}.txt" for suffix in (*_IMAGE_SUFFIXES, *_DOCUMENT_SUFFIXES))):
         return None
     if lower.endswith(_IMAGE_SUFFIXES):
         return StoredObject(SAMPLE_IMAGE.read_bytes(), content_type="image/png")
