@@ -28,6 +28,7 @@ from handler.values import replace
 
 PROCESSED = "processed"
 FAILED = "error"  # the files API's status of a file it could not parse
+NOT_READY = "DocumentNotReady"  # raised for redelivery while a file is still parsed
 PARSING = "File parsing in progress"  # the start of the model's 400 while a file is still parsed
 # Kinds each route's model reads: the Office 97-2003 formats only by URL, e-books only by file id.
 FILE_KINDS = frozenset({"pdf", "docx", "xlsx", "pptx", "epub", "mobi", "txt"})
@@ -69,6 +70,7 @@ class DocumentAsker:
             return self._ask_by_url(question, model, deadline)
         account.check_file_region(self.settings.base_url, model)
         uploaded: list[str] = []
+        keep = False
         try:
             for document in question.documents:
                 uploaded.append(self._upload(document).id)
@@ -79,9 +81,16 @@ class DocumentAsker:
             if refused.status_code in (401, 403):  # the files API's: most often a RAM user's key
                 raise account.file_ids_refused(refused, model) from None
             raise
+        except TransientUpstreamError as waiting:
+            # Still parsed at the deadline: the redelivery finds these files by name instead of uploading again.
+            keep = waiting.code == NOT_READY
+            raise
         finally:
-            for file_id in uploaded:
-                self._delete(file_id)
+            if keep:
+                logs.emit("document_files_kept", file_ids=uploaded, reason=NOT_READY)
+            else:
+                for file_id in uploaded:
+                    self._delete(file_id)
 
     def _ask_by_url(self, question: Question, model: str, deadline: Deadline) -> tuple[Call, Asked]:
         """Sign each document's URL, ask once through the normal attempts; a refusal's echoed URL is named instead."""
@@ -159,8 +168,8 @@ class DocumentAsker:
         pause = self.seams.backoff.wait(count, None)
         if pause > deadline.remaining() - MIN_ATTEMPT_SECONDS:
             raise TransientUpstreamError(
-                f"DocumentNotReady: {why} at the function's deadline; the event is delivered again",
-                code="DocumentNotReady",
+                f"{NOT_READY}: {why} at the function's deadline; the event is delivered again",
+                code=NOT_READY,
                 request_id="",
                 attempts=count,
             )

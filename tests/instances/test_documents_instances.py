@@ -54,11 +54,6 @@ def test_one_document_delivered_to_two_instances_at_once_is_uploaded_and_asked_o
     assert ways == ["asked", "waited"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="handler/ask/documents.py deletes every file in its finally, also when DocumentNotReady is raised "
-    "for redelivery, so the redelivery finds no upload by name and uploads again (reported, not fixed here)",
-)
 def test_a_redelivery_after_a_timeout_reuses_the_upload(standin, oss):
     standin.files.processing = 10**6  # still parsed when the first instance's short timeout runs out
     data = pdf(b"parsed slowly")
