@@ -80,6 +80,13 @@ def answer(ctx: DeliveryContext, obj: OssObject, outcome: Outcome, ask: Ask) -> 
     where = files.where(files.answer)
     outcome.note(answer_key=where)
 
+    if _more_lines_than(store, obj, etag, settings.jsonl_realtime_max_lines):
+        from handler.deliver import batch_jobs  # the Batch API's route: only files above the limit load it
+
+        version = etag or (store.etag(obj.bucket, obj.key) or "").strip('"').upper()
+        chunks = store.stream(obj.bucket, obj.key, CHUNK, etag=version or None)
+        return batch_jobs.submit(ctx, store, obj, version, chunks)
+
     def asked() -> Result:
         body, result = _answered(ctx, store, obj, etag, ask, where)
         files.body = body
@@ -150,6 +157,28 @@ def _read_lines(store: ObjectStore, obj: OssObject, etag: str | None, limit: int
     if not found:
         raise InvalidInput("the .jsonl file holds only blank lines: no question to answer", code="EmptyFile")
     return found
+
+
+def _more_lines_than(store: ObjectStore, obj: OssObject, etag: str | None, limit: int) -> bool:
+    """Whether the file has more than `limit` lines (not blank), counted from its first bytes only."""
+    chunks = store.stream(obj.bucket, obj.key, CHUNK, etag=etag)
+    try:
+        first = next(chunks, b"")
+        if jsonl.file_refusal(first, len(first)) is not None:
+            return False  # refused whole by the real-time route, with its reason
+
+        def again() -> Iterator[bytes]:
+            yield first
+            yield from chunks
+
+        counted = 0
+        for _, data in jsonl.split(again()):
+            counted += data is None or bool(data.strip())
+            if counted > limit:
+                return True
+        return False
+    finally:
+        chunks.close()  # type: ignore[attr-defined]  # a generator: its GetObject is closed
 
 
 def _answer_line(ctx: DeliveryContext, obj: OssObject, line: jsonl.Line, ask: Ask) -> Result:

@@ -72,11 +72,10 @@ def test_each_line_is_answered_in_input_order(standin, oss, wire, fc, count):
     assert all(line["status_code"] == 200 and line["output"] for line in lines)
 
 
-def test_a_file_over_the_realtime_limit_is_refused_whole_and_nothing_asked(standin, oss, wire, fc):
+def test_a_file_over_the_realtime_limit_is_not_answered_here(standin, oss, wire, fc):
     result = run(oss, fc, wire, "inbox/q21.jsonl", questions(21))
-    (line,) = answers(oss, "inbox/q21.jsonl")
-    assert line["code"] == "TooManyLinesForRealtime" and "QWEN_JSONL_REALTIME_MAX_LINES" in line["message"]
-    assert result["status_code"] == 413 and not asked(standin)
+    assert result["code"] == "BatchSubmitted" and not asked(standin)
+    assert oss.get(BUCKET, "answers/inbox/q21.jsonl.jsonl") is None
 
 
 def test_refused_lines_keep_their_place_among_answered_ones(standin, oss, wire, fc):
