@@ -73,6 +73,9 @@ def submit(ctx: DeliveryContext, store: ObjectStore, obj: OssObject, etag: str, 
 
     answered = ctx.once(records).answer(key, etag, submitted)
     if answered.result.ok:
+        from handler.deliver.batch_collect import add_open  # the collector's list of open submissions
+
+        add_open(ctx, store, obj.bucket, f"{obj.key}@{etag}")
         _supersede(ctx, store, obj, etag)
     return kept(answered.result, answered.problem, records.where(key))
 

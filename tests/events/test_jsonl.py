@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from handler.errors import InvalidInput
 from handler.events import jsonl
 from handler.events.question import Question
@@ -60,3 +62,15 @@ def test_whole_file_refusals():
     assert jsonl.file_refusal(b"", 0).code == "EmptyFile"
     assert jsonl.file_refusal(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 20, 40).code == "NotJsonLines"
     assert jsonl.file_refusal(b'"question"\n', 11) is None
+
+
+def test_the_collect_timer_is_decoded_as_a_collect_not_a_question():
+    from handler.events.decode import decode
+    from handler.events.triggers.timer import CollectBatches
+
+    for payload in ('{"collect": "batches"}', {"collect": "batches"}):
+        event = json.dumps({"triggerTime": "2026-12-06T18:00:00Z", "triggerName": "collect", "payload": payload})
+        (record,) = decode(event).records
+        assert isinstance(record, CollectBatches)
+    other = json.dumps({"triggerTime": "t", "triggerName": "n", "payload": '{"collect": "other"}'})
+    assert not isinstance(decode(other).records[0], CollectBatches)
