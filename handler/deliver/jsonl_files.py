@@ -21,7 +21,7 @@ from handler.deliver.batch import answer_all
 from handler.deliver.context import Ask, DeliveryContext
 from handler.deliver.once import SupersededAnswer, kept, problem_of, with_retries
 from handler.deliver.oss_files import QuestionFileAnswers
-from handler.deliver.store import SOURCE_ETAG_META, ObjectStore, shown_object, store_reserve
+from handler.deliver.store import SOURCE_ETAG_META, ObjectReplaced, ObjectStore, shown_object, store_reserve
 from handler.errors import InvalidInput, ObjectNotFound, QwenError, TransientUpstreamError
 from handler.events import jsonl
 from handler.events.question import OssObject
@@ -72,6 +72,13 @@ class JsonlFileAnswers(QuestionFileAnswers):
 
 def answer(ctx: DeliveryContext, obj: OssObject, outcome: Outcome, ask: Ask) -> Result:
     """Answer one `.jsonl` object (its bucket allowed, not under the output prefix): the file's summary."""
+    try:
+        return _answer(ctx, obj, outcome, ask)
+    except ObjectReplaced as newer:
+        return Result.skipped(newer.message, ctx.request_id)  # the newer upload's own event answers it
+
+
+def _answer(ctx: DeliveryContext, obj: OssObject, outcome: Outcome, ask: Ask) -> Result:
     settings = ctx.settings
     store = ctx.access.store()
     versioning.check(store, obj.bucket, "QWEN_OSS_BUCKETS")
@@ -111,6 +118,8 @@ def _answered(
     limit = ctx.settings.jsonl_realtime_max_lines
     try:
         found = _read_lines(store, obj, etag, limit)
+    except ObjectReplaced:
+        raise
     except InvalidInput as refused:
         result = Result.failure(refused, ctx.request_id)
         return _line_bytes(None, result), result
@@ -122,7 +131,8 @@ def _answered(
         remaining=ctx.remaining,
     )
     body = b"".join(_line_bytes(line.custom_id, result) for line, result in zip(found, results, strict=True))
-    refused = sum(1 for line in found if isinstance(line.record, InvalidInput))
+    # Refused here (the parser, or the rules a single question has): nothing asked, so FC's request id.
+    refused = sum(1 for result in results if 400 <= result.status_code < 500 and result.request_id == ctx.request_id)
     answered = sum(1 for result in results if result.ok)
     summary = {"answer_key": where, "lines": len(found), "answered": answered, "refused": refused}
     summary["failed"] = len(found) - answered - refused
