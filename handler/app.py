@@ -246,6 +246,10 @@ class _Job:
                 self.deliveries.keep_refusal(record.source, result, outcome)
             elif isinstance(record, Skipped):
                 result = Result.skipped(record.reason, self.request_id)
+            elif type(record).__name__ == "CollectBatches":  # the collect timer (handler/deliver/batch_collect.py)
+                from handler.deliver.batch_collect import collect
+
+                result = collect(self.ctx)
             elif isinstance(record, OssObject):
                 result = self._oss_files().answer(record, outcome, self.asker.ask)
             else:

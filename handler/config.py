@@ -70,6 +70,7 @@ class Settings(Value):
     base_url: str | None = None
     batch_concurrency: int = 8
     oss_output_prefix: str = "answers/"
+    jsonl_realtime_max_lines: int = 20
     oss_max_bytes: int = 1024 * 1024
     oss_endpoint: str | None = None
     models: Mapping[str, ModelInfo] = field(default_factory=lambda: parse_table(""))
@@ -131,6 +132,7 @@ class Settings(Value):
             base_url=_url(env, "DASHSCOPE_HTTP_BASE_URL", "https://dashscope-intl.aliyuncs.com/api/v1"),
             batch_concurrency=_number(env, "QWEN_BATCH_CONCURRENCY", 8, low=1, high=64, integer=True),
             oss_output_prefix=_prefix(env.get("QWEN_OSS_OUTPUT_PREFIX", "answers/")),
+            jsonl_realtime_max_lines=_number(env, "QWEN_JSONL_REALTIME_MAX_LINES", 20, low=1, high=1000, integer=True),
             oss_max_bytes=_number(env, "QWEN_OSS_MAX_BYTES", 1024 * 1024, low=1, high=_32_MIB, integer=True),
             oss_endpoint=_url(env, "QWEN_OSS_ENDPOINT", "https://oss-cn-hangzhou-internal.aliyuncs.com"),
             models=models,
@@ -168,6 +170,7 @@ VARIABLES = (
     "QWEN_LOG_CONTENT",
     "QWEN_BATCH_CONCURRENCY",
     "QWEN_OSS_OUTPUT_PREFIX",
+    "QWEN_JSONL_REALTIME_MAX_LINES",
     "QWEN_OSS_MAX_BYTES",
     "QWEN_OSS_ENDPOINT",
     "QWEN_MODEL_TABLE",

@@ -11,6 +11,7 @@ in memory. The API key goes only into the Authorization header.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import re
@@ -28,6 +29,9 @@ from handler.values import Value
 
 NAME_PREFIX = "qwen-fc-"  # every upload's name starts so: a purge can tell ours from the account's other files
 FILE_EXTRACT = "file-extract"  # the purpose of a document Qwen-Long reads
+BATCH = "batch"  # the purpose of a Batch API job's input file (handler/ask/batches.py)
+PIECE = 64 * 1024  # a download is read this much at a time
+MAX_LINE = 8 * 1024 * 1024  # a line longer than this is no line of a batch file (DashScope's own cap is 6 MB)
 DEFAULT_BASE_URL = "https://dashscope.aliyuncs.com/api/v1"  # the SDK's default: China (Beijing)
 MIN_REQUEST_SECONDS = 0.25  # with less left, no request is started: it could not finish in time
 QUOTA = "an account holds at most 10,000 files (100 GB) and uploads fail at that limit: delete uploads no longer needed"
@@ -130,8 +134,61 @@ class DashScopeFiles:
         data = body.get("data") if isinstance(body, dict) else None
         return [_file("list", "files", item) for item in (data if isinstance(data, list) else [None])]
 
-    def _call(self, verb: str, what: str, method: str, path: str, **arguments: Any) -> Any:
-        """One request within the time left; its answer's JSON, or its failure as the project's error."""
+    def lines(self, file_id: str) -> Iterator[bytes]:
+        """The file's content (a batch job's output or error file), one line at a time without its line end,
+        blank lines skipped. It is streamed: memory holds a piece and the line being read, never the file.
+        Reading stops with TransientUpstreamError at the deadline; a line over MAX_LINE bytes is refused."""
+        what = _id(file_id)
+        with self._open("download", what, "GET", f"{self.url}/{what}/content", stream=True) as reply:
+            rest = b""
+            try:
+                for piece in reply.iter_content(PIECE):
+                    if self.remaining() <= 0:  # a slow but steady download is cut at the deadline, not after it
+                        raise _stopped("download", what)
+                    *complete, rest = (rest + piece).split(b"\n")
+                    for line in complete:
+                        if line := line.rstrip(b"\r"):
+                            yield line
+                    if len(rest) > MAX_LINE:
+                        raise QwenError(
+                            f"DashScope's files API cannot download {what}: a line is longer than {MAX_LINE:,} bytes",
+                            code="MalformedResponse",
+                            status_code=502,
+                        )
+            except QwenError:
+                raise
+            except Exception as error:  # the stream failing midway: only a transport failure is translated
+                if failure_of(error) is None:
+                    raise
+                raise _failure("download", what, error=error) from None
+            if rest := rest.rstrip(b"\r"):
+                yield rest
+
+    def _call(
+        self,
+        verb: str,
+        what: str,
+        method: str,
+        path: str,
+        *,
+        url: str | None = None,
+        api: str = "files",
+        **arguments: Any,
+    ) -> Any:
+        """One request within the time left (to `url`, else the files endpoint and `path`); its answer's JSON, or
+        its failure as the project's error, told as `api`'s."""
+        with self._open(verb, what, method, (url or self.url) + path, api=api, **arguments) as reply:
+            try:
+                return reply.json()
+            except ValueError as error:  # a 200 that is not JSON: as a body cut short
+                raise _failure(verb, what, error=error, api=api) from None
+
+    @contextlib.contextmanager
+    def _open(
+        self, verb: str, what: str, method: str, url: str, *, api: str = "files", **arguments: Any
+    ) -> Iterator[Any]:
+        """One request within the time left, its 200 reply open while the caller reads it; any other answer, or
+        none, raised as the project's error (one table: `_failure`)."""
         left = self.remaining()
         if not left >= MIN_REQUEST_SECONDS:
             raise TransientUpstreamError(
@@ -147,24 +204,31 @@ class DashScopeFiles:
         )
         headers = {**arguments.pop("headers", {}), "Authorization": f"Bearer {self._key}"}
         try:
-            with self._start().request(method, self.url + path, headers=headers, timeout=timeout, **arguments) as reply:
-                if reply.status_code == 200:
-                    return reply.json()
-                code, message, request_id = _error_of(reply)
+            reply = self._start().request(method, url, headers=headers, timeout=timeout, **arguments)
         except QwenError:
             raise  # the upload's own: its deadline, or chunks that did not hold `size` bytes
         except Exception as error:  # only a transport failure is translated; the rest is raised
             if failure_of(error) is None:
                 raise
-            raise _failure(verb, what, error=error) from None
-        raise _failure(
-            verb,
-            what,
-            status=reply.status_code,
-            code=code,
-            message=message.replace(self._key, MASK),
-            request_id=request_id,
-        )
+            raise _failure(verb, what, error=error, api=api) from None
+        with reply:
+            if reply.status_code != 200:
+                try:
+                    code, message, request_id = _error_of(reply)
+                except Exception as error:  # the error's own body cut short
+                    if failure_of(error) is None:
+                        raise
+                    raise _failure(verb, what, error=error, api=api) from None
+                raise _failure(
+                    verb,
+                    what,
+                    status=reply.status_code,
+                    code=code,
+                    message=message.replace(self._key, MASK),
+                    request_id=request_id,
+                    api=api,
+                )
+            yield reply
 
     def _start(self) -> Any:
         # On first use: a plain question never imports requests for this, and never pays for a session.
@@ -194,10 +258,12 @@ def _failure(
     message: str = "",
     request_id: str = "",
     error: BaseException | None = None,
+    api: str = "files",
 ) -> QwenError:
-    """The one table of what the files API's failures mean: a transport exception (read by the transport's
-    own table), an account-level refusal, a transient status, or a refusal of this request."""
-    where = f"DashScope's files API cannot {verb} {what}"
+    """The one table of what the files API's failures mean (and the batch API's, `api`, on the same session):
+    a transport exception (read by the transport's own table), an account-level refusal, a transient status,
+    or a refusal of this request."""
+    where = f"DashScope's {api} API cannot {verb} {what}"
     said = f"HTTP {status}, code={code or 'none'}, request_id={request_id or 'none'}"
     if error is not None:
         row = failure_of(error)
@@ -209,8 +275,8 @@ def _failure(
     fix = fix_for(status, code)
     if fix is not None:
         return AccountFailure(
-            f"{code or f'HTTP{status}'}: {where}: the account was refused, not the file ({said}): {message}; "
-            f"fix: {fix} ({ACCOUNT_HINT})",
+            f"{code or f'HTTP{status}'}: {where}: the account was refused, not the request ({said}): {message}; "
+            f"fix: {fix}" + (f" ({ACCOUNT_HINT})" if api == "files" else ""),
             code=code or f"HTTP{status}",
             status_code=status,
             request_id=request_id,
@@ -289,6 +355,15 @@ class _Multipart:
         if sent != self._size:
             raise _mismatch(self._name, self._size, "fewer")
         yield self._end
+
+
+def _stopped(verb: str, what: str) -> TransientUpstreamError:
+    return TransientUpstreamError(
+        f"FilesUnavailable: the {verb} of {what} was stopped at the function's deadline",
+        code="FilesUnavailable",
+        request_id="",
+        attempts=1,
+    )
 
 
 def _mismatch(name: str, size: int, than: str) -> QwenError:

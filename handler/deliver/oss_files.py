@@ -101,6 +101,10 @@ class OssQuestionFiles:
         refused = self._not_answered(obj)
         if refused is not None:
             return refused
+        if obj.key.lower().endswith(".jsonl"):
+            from handler.deliver import jsonl_files  # a file of questions, one a line: its own route
+
+            return jsonl_files.answer(self.ctx, obj, outcome, ask)
         answer_key = f"{self.ctx.settings.oss_output_prefix}{obj.key}.json"
         outcome.note(answer_key=_where(obj, answer_key))
         store = self.ctx.access.store()

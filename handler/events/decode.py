@@ -140,6 +140,10 @@ def _envelope(value: Any) -> Decoded | None:
         if payload is None or (isinstance(payload, str) and not payload.strip()):
             hint = "the timer trigger has no payload: set the trigger's payload to the question"
             return Decoded.single(_with_source(InvalidInput(hint, code="EmptyEvent"), source))
+        from handler.events.triggers import timer as timers  # loaded with the triggers, as _triggers()
+
+        if timers.asks_to_collect(payload):
+            return Decoded.single(timers.CollectBatches(source=source))  # type: ignore[arg-type]  # no question
         return Decoded.single(_payload(payload, source=source))
     if t.MnsTopicMessage.matches(value):
         message = t.MnsTopicMessage(value)

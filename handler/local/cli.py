@@ -240,6 +240,7 @@ def main(argv: Sequence[str] | None = None, *, stdin: Any = None, out: TextIO | 
         if not os.environ.get("QWEN_OSS_BUCKETS", "").strip():
             os.environ["QWEN_OSS_BUCKETS"] = OFFLINE_BUCKETS
         context = replace(context, credentials=Credentials("offline-access-key", "offline-secret-0000"))
+        _hold_sample_files(standins[1], args.event_file)
     elif not os.environ.get("DASHSCOPE_API_KEY", "").strip():
         print(
             "DASHSCOPE_API_KEY is not set. Export your DashScope API key "
@@ -429,6 +430,26 @@ def _upload(file: tuple[bytes, str], standins: list[Any], context: LocalContext,
     return standins, context, done, done.event
 
 
+def _hold_sample_files(oss: Any, event_file: str | None) -> None:
+    """An OSS sample of events/ whose object is a file of events/ too (oss-questions-jsonl.json names
+    questions.jsonl): the stand-in holds those bytes under the event's key, as the bucket would."""
+    from pathlib import Path
+
+    samples = Path(__file__).resolve().parents[2] / "events"
+    if event_file is None or Path(event_file).resolve().parent != samples:
+        return
+    try:
+        records = json.loads(Path(event_file).read_text(encoding="utf-8")).get("events", [])
+    except (OSError, ValueError, AttributeError):
+        return
+    for record in records:
+        place = record.get("oss", {}) if isinstance(record, dict) else {}
+        bucket, key = place.get("bucket", {}).get("name"), place.get("object", {}).get("key")
+        held = samples / str(key).rsplit("/", 1)[-1]
+        if isinstance(bucket, str) and isinstance(key, str) and held.suffix == ".jsonl" and held.is_file():
+            oss.put(bucket, key, held.read_bytes())
+
+
 def _answer_file(oss: Any, done: Any, returned: str, *, quiet: bool) -> str:
     """The answer file the handler wrote for --oss-file, named on stderr; the return value if none was written."""
     from handler.local import oss_file
@@ -596,7 +617,10 @@ def _all_ok(returned: str) -> bool:
     try:
         value = json.loads(returned)
     except ValueError:
-        return False
+        try:  # a .jsonl question file's answer file: one result a line
+            value = [json.loads(line) for line in returned.splitlines() if line.strip()]
+        except ValueError:
+            return False
     results = value if isinstance(value, list) else [value]
     return bool(results) and all(isinstance(r, dict) and r.get("status_code") == 200 for r in results)
 

@@ -32,7 +32,8 @@ class Upload:
             prefix = deployed_env.setting("QWEN_OSS_OUTPUT_PREFIX", "oss_output_prefix")
         except InvalidConfig:
             prefix = os.environ["QWEN_OSS_OUTPUT_PREFIX"]  # refused by the handler too, which wrote no answer file
-        return f"{prefix}{self.key}.json"
+        # A .jsonl question file's answers are JSON lines too (handler/deliver/jsonl_files.py).
+        return f"{prefix}{self.key}.jsonl" if self.key.lower().endswith(".jsonl") else f"{prefix}{self.key}.json"
 
 
 def bucket() -> str:

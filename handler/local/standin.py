@@ -22,8 +22,9 @@ streamed yet. multimodal-generation's chunks carry `content: [{"text": ...}]` (`
 thinks), and its answers say how many image parts the request held ("[N image parts received]",
 usage.image_tokens), so a test can see an image arrive.
 
-The files endpoints (`/compatible-mode/v1/files`, handler/local/standin_files.py) are served on the same
-server (`files`). A text-generation call whose system message names `fileid://` files answers with each
+The files endpoints (`/compatible-mode/v1/files`, handler/local/standin_files.py) and the Batch API's
+(`/compatible-mode/v1/batches`, handler/local/standin_batches.py) are served on the same server (`files`,
+`batches`). A text-generation call whose system message names `fileid://` files answers with each
 file's size and sha256 prefix, 400 "File parsing in progress" while a file's `parsing` count lasts, and
 400 InvalidParameter for an unknown file id.
 
@@ -59,7 +60,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from handler.local import standin_files
+from handler.local import standin_batches, standin_files
 
 GENERATION_PATH = "/api/v1/services/aigc/text-generation/generation"
 MULTIMODAL_PATH = "/api/v1/services/aigc/multimodal-generation/generation"
@@ -266,6 +267,7 @@ class DashScopeStandIn:
         # Served by this server; `processing`: retrieves answered "processing", `parsing`: model calls answered
         # "File parsing in progress", per file (both settable later as files.processing, files.parsing).
         self.files = standin_files.FilesStandIn(api_key=api_key, processing=processing, parsing=parsing, listen=False)
+        self.batches = standin_batches.BatchesStandIn(self.files, known=_batch_model(self))  # and this one
 
     @property
     def url(self) -> str:
@@ -281,6 +283,7 @@ class DashScopeStandIn:
         self._server.stopping.set()
         self._server.shutdown()
         self._server.server_close()
+        self.files.close()
 
     def __enter__(self) -> DashScopeStandIn:
         return self.start()
@@ -303,6 +306,7 @@ class DashScopeStandIn:
             self.keep_requests = True
             self.models = default_models()
         self.files.reset()
+        self.batches.reset()
 
     def _record(self, request: Request) -> None:
         with self._lock:
@@ -351,6 +355,11 @@ class DashScopeStandIn:
             self._open.clear()
 
 
+def _batch_model(standin: DashScopeStandIn) -> Callable[[str], bool]:
+    """Whether a batch job's model is one this DashScope serves (or the Batch API's own test model)."""
+    return lambda model: model == "batch-test-model" or standin.served(model) is not None
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     standin: DashScopeStandIn
@@ -382,9 +391,15 @@ class _Handler(BaseHTTPRequestHandler):
         self._files("DELETE")
 
     def _files(self, method: str) -> bool:
-        """Serve a files-API request (True), or answer 404 for another GET or DELETE path."""
-        if self.path.split("?")[0].startswith(standin_files.PATH):
+        """Serve a files- or batch-API request (True), or answer 404 for another GET or DELETE path."""
+        path = self.path.split("?")[0]
+        if path.startswith((standin_files.PATH, standin_batches.PATH)):
+            self.server.standin.batches.counted(method, path)
+        if path.startswith(standin_files.PATH):
             standin_files.serve(self, self.server.standin.files, method)
+            return True
+        if path.startswith(standin_batches.PATH):
+            standin_batches.serve(self, self.server.standin.batches, method)
             return True
         if method != "POST":
             self.reply(404, {"request_id": _request_id(), "code": "NotFound", "message": "no such API"})

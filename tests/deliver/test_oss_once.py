@@ -195,8 +195,8 @@ def test_the_shipped_s_yaml_lists_no_bucket_and_names_the_triggers_one():
     """s.yaml ships QWEN_OSS_BUCKETS empty (no bucket) and its comment names the OSS trigger example's bucket."""
     env = {k: str(v) for k, v in load()["resources"]["qwen"]["props"]["environmentVariables"].items()}
     assert Settings.from_env({**env, "DASHSCOPE_API_KEY": API_KEY}).oss_buckets == frozenset()
-    (trigger,) = [t for t in commented_triggers() if t["triggerType"] == "oss"]
-    bucket = trigger["sourceArn"].rsplit(":", 1)[1]
+    buckets = {t["sourceArn"].rsplit(":", 1)[1] for t in commented_triggers() if t["triggerType"] == "oss"}
+    (bucket,) = buckets  # the .txt and the .jsonl examples watch the same inbox
     text = (ROOT / "s.yaml").read_text()
     comment = text[: text.index("QWEN_OSS_BUCKETS:")].rsplit("QWEN_ANSWER_BUCKET:", 1)[1]
     assert bucket in comment

@@ -45,9 +45,11 @@ def test_dependencies_are_built_for_the_runtime():
 
 
 def test_the_commented_trigger_examples_are_valid_yaml():
-    """Uncommenting the trigger block gives the four documented triggers, each well formed."""
+    """Uncommenting the trigger block gives the six documented triggers, each well formed."""
     triggers = commented_triggers()
-    assert [t["triggerType"] for t in triggers] == ["timer", "oss", "mns_topic", "eventbridge"]
+    assert [t["triggerType"] for t in triggers] == ["timer", "oss", "mns_topic", "eventbridge", "oss", "timer"]
+    assert triggers[4]["triggerConfig"]["filter"]["key"]["suffix"] == ".jsonl"
+    assert json.loads(triggers[5]["triggerConfig"]["payload"]) == {"collect": "batches"}
     oss = triggers[1]["triggerConfig"]
     assert not oss["filter"]["key"]["prefix"].startswith("answers/")
     mns = triggers[3]["triggerConfig"]["eventSourceConfig"]

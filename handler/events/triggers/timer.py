@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from handler.events.sources import timer_source
 from handler.events.triggers._base import EventView, field
+from handler.values import Value
+
+COLLECT = {"collect": "batches"}  # the payload of the timer that collects finished batch jobs
+
+
+class CollectBatches(Value):
+    """The collect timer's record: no question, the open batch jobs of the configured buckets."""
+
+    source: str | None = None
+
+
+def asks_to_collect(payload: Any) -> bool:
+    """Whether a timer payload is COLLECT, as an object or as its JSON text."""
+    if isinstance(payload, str) and payload.strip().startswith("{"):
+        try:
+            payload = json.loads(payload)
+        except ValueError:
+            return False
+    return payload == COLLECT
 
 
 class TimerEvent(EventView):

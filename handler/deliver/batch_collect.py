@@ -1,0 +1,308 @@
+"""Collect finished Batch API jobs: the timer trigger whose payload is {"collect": "batches"}.
+
+For each bucket of QWEN_OSS_BUCKETS (configuration, never the event), the open submissions listed in
+`<prefix>.batches/open.json` (OSS cannot be listed by this function's store, so submit adds its record
+there and collect removes it, both under a short lock object). A submission whose jobs have all finished:
+  1. its answer file `<prefix><key>.jsonl` is written exactly once per key and eTag (once.py, the same
+     marker and answer file as the real-time route): the output and error files' lines are spilled to a
+     temporary SQLite file by line number (they come in any order), then read back in input order
+     beside the lines file's refusals; a source replaced since is not written over (SupersededAnswer);
+  2. the jobs' files are deleted at DashScope, the record marked done, and it leaves the open list;
+  3. one `batch_collected` log line per job: lines answered, failed, refused, tokens, estimated cost at
+     half the table's price, seconds from submit to collect.
+A collect interrupted after writing finds the answer file stored (its source eTag) and only finishes 2-3.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from handler import logs, redact
+from handler.ask.batches import DashScopeBatches
+from handler.ask.files import DashScopeFiles
+from handler.deliver.batch_jobs import FOLDER, dashscope_files, lines_key, record_key
+from handler.deliver.context import DeliveryContext
+from handler.deliver.jsonl_files import JsonlFileAnswers
+from handler.deliver.once import SupersededAnswer, with_retries
+from handler.deliver.store import ObjectStore, shown_object
+from handler.errors import ObjectNotFound, QwenError, TransientUpstreamError
+from handler.result import Result
+
+OPEN = f"{FOLDER}open.json"  # the open submissions: ["<key>@<eTag>", ...]
+LOCK = f"{FOLDER}open.lock"
+BATCH_PRICE = 0.5  # the Batch API's price, as a share of the real-time table's
+PIECE = 256 * 1024
+
+
+def add_open(ctx: DeliveryContext, store: ObjectStore, bucket: str, entry: str) -> None:
+    """List a submission as open (idempotent)."""
+    _change_open(ctx, store, bucket, lambda entries: entries if entry in entries else [*entries, entry])
+
+
+def collect(ctx: DeliveryContext) -> Result:
+    """Collect every finished submission of every configured bucket; a summary of what was done."""
+    store = ctx.access.store()
+    collected, waiting = [], 0
+    for bucket in sorted(ctx.settings.oss_buckets):
+        for entry in _open(ctx, store, bucket):
+            done = _collect_one(ctx, store, bucket, entry)
+            if done is None:
+                waiting += 1
+            else:
+                collected.append(done)
+    message = f"{len(collected)} submission(s) collected, {waiting} still running"
+    return Result(
+        status_code=200,
+        request_id=ctx.request_id,
+        code="BatchesCollected",
+        message=message,
+        output={"collected": collected, "running": waiting},
+    )
+
+
+def _collect_one(ctx: DeliveryContext, store: ObjectStore, bucket: str, entry: str) -> str | None:
+    prefix = ctx.settings.oss_output_prefix
+    key, _, etag = entry.rpartition("@")
+    try:
+        stored = store.read(bucket, prefix + record_key(key, etag), max_bytes=None)
+    except ObjectNotFound:
+        _change_open(ctx, store, bucket, lambda entries: [e for e in entries if e != entry])
+        return entry
+    envelope = json.loads(stored.data)
+    record = envelope.get("output") or {}
+    files = dashscope_files(ctx)
+    batches = DashScopeBatches(files)
+    jobs = {job["id"]: batches.retrieve(job["id"]) for job in record.get("jobs", [])}
+    if not all(job.finished for job in jobs.values()):
+        return None
+    answers = JsonlFileAnswers(store, bucket, prefix, key, etag)
+    counts: dict[str, dict[str, Any]] = {}
+
+    def written() -> Result:
+        body, summary = _answer_file(ctx, store, files, bucket, key, etag, record, jobs, counts)
+        answers.body = body
+        return summary
+
+    answered = ctx.once(answers).answer(answers.answer, etag, written, marker=answers.marker)
+    if answered.problem is not None and not isinstance(answered.problem, SupersededAnswer):
+        if isinstance(answered.problem, TransientUpstreamError):
+            raise answered.problem
+        logs.emit(
+            "batch_collect_failed",
+            level=logging.ERROR,
+            key=key,
+            code=answered.problem.code,
+            message=answered.problem.message,
+        )
+        return None
+    for job in jobs.values():
+        for file_id in (job.input_file_id, job.output_file_id, job.error_file_id):
+            if file_id:
+                with contextlib.suppress(QwenError):  # best effort: a purge finds what is left (files list)
+                    files.delete(file_id)
+    submitted = float(record.get("submitted_at") or ctx.wall())
+    for job in record.get("jobs", []):
+        state = jobs[job["id"]]
+        seen = counts.get(job["model"], {})
+        logs.emit(
+            "batch_collected",
+            key=key,
+            job=job["id"],
+            model=job["model"],
+            status=state.status,
+            answered=seen.get("answered", 0),
+            failed=seen.get("failed", 0),
+            refused=record.get("refused", 0),
+            input_tokens=seen.get("input_tokens", 0),
+            output_tokens=seen.get("output_tokens", 0),
+            cost_cny=seen.get("cost"),
+            wall_seconds=round(ctx.wall() - submitted, 1),
+            how=answered.how,
+        )
+    done = {**envelope, "output": {**record, "state": "done", "collected_at": round(ctx.wall(), 3)}}
+    with_retries(lambda: store.write(bucket, prefix + record_key(key, etag), _bytes(done), metadata={}), ctx)
+    _change_open(ctx, store, bucket, lambda entries: [e for e in entries if e != entry])
+    return entry
+
+
+def _answer_file(
+    ctx: DeliveryContext,
+    store: ObjectStore,
+    files: DashScopeFiles,
+    bucket: str,
+    key: str,
+    etag: str,
+    record: dict[str, Any],
+    jobs: dict[str, Any],
+    counts: dict[str, dict[str, Any]],
+) -> tuple[bytes, Result]:
+    """The answer file's bytes, in input order, and its summary; `counts` filled per model."""
+    model_of = {job["id"]: job["model"] for job in record.get("jobs", [])}
+    with tempfile.TemporaryDirectory() as folder:
+        db = sqlite3.connect(os.path.join(folder, "lines.db"))
+        try:
+            db.execute("CREATE TABLE line (model TEXT, n INTEGER, result TEXT, PRIMARY KEY (model, n))")
+            for job_id, job in jobs.items():
+                for file_id in (job.output_file_id, job.error_file_id):
+                    if file_id:
+                        _spill(db, model_of[job_id], files.lines(file_id))
+            db.commit()
+            with tempfile.TemporaryFile() as body:
+                summary = _ordered(ctx, store, bucket, key, etag, db, jobs, model_of, counts, body.write)
+                body.seek(0)
+                return body.read(), summary
+        finally:
+            db.close()
+
+
+def _spill(db: sqlite3.Connection, model: str, lines: Iterator[bytes]) -> None:
+    for raw in lines:
+        try:
+            line = json.loads(raw)
+            number = int(line["custom_id"])
+        except (ValueError, KeyError, TypeError):
+            continue  # not one of our lines: the line it would answer is reported as not answered
+        db.execute("INSERT OR REPLACE INTO line VALUES (?, ?, ?)", (model, number, raw.decode("utf-8", "replace")))
+
+
+def _ordered(
+    ctx: DeliveryContext,
+    store: ObjectStore,
+    bucket: str,
+    key: str,
+    etag: str,
+    db: sqlite3.Connection,
+    jobs: dict[str, Any],
+    model_of: dict[str, str],
+    counts: dict[str, dict[str, Any]],
+    write: Callable[[bytes], Any],
+) -> Result:
+    status_of = {model_of[job_id]: job.status for job_id, job in jobs.items()}
+    index = store.stream(bucket, ctx.settings.oss_output_prefix + lines_key(key, etag), PIECE)
+    totals = {"lines": 0, "answered": 0, "failed": 0, "refused": 0}
+    pending = b""
+    for chunk in [*index, b"\n"]:
+        pending += chunk
+        *whole, pending = pending.split(b"\n")
+        for text in whole:
+            if not text.strip():
+                continue
+            entry = json.loads(text)
+            totals["lines"] += 1
+            if "refusal" in entry:
+                totals["refused"] += 1
+                refusal = entry["refusal"]
+                result = Result(
+                    status_code=refusal["status_code"], request_id="", code=refusal["code"], message=refusal["message"]
+                )
+            else:
+                model = entry["model"]
+                row = db.execute("SELECT result FROM line WHERE model = ? AND n = ?", (model, entry["n"])).fetchone()
+                result = _result(row[0] if row else None, status_of.get(model, "failed"))
+                seen = counts.setdefault(model, {"answered": 0, "failed": 0, "input_tokens": 0, "output_tokens": 0})
+                _count(ctx, seen, model, result)
+                totals["answered" if result.ok else "failed"] += 1
+            fields = {"custom_id": entry["custom_id"], **result.to_dict()}
+            write(_bytes(fields))
+    where = shown_object(bucket, ctx.settings.oss_output_prefix + key + ".jsonl")
+    message = (
+        f"{totals['lines']} lines: {totals['answered']} answered, {totals['refused']} refused, "
+        f"{totals['failed']} failed; see {where}"
+    )
+    return Result(status_code=200, request_id=ctx.request_id, message=message, output={"answer_key": where, **totals})
+
+
+def _result(raw: str | None, status: str) -> Result:
+    """One output or error line in the result shape; a line the job never answered says how the job ended."""
+    if raw is None:
+        return Result(
+            status_code=500 if status == "failed" else 504,
+            request_id="",
+            code=f"Batch{status.title()}",
+            message=f"the batch job ended {status} before answering this line",
+        )
+    line = json.loads(raw)
+    response = line.get("response") or {}
+    body = response.get("body") if isinstance(response, dict) else None
+    error = line.get("error")
+    if isinstance(error, dict) or not isinstance(body, dict) or response.get("status_code") != 200:
+        error = error if isinstance(error, dict) else (body or {}).get("error") or {}
+        return Result(
+            status_code=int(response.get("status_code") or 500),
+            request_id=str(line.get("id") or ""),
+            code=str(error.get("code") or "BatchLineFailed"),
+            message=str(error.get("message") or ""),
+        )
+    choices = [{"finish_reason": c.get("finish_reason"), "message": c.get("message")} for c in body.get("choices", [])]
+    usage = body.get("usage") or {}
+    return Result(
+        status_code=200,
+        request_id=str(body.get("id") or line.get("id") or ""),
+        output={"choices": choices},
+        usage={
+            "input_tokens": usage.get("prompt_tokens"),
+            "output_tokens": usage.get("completion_tokens"),
+            "total_tokens": usage.get("total_tokens"),
+        },
+    )
+
+
+def _count(ctx: DeliveryContext, seen: dict[str, Any], model: str, result: Result) -> None:
+    if not result.ok:
+        seen["failed"] += 1
+        return
+    seen["answered"] += 1
+    tokens_in = int((result.usage or {}).get("input_tokens") or 0)
+    tokens_out = int((result.usage or {}).get("output_tokens") or 0)
+    seen["input_tokens"] += tokens_in
+    seen["output_tokens"] += tokens_out
+    info = ctx.settings.models.get(model)
+    cost = info.cost(tokens_in, tokens_out) if info is not None else None
+    if cost is not None:
+        seen["cost"] = round(seen.get("cost", 0.0) + cost * BATCH_PRICE, 6)
+
+
+def _open(ctx: DeliveryContext, store: ObjectStore, bucket: str) -> list[str]:
+    try:
+        entries = json.loads(store.read(bucket, ctx.settings.oss_output_prefix + OPEN, max_bytes=None).data)
+    except ObjectNotFound:
+        return []
+    return [e for e in entries if isinstance(e, str)] if isinstance(entries, list) else []
+
+
+def _change_open(
+    ctx: DeliveryContext, store: ObjectStore, bucket: str, change: Callable[[list[str]], list[str]]
+) -> None:
+    """Read, change and write the open list under the lock (a created object: one holder at a time)."""
+    prefix = ctx.settings.oss_output_prefix
+    lock = prefix + LOCK
+    mine = json.dumps({"owner": ctx.request_id, "until": ctx.wall() + 30}).encode()
+    while not store.create(bucket, lock, mine, metadata={}):
+        try:
+            held = json.loads(store.read(bucket, lock, max_bytes=None).data)
+        except (ObjectNotFound, ValueError):
+            continue
+        if float(held.get("until", 0)) < ctx.wall():
+            store.delete(bucket, lock)  # abandoned by an invocation that ended while holding it
+            continue
+        if ctx.remaining() < 5:
+            raise TransientUpstreamError(
+                f"the open batch list of {bucket} stayed locked", code="BatchListLocked", request_id="", attempts=0
+            )
+        ctx.sleep(0.2)
+    try:
+        entries = _open(ctx, store, bucket)
+        store.write(bucket, prefix + OPEN, json.dumps(change(entries)).encode(), metadata={})
+    finally:
+        store.delete(bucket, lock)
+
+
+def _bytes(value: Any) -> bytes:
+    return redact.redact(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)).encode() + b"\n"

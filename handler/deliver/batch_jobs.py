@@ -1,0 +1,193 @@
+"""A `.jsonl` question file above QWEN_JSONL_REALTIME_MAX_LINES: submitted once to DashScope's Batch API.
+
+Each line is planned as a single question is (allowed models, caps, system prompt, token guard); a line
+refused there, or by the parser, is not sent. The others are converted to the batch input format and
+spilled to one temporary file per model (a file may mix models; a job holds one), each uploaded streamed
+(purpose `batch`) and made a job. In the answer bucket, under `<prefix>.batches/`:
+  <key>@<eTag>.lines.jsonl  one line per question line, in input order: number, custom_id, its job's
+                            model, or its refusal (the collector writes the answers in this order)
+  <key>@<eTag>.json         the job record: key, eTag, jobs (model, id, lines), counts, submitted_at;
+                            stored through once.py, so one upload is submitted once across instances
+  <key>.current             the eTag last submitted for the key: a newer upload cancels the older's jobs
+docs/bulk-questions.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import tempfile
+from collections.abc import Iterator
+from typing import IO, Any
+
+from handler import logs, redact
+from handler.ask import guard
+from handler.ask.batches import CHAT, DashScopeBatches
+from handler.ask.files import BATCH, DashScopeFiles, upload_name
+from handler.ask.plan import plan
+from handler.config import Settings
+from handler.deliver.answers import OssAnswerStore
+from handler.deliver.context import DeliveryContext
+from handler.deliver.once import kept
+from handler.deliver.store import ObjectStore
+from handler.errors import InvalidInput, ObjectNotFound, QwenError
+from handler.events import jsonl
+from handler.events.question import Message, OssObject, Question
+from handler.result import Result
+
+FOLDER = ".batches/"  # under QWEN_OSS_OUTPUT_PREFIX, beside the in-progress markers' folder
+PIECE = 256 * 1024
+
+
+def record_key(key: str, etag: str) -> str:
+    return f"{FOLDER}{key}@{etag}.json"
+
+
+def lines_key(key: str, etag: str) -> str:
+    return f"{FOLDER}{key}@{etag}.lines.jsonl"
+
+
+def current_key(key: str) -> str:
+    return f"{FOLDER}{key}.current"
+
+
+def dashscope_files(ctx: DeliveryContext) -> DashScopeFiles:
+    settings = ctx.settings
+    return DashScopeFiles(
+        settings.api_key,
+        settings.base_url,
+        remaining=ctx.remaining,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.request_timeout,
+    )
+
+
+def submit(ctx: DeliveryContext, store: ObjectStore, obj: OssObject, etag: str, chunks: Iterator[bytes]) -> Result:
+    """Submit the file once for this key and eTag; the job record as the result's output."""
+    records = OssAnswerStore(store, obj.bucket, ctx.settings.oss_output_prefix)
+    key = record_key(obj.key, etag)
+
+    def submitted() -> Result:
+        return _submit(ctx, store, obj, etag, chunks)
+
+    answered = ctx.once(records).answer(key, etag, submitted)
+    if answered.result.ok:
+        from handler.deliver.batch_collect import add_open  # the collector's list of open submissions
+
+        add_open(ctx, store, obj.bucket, f"{obj.key}@{etag}")
+        _supersede(ctx, store, obj, etag)
+    return kept(answered.result, answered.problem, records.where(key))
+
+
+def _submit(ctx: DeliveryContext, store: ObjectStore, obj: OssObject, etag: str, chunks: Iterator[bytes]) -> Result:
+    with contextlib.ExitStack() as temporary:  # every spill is removed, whatever happens
+        return _submit_spilled(ctx, store, obj, etag, chunks, temporary)
+
+
+def _submit_spilled(
+    ctx: DeliveryContext,
+    store: ObjectStore,
+    obj: OssObject,
+    etag: str,
+    chunks: Iterator[bytes],
+    temporary: contextlib.ExitStack,
+) -> Result:
+    settings = ctx.settings
+    spills: dict[str, tuple[IO[bytes], list[int]]] = {}  # model -> (its batch input, [lines, bytes])
+    index = temporary.enter_context(tempfile.SpooledTemporaryFile(max_size=1 << 20))  # noqa: SIM115  # lines file
+    refused = 0
+    for line in jsonl.lines(chunks):
+        body = _body(line.record, settings) if isinstance(line.record, Question) else line.record
+        entry: dict[str, Any] = {"n": line.number, "custom_id": line.custom_id}
+        if isinstance(body, InvalidInput):
+            refused += 1
+            entry["refusal"] = {"status_code": body.status_code, "code": body.code, "message": body.message}
+        else:
+            model = body["model"]
+            if model not in spills:
+                spills[model] = (temporary.enter_context(tempfile.TemporaryFile()), [0, 0])  # noqa: SIM115
+            spill, counts = spills[model]
+            request = {"custom_id": str(line.number), "method": "POST", "url": CHAT, "body": body}
+            data = _json(request)
+            spill.write(data)
+            counts[0] += 1
+            counts[1] += len(data)
+            entry["model"] = model
+        index.write(_json(entry))
+    files = dashscope_files(ctx)
+    batches = DashScopeBatches(files)
+    jobs = []
+    for model, (spill, (count, size)) in sorted(spills.items()):
+        spill.seek(0)
+        name = upload_name(f"{obj.key}#{model}", etag, "jsonl")
+        uploaded = files.upload(name, size, iter(lambda spill=spill: spill.read(PIECE), b""), purpose=BATCH)
+        job = batches.create(uploaded.id, metadata={"model": model, "etag": etag})
+        jobs.append({"model": model, "id": job.id, "input_file_id": uploaded.id, "lines": count})
+    total = index.tell()
+    index.seek(0)
+    prefix = settings.oss_output_prefix
+    store.write(obj.bucket, prefix + lines_key(obj.key, etag), index.read(total), metadata={})
+    lines = sum(job["lines"] for job in jobs) + refused
+    record = {
+        "key": obj.key,
+        "etag": etag,
+        "jobs": jobs,
+        "lines": lines,
+        "refused": refused,
+        "models": [job["model"] for job in jobs],
+        "refusals": prefix + lines_key(obj.key, etag),
+        "submitted_at": round(ctx.wall(), 3),
+        "state": "open",
+    }
+    message = f"{lines} lines submitted as {len(jobs)} batch job(s), {refused} refused; answers when collected"
+    logs.emit("batch_submitted", key=obj.key, jobs=[job["id"] for job in jobs], lines=lines, refused=refused)
+    return Result(status_code=200, request_id=ctx.request_id, code="BatchSubmitted", message=message, output=record)
+
+
+def _body(question: Question, settings: Settings) -> dict[str, Any] | InvalidInput:
+    """The batch body of one line, under the rules a single question has; its refusal when they refuse it."""
+    try:
+        call = plan(question, settings)
+        call = guard.check(call, settings.models.get(call.model), trim=settings.trim_history).call
+    except InvalidInput as refusal:
+        return refusal
+    messages = call.messages or (Message("user", call.prompt or ""),)
+    return {"model": call.model, "messages": [_message(m) for m in messages], **call.parameters}
+
+
+def _message(message: Message) -> dict[str, Any]:
+    if not message.images:
+        return {"role": message.role, "content": message.content}
+    parts = [{"type": "image_url", "image_url": {"url": url}} for url in message.images]
+    return {"role": message.role, "content": [*parts, {"type": "text", "text": message.content}]}
+
+
+def _supersede(ctx: DeliveryContext, store: ObjectStore, obj: OssObject, etag: str) -> None:
+    """Name this eTag the key's current one; cancel the jobs of the one it replaces (best effort)."""
+    prefix = ctx.settings.oss_output_prefix
+    where = prefix + current_key(obj.key)
+    try:
+        older = store.read(obj.bucket, where, max_bytes=None).data.decode().strip()
+    except ObjectNotFound:
+        older = ""
+    store.write(obj.bucket, where, etag.encode(), metadata={})
+    if not older or older == etag:
+        return
+    try:
+        stored = store.read(obj.bucket, prefix + record_key(obj.key, older), max_bytes=None)
+        record = json.loads(stored.data).get("output") or {}
+    except (ObjectNotFound, ValueError):
+        return
+    batches = DashScopeBatches(dashscope_files(ctx))
+    for job in record.get("jobs", []):
+        try:
+            batches.cancel(job["id"])
+        except QwenError as error:
+            logs.emit("batch_cancel_failed", level=logging.WARNING, job=job["id"], code=error.code)
+        else:
+            logs.emit("batch_superseded", key=obj.key, job=job["id"], etag=older, by=etag)
+
+
+def _json(value: Any) -> bytes:
+    return redact.redact(json.dumps(value, ensure_ascii=False, separators=(",", ":"))).encode() + b"\n"

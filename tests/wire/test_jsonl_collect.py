@@ -1,0 +1,109 @@
+"""The collect timer against the Batch API's and OSS's stand-ins: finished jobs' answers written once, in
+input order, with failed, expired and refused lines in place; the jobs' files deleted; the record done."""
+
+from __future__ import annotations
+
+import json
+
+from handler.app import handle
+from handler.errors import QwenError
+from handler.local.standin_batches import answer_text
+from tests.wire.test_jsonl_realtime import BUCKET, fc, questions, wire  # noqa: F401  # fixtures
+from tests.wire.test_jsonl_submit import inputs, put, submit
+
+COLLECT = json.dumps(
+    {"triggerTime": "2026-12-06T18:00:00Z", "triggerName": "collect", "payload": '{"collect": "batches"}'}
+)
+
+
+def collect(fc, wire) -> dict:  # noqa: F811
+    return json.loads(handle(COLLECT.encode(), fc, wire))
+
+
+def until_collected(fc, wire, rounds: int = 6) -> dict:  # noqa: F811
+    for _ in range(rounds):  # the stand-in moves a job one state per retrieve
+        result = collect(fc, wire)
+        if result["output"]["collected"]:
+            return result
+    raise AssertionError("never collected")
+
+
+def answers(oss, key: str) -> list[dict]:
+    return [json.loads(line) for line in oss.get(BUCKET, f"answers/{key}.jsonl").data.decode().splitlines()]
+
+
+def test_out_of_order_output_is_written_in_input_order_with_refusals_in_place(standin, oss, wire, fc, logs):  # noqa: F811
+    standin.batches.shuffle = 7
+    lines = [json.dumps({"custom_id": f"c{n}", "prompt": f"问题 {n}"}, ensure_ascii=False) for n in range(30)]
+    lines[4] = "{broken"
+    standin.batches.fail("10", status=400, code="invalid_request", message="line ten is bad")
+    (job,) = submit(put(oss, "inbox/order.jsonl", "\n".join(lines).encode()), fc, wire)["output"]["jobs"]
+    expected = {line["custom_id"]: answer_text(line["body"]["messages"]) for line in inputs(standin, job)}
+    assert collect(fc, wire)["output"]["running"] == 1  # not finished yet: nothing written
+    assert oss.get(BUCKET, "answers/inbox/order.jsonl.jsonl") is None
+    result = until_collected(fc, wire)
+    written = answers(oss, "inbox/order.jsonl")
+    assert [line["custom_id"] for line in written] == [f"c{n}" if n != 4 else "5" for n in range(30)]
+    texts = [line["output"]["choices"][0]["message"]["content"] for line in written if line["status_code"] == 200]
+    assert texts == [expected[str(n + 1)] for n in range(30) if n not in (4, 9)]  # each answer in its line's place
+    assert written[4]["code"] == "InvalidLine" and written[9]["code"] == "invalid_request"
+    assert all(
+        line["status_code"] == 200 and line["output"]["choices"] for i, line in enumerate(written) if i not in (4, 9)
+    )
+    assert result["output"]["collected"] == [f"inbox/order.jsonl@{oss.get(BUCKET, 'inbox/order.jsonl').etag.upper()}"]
+    assert not [f for f in standin.files.files.values()]  # input, output and error files deleted
+    (line,) = logs.events("batch_collected")
+    assert (line["answered"], line["failed"], line["refused"]) == (28, 1, 1) and line["input_tokens"] > 0
+
+
+def test_an_expired_job_writes_what_it_has_and_says_so(standin, oss, wire, fc):  # noqa: F811
+    standin.batches.expire = True
+    submit(put(oss, "inbox/exp.jsonl", questions(22)), fc, wire)
+    until_collected(fc, wire)
+    written = answers(oss, "inbox/exp.jsonl")
+    assert len(written) == 22 and sum(line["status_code"] == 200 for line in written) == 11
+    assert {line["code"] for line in written if line["status_code"] != 200} == {"batch_expired"}
+
+
+def test_a_file_mixing_two_models_is_collected_into_one_file(standin, oss, wire, fc):  # noqa: F811
+    lines = [json.dumps({"prompt": f"q{n}", "model": "qwen-plus" if n % 3 else "qwen-turbo"}) for n in range(25)]
+    submit(put(oss, "inbox/two.jsonl", "\n".join(lines).encode()), fc, wire)
+    until_collected(fc, wire)
+    assert [line["custom_id"] for line in answers(oss, "inbox/two.jsonl")] == [str(n) for n in range(1, 26)]
+
+
+def test_a_second_collect_writes_nothing_again(standin, oss, wire, fc):  # noqa: F811
+    submit(put(oss, "inbox/twice.jsonl", questions(21)), fc, wire)
+    until_collected(fc, wire)
+    puts = len([r for r in oss.requests if r.method == "PUT" and r.key == "answers/inbox/twice.jsonl.jsonl"])
+    assert collect(fc, wire)["output"] == {"collected": [], "running": 0} and puts == 1
+
+
+def test_a_collect_interrupted_before_marking_done_does_not_write_twice(standin, oss, wire, fc, monkeypatch):  # noqa: F811
+    from handler.deliver import batch_collect
+
+    submit(put(oss, "inbox/cut.jsonl", questions(21)), fc, wire)
+    real = batch_collect.with_retries
+    monkeypatch.setattr(batch_collect, "with_retries", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("cut")))
+    for _ in range(6):
+        try:
+            collect(fc, wire)
+        except QwenError:  # written, then cut before the record is marked done: raised for redelivery
+            break
+    before = oss.get(BUCKET, "answers/inbox/cut.jsonl.jsonl")
+    assert before is not None
+    monkeypatch.setattr(batch_collect, "with_retries", real)
+    assert collect(fc, wire)["output"]["collected"]
+    puts = [r for r in oss.requests if r.method == "PUT" and r.key == "answers/inbox/cut.jsonl.jsonl"]
+    assert len(puts) == 1 and oss.get(BUCKET, "answers/inbox/cut.jsonl.jsonl").data == before.data
+
+
+def test_a_replaced_uploads_job_never_writes_over_the_newer_answers(standin, oss, wire, fc):  # noqa: F811
+    submit(put(oss, "inbox/v.jsonl", questions(22)), fc, wire)
+    submit(put(oss, "inbox/v.jsonl", questions(23)), fc, wire)
+    for _ in range(8):
+        if not collect(fc, wire)["output"]["running"]:
+            break
+    assert len(answers(oss, "inbox/v.jsonl")) == 23
+    puts = [r for r in oss.requests if r.method == "PUT" and r.key == "answers/inbox/v.jsonl.jsonl"]
+    assert len(puts) == 1

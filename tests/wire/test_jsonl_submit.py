@@ -1,0 +1,80 @@
+"""`.jsonl` question files above QWEN_JSONL_REALTIME_MAX_LINES, submitted once to the Batch API's stand-in:
+the batch input lines, one job per model, the job record and the lines file, redelivery, a replaced upload."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from handler.app import handle
+from tests.support.events import oss_event as event_text
+from tests.support.events import oss_record
+from tests.wire.test_jsonl_realtime import BUCKET, asked, fc, questions, wire  # noqa: F401  # fixtures
+
+pytestmark = pytest.mark.usefixtures("fc")
+
+
+def put(oss, key: str, data: bytes) -> str:
+    stored = oss.put(BUCKET, key, data)
+    return event_text(oss_record(key, bucket=BUCKET, etag=stored.etag, size=len(data)))
+
+
+def submit(event: str, fc, wire) -> dict:  # noqa: F811
+    (result,) = json.loads(handle(event.encode(), fc, wire))
+    return result
+
+
+def inputs(standin, job: dict) -> list[dict]:
+    stored = standin.files.files[job["input_file_id"]]
+    return [json.loads(line) for line in b"".join(standin.files.content(stored.id)).splitlines()]
+
+
+def test_a_file_over_the_limit_becomes_one_job_with_its_lines(standin, oss, wire, fc):  # noqa: F811
+    result = submit(put(oss, "inbox/q21.jsonl", questions(21)), fc, wire)
+    record = result["output"]
+    (job,) = record["jobs"]
+    assert result["code"] == "BatchSubmitted" and record["lines"] == 21 and job["lines"] == 21 and not asked(standin)
+    sent = inputs(standin, job)
+    assert [line["custom_id"] for line in sent] == [str(n) for n in range(1, 22)]
+    first = sent[0]
+    assert first["method"] == "POST" and first["url"] == "/v1/chat/completions"
+    assert first["body"]["model"] == "qwen-turbo" and first["body"]["messages"][-1] == {
+        "role": "user",
+        "content": "问题 1",
+    }
+    assert first["body"]["messages"][0]["role"] == "system"  # the operator's system prompt, as a single question's
+    assert standin.batches.jobs[job["id"]].input_file_id == job["input_file_id"]
+    stored = json.loads(oss.get(BUCKET, f"answers/.batches/inbox/q21.jsonl@{record['etag']}.json").data)
+    assert stored["output"]["jobs"] == record["jobs"]
+
+
+def test_a_redelivered_upload_submits_one_job(standin, oss, wire, fc):  # noqa: F811
+    event = put(oss, "inbox/again.jsonl", questions(25))
+    first, second = submit(event, fc, wire), submit(event, fc, wire)
+    assert len(standin.batches.jobs) == 1 and first["output"]["jobs"] == second["output"]["jobs"]
+
+
+def test_a_file_mixing_two_models_is_one_job_per_model_and_refusals_stay_home(standin, oss, wire, fc):  # noqa: F811
+    lines = [json.dumps({"prompt": f"q{n}", "model": "qwen-plus" if n % 2 else "qwen-turbo"}) for n in range(24)]
+    lines[5] = json.dumps({"prompt": "not allowed", "model": "qwen-max", "custom_id": "max"})
+    lines[7] = "{broken"
+    record = submit(put(oss, "inbox/mixed.jsonl", "\n".join(lines).encode()), fc, wire)["output"]
+    models = {job["model"]: job for job in record["jobs"]}
+    assert sorted(models) == ["qwen-plus", "qwen-turbo"] and record["refused"] == 2
+    assert {line["body"]["model"] for line in inputs(standin, models["qwen-plus"])} == {"qwen-plus"}
+    assert models["qwen-plus"]["lines"] + models["qwen-turbo"]["lines"] == 22
+    index = [
+        json.loads(line)
+        for line in oss.get(BUCKET, "answers/" + record["refusals"].split("answers/", 1)[1]).data.splitlines()
+    ]
+    assert [entry["n"] for entry in index] == list(range(1, 25))
+    assert index[5]["custom_id"] == "max" and index[5]["refusal"]["code"] == "ModelNotAllowed"
+    assert index[7]["refusal"]["code"] == "InvalidLine" and index[6]["model"] == "qwen-turbo"
+
+
+def test_a_replaced_upload_cancels_the_older_job(standin, oss, wire, fc):  # noqa: F811
+    older = submit(put(oss, "inbox/v.jsonl", questions(22)), fc, wire)["output"]["jobs"][0]
+    newer = submit(put(oss, "inbox/v.jsonl", questions(23)), fc, wire)["output"]["jobs"][0]
+    assert standin.batches.jobs[older["id"]].status in ("cancelling", "cancelled")
+    assert standin.batches.jobs[newer["id"]].status not in ("cancelling", "cancelled")
