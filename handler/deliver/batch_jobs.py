@@ -9,7 +9,7 @@ spilled to one temporary file per model (a file may mix models; a job holds one)
   <key>@<eTag>.json         the job record: key, eTag, jobs (model, id, lines), counts, submitted_at;
                             stored through once.py, so one upload is submitted once across instances
   <key>.current             the eTag last submitted for the key: a newer upload cancels the older's jobs
-docs/bulk-questions.md.
+docs/recipes/bulk-questions.md.
 """
 
 from __future__ import annotations

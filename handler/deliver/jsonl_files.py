@@ -5,7 +5,7 @@ batch's records (batch.answer_all), each under the same rules as a single questi
 holds one line per question line, in input order: the result shape plus its custom_id. A refused line
 (bad JSON, a model not allowed, too long, ...) gets its refusal in its place; a refused file (0 bytes,
 an image) gets one line saying why. Exactly once per key and eTag across instances, as other OSS files
-(once.py, with this version's own marker). docs/bulk-questions.md.
+(once.py, with this version's own marker). docs/recipes/bulk-questions.md.
 """
 
 from __future__ import annotations

@@ -41,3 +41,21 @@ def test_the_stand_ins_parsing_counts_are_settable():
         assert [standin.files.parsed(stored.id) for _ in range(3)] == [False, False, True]
     finally:
         standin._server.server_close()
+
+
+@pytest.mark.parametrize("name", ["report.pdf", "letter.docx"])
+def test_the_url_route_is_answered_offline_through_a_verified_signed_url(tmp_path, name):
+    """qwen-doc-turbo offline: the DashScope stand-in fetches the signed URL from the OSS stand-in, which
+    verifies its signature with the offline credentials."""
+    data = FAMILIES[name]
+    path = tmp_path / name
+    path.write_bytes(data)
+    models = f"{variables()['QWEN_ALLOWED_MODELS']},qwen-doc-turbo"
+    env = {"QWEN_DOCUMENT_MODEL": "qwen-doc-turbo", "QWEN_ALLOWED_MODELS": models}
+    done = run("--offline", "--oss-file", str(path), env=env)
+    assert done.returncode == 0, done.stderr
+    said = json.loads(done.stdout)["output"]["choices"][0]["message"]["content"]
+    assert f"{len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()[:16]}" in said
+    line = [json.loads(x.split(" ", 1)[1]) for x in done.stderr.decode().splitlines() if '"question"' in x][-1]
+    assert line["document_route"] == "url" and line["model"] == "qwen-doc-turbo"
+    assert "Signature=" not in done.stdout.decode() + done.stderr.decode()
