@@ -233,9 +233,9 @@ def test_5000_lines_are_read_in_bounded_memory(server, files, batches):
 
 
 def test_a_line_split_across_pieces_and_crlf_line_ends(server, files):
-    data = b"".join(b'{"n": %d, "pad": "%s"}\r\n' % (n, b"x" * 1000) for n in range(300)) + b'{"n": 300}'
-    input_id = upload(files, data)
-    assert [json.loads(line)["n"] for line in files.lines(input_id)] == list(range(301))
+    lines = [b'{"n": %d, "pad": "%s"}' % (n, b"x" * 1000) for n in range(300)] + [b'{"n": 300}']
+    input_id = upload(files, b"\r\n".join(lines[:150]) + b"\r\n\n" + b"\n".join(lines[150:]))  # no end after the last
+    assert list(files.lines(input_id)) == lines  # line ends and the blank line dropped, every line whole
 
 
 @pytest.mark.parametrize("verb", ["create", "retrieve", "cancel", "lines"])
@@ -274,6 +274,12 @@ def test_a_wrong_key_is_the_account_failure(server):
     with pytest.raises(AccountFailure) as raised:
         DashScopeBatches(DashScopeFiles("sk-wrong-key-00000000", server.url)).retrieve("batch_000001_standin")
     assert raised.value.code == "InvalidApiKey" and "sk-wrong" not in raised.value.message
+
+
+@pytest.mark.parametrize("window", ["24h", "336h", "1d", "14d"])
+def test_the_windows_the_pages_allow(server, files, batches, window):
+    job = batches.create(upload(files, jsonl([request(1)])), window=window)
+    assert server.batches.jobs[job.id].window == window
 
 
 def test_bad_arguments_are_refused_before_any_request(server, batches):
