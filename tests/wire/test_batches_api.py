@@ -321,3 +321,26 @@ def test_a_slow_download_stops_at_the_deadline(server, files, batches):
             read += 1
     assert time.monotonic() - started < 2.0 and 0 < read < 2000
     assert raised.value.code == "FilesUnavailable" and "deadline" in raised.value.message
+
+
+def test_more_than_50000_lines_fail_validation(server, files, batches):
+    line = json.dumps(request(1)).encode()
+    data = b"".join(line.replace(b'"custom_id": "1"', b'"custom_id": "%d"' % n) + b"\n" for n in range(1, 50_002))
+    job = batches.create(upload(files, data))
+    assert poll(batches, job) == ["validating", "failed"]
+    assert batches.retrieve(job.id).errors == ("too_many_requests: a batch holds at most 50,000 requests (line 50001)",)
+
+
+def test_a_line_over_6_mb_fails_validation(server, files, batches):
+    big = request(2)
+    big["body"]["messages"][0]["content"] = "x" * (6 * 1024 * 1024)
+    job = submit(files, batches, [request(1), big, request(3, custom_id="3")])
+    assert poll(batches, job) == ["validating", "failed"]
+    assert batches.retrieve(job.id).errors == ("line_too_large: a request is at most 6,291,456 bytes (line 2)",)
+
+
+def test_a_document_content_is_not_downloaded(server, files):
+    document = files.upload("qwen-fc-a.txt", 5, [b"hello"])  # purpose file-extract: its content is not kept
+    with pytest.raises(QwenError) as refused:
+        list(files.lines(document.id))
+    assert refused.value.status_code == 400 and not isinstance(refused.value, TransientUpstreamError)
