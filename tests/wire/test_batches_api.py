@@ -344,3 +344,18 @@ def test_a_document_content_is_not_downloaded(server, files):
     with pytest.raises(QwenError) as refused:
         list(files.lines(document.id))
     assert refused.value.status_code == 400 and not isinstance(refused.value, TransientUpstreamError)
+
+
+def test_a_silent_download_is_not_waited_for_past_the_deadline(server, files, batches):
+    done = finished(batches, submit(files, batches, [request(n) for n in range(1, 1001)]))
+    server.files.content_pause = 5.0  # the first piece, then silence longer than the time left
+    deadline = time.monotonic() + 1.0
+    asked = iter([60.0])  # at the request's start the time left is long: its read timeout is the full 30 s
+    bounded = DashScopeFiles(
+        KEY, server.url, read_timeout=30, remaining=lambda: next(asked, deadline - time.monotonic())
+    )
+    started = time.monotonic()
+    with pytest.raises(TransientUpstreamError) as raised:
+        list(bounded.lines(done.output_file_id))
+    assert time.monotonic() - started < 2.0, raised.value
+    assert raised.value.code == "FilesUnavailable" and "deadline" in raised.value.message
