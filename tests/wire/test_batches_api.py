@@ -258,6 +258,8 @@ def test_failures_are_read_by_the_one_table(server, files, batches, verb):
     with pytest.raises(TransientUpstreamError) as failed:
         call()
     assert failed.value.code == "InternalError"
+    for raised in (account, throttled, failed):  # each message quoted the Authorization header back
+        assert "request authorization" in raised.value.message and KEY not in str(raised.value)
 
 
 def test_a_refusal_is_not_transient(server, files, batches):
