@@ -22,7 +22,14 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from handler.ask.account import fix_for
-from handler.ask.transport import INVALID_URL, MAX_UPSTREAM_MESSAGE, TIMEOUT_FLOOR, failure_of, trusts_environment
+from handler.ask.transport import (
+    INVALID_URL,
+    MAX_UPSTREAM_MESSAGE,
+    TIMEOUT_FLOOR,
+    _socket_of,
+    failure_of,
+    trusts_environment,
+)
 from handler.errors import AccountFailure, InvalidConfig, QwenError, TransientUpstreamError
 from handler.redact import MASK
 from handler.values import Value
@@ -140,11 +147,18 @@ class DashScopeFiles:
         Reading stops with TransientUpstreamError at the deadline; a line over MAX_LINE bytes is refused."""
         what = _id(file_id)
         with self._open("download", what, "GET", f"{self.url}/{what}/content", stream=True) as reply:
-            rest = b""
+            rest, pieces, sock, shrunk = b"", reply.iter_content(PIECE), _socket_of(reply), False
             try:
-                for piece in reply.iter_content(PIECE):
-                    if self.remaining() <= 0:  # a slow but steady download is cut at the deadline, not after it
+                while True:
+                    left = self.remaining()
+                    if left <= 0:  # a slow but steady download is cut at the deadline, not after it
                         raise _stopped("download", what)
+                    if sock is not None and left < self.read_timeout:  # nor is a silent one waited for past it
+                        sock.settimeout(max(TIMEOUT_FLOOR, left))
+                        shrunk = True
+                    piece = next(pieces, None)
+                    if piece is None:
+                        break
                     *complete, rest = (rest + piece).split(b"\n")
                     for line in complete:
                         if line := line.rstrip(b"\r"):
@@ -158,8 +172,11 @@ class DashScopeFiles:
             except QwenError:
                 raise
             except Exception as error:  # the stream failing midway: only a transport failure is translated
-                if failure_of(error) is None:
+                row = failure_of(error)
+                if row is None:
                     raise
+                if shrunk and row.silence:  # the silence outlasted the time left, not the read timeout
+                    raise _stopped("download", what) from None
                 raise _failure("download", what, error=error) from None
             if rest := rest.rstrip(b"\r"):
                 yield rest

@@ -361,7 +361,8 @@ def serve(handler: BaseHTTPRequestHandler, standin: BatchesStandIn, method: str)
     failure = files._next_failure()
     if failure is not None:
         status, code, message = failure
-        return _reply(handler, status, _error(code, message))
+        echo = handler.headers.get("Authorization", "")  # a careless upstream quoting the header back, as files'
+        return _reply(handler, status, _error(code, f"{message} (request authorization: {echo})"))
     if files.api_key is not None and handler.headers.get("Authorization") != f"Bearer {files.api_key}":
         return _reply(handler, 401, _error(*standin_files.UNAUTHORIZED[1:]))
     rest = path[len(PATH) :].strip("/")

@@ -233,9 +233,9 @@ def test_5000_lines_are_read_in_bounded_memory(server, files, batches):
 
 
 def test_a_line_split_across_pieces_and_crlf_line_ends(server, files):
-    data = b"".join(b'{"n": %d, "pad": "%s"}\r\n' % (n, b"x" * 1000) for n in range(300)) + b'{"n": 300}'
-    input_id = upload(files, data)
-    assert [json.loads(line)["n"] for line in files.lines(input_id)] == list(range(301))
+    lines = [b'{"n": %d, "pad": "%s"}' % (n, b"x" * 1000) for n in range(300)] + [b'{"n": 300}']
+    input_id = upload(files, b"\r\n".join(lines[:150]) + b"\r\n\n" + b"\n".join(lines[150:]))  # no end after the last
+    assert list(files.lines(input_id)) == lines  # line ends and the blank line dropped, every line whole
 
 
 @pytest.mark.parametrize("verb", ["create", "retrieve", "cancel", "lines"])
@@ -258,6 +258,8 @@ def test_failures_are_read_by_the_one_table(server, files, batches, verb):
     with pytest.raises(TransientUpstreamError) as failed:
         call()
     assert failed.value.code == "InternalError"
+    for raised in (account, throttled, failed):  # each message quoted the Authorization header back
+        assert "request authorization" in raised.value.message and KEY not in str(raised.value)
 
 
 def test_a_refusal_is_not_transient(server, files, batches):
@@ -274,6 +276,12 @@ def test_a_wrong_key_is_the_account_failure(server):
     with pytest.raises(AccountFailure) as raised:
         DashScopeBatches(DashScopeFiles("sk-wrong-key-00000000", server.url)).retrieve("batch_000001_standin")
     assert raised.value.code == "InvalidApiKey" and "sk-wrong" not in raised.value.message
+
+
+@pytest.mark.parametrize("window", ["24h", "336h", "1d", "14d"])
+def test_the_windows_the_pages_allow(server, files, batches, window):
+    job = batches.create(upload(files, jsonl([request(1)])), window=window)
+    assert server.batches.jobs[job.id].window == window
 
 
 def test_bad_arguments_are_refused_before_any_request(server, batches):
@@ -314,4 +322,42 @@ def test_a_slow_download_stops_at_the_deadline(server, files, batches):
         for _ in bounded.lines(done.output_file_id):
             read += 1
     assert time.monotonic() - started < 2.0 and 0 < read < 2000
+    assert raised.value.code == "FilesUnavailable" and "deadline" in raised.value.message
+
+
+def test_more_than_50000_lines_fail_validation(server, files, batches):
+    line = json.dumps(request(1)).encode()
+    data = b"".join(line.replace(b'"custom_id": "1"', b'"custom_id": "%d"' % n) + b"\n" for n in range(1, 50_002))
+    job = batches.create(upload(files, data))
+    assert poll(batches, job) == ["validating", "failed"]
+    assert batches.retrieve(job.id).errors == ("too_many_requests: a batch holds at most 50,000 requests (line 50001)",)
+
+
+def test_a_line_over_6_mb_fails_validation(server, files, batches):
+    big = request(2)
+    big["body"]["messages"][0]["content"] = "x" * (6 * 1024 * 1024)
+    job = submit(files, batches, [request(1), big, request(3, custom_id="3")])
+    assert poll(batches, job) == ["validating", "failed"]
+    assert batches.retrieve(job.id).errors == ("line_too_large: a request is at most 6,291,456 bytes (line 2)",)
+
+
+def test_a_document_content_is_not_downloaded(server, files):
+    document = files.upload("qwen-fc-a.txt", 5, [b"hello"])  # purpose file-extract: its content is not kept
+    with pytest.raises(QwenError) as refused:
+        list(files.lines(document.id))
+    assert refused.value.status_code == 400 and not isinstance(refused.value, TransientUpstreamError)
+
+
+def test_a_silent_download_is_not_waited_for_past_the_deadline(server, files, batches):
+    done = finished(batches, submit(files, batches, [request(n) for n in range(1, 1001)]))
+    server.files.content_pause = 5.0  # the first piece, then silence longer than the time left
+    deadline = time.monotonic() + 1.0
+    asked = iter([60.0])  # at the request's start the time left is long: its read timeout is the full 30 s
+    bounded = DashScopeFiles(
+        KEY, server.url, read_timeout=30, remaining=lambda: next(asked, deadline - time.monotonic())
+    )
+    started = time.monotonic()
+    with pytest.raises(TransientUpstreamError) as raised:
+        list(bounded.lines(done.output_file_id))
+    assert time.monotonic() - started < 2.0, raised.value
     assert raised.value.code == "FilesUnavailable" and "deadline" in raised.value.message
