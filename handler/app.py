@@ -32,7 +32,7 @@ from handler.errors import (
     TransientUpstreamError,
 )
 from handler.events.decode import REQUEST_KEYS, Decoded, Record, decode
-from handler.events.question import OssObject, Skipped
+from handler.events.question import CollectBatches, OssObject, Skipped
 from handler.fc_context import Invocation
 from handler.outcome import Outcome
 from handler.result import Result, dumps
@@ -246,7 +246,7 @@ class _Job:
                 self.deliveries.keep_refusal(record.source, result, outcome)
             elif isinstance(record, Skipped):
                 result = Result.skipped(record.reason, self.request_id)
-            elif type(record).__name__ == "CollectBatches":  # the collect timer (handler/deliver/batch_collect.py)
+            elif isinstance(record, CollectBatches):  # the collect timer (handler/deliver/batch_collect.py)
                 from handler.deliver.batch_collect import collect
 
                 result = collect(self.ctx)

@@ -28,14 +28,14 @@ from typing import TYPE_CHECKING, Any
 
 from handler.errors import BatchTooLarge, InvalidInput
 from handler.events import parameters
-from handler.events.question import ROLES, Message, OssObject, OssRef, Part, Question, Skipped
+from handler.events.question import ROLES, CollectBatches, Message, OssObject, OssRef, Part, Question, Skipped
 from handler.events.sources import segment, shown_object
 from handler.values import Value, replace
 
 if TYPE_CHECKING:
     from handler.events.triggers import OssRecord
 
-Record = Question | OssObject | Skipped | InvalidInput
+Record = Question | OssObject | Skipped | CollectBatches | InvalidInput
 
 REQUEST_KEYS = frozenset({"prompt", "question", "messages", "model", "parameters", "documents"})
 _QUESTION_KEYS = ("prompt", "question", "messages")
@@ -143,7 +143,7 @@ def _envelope(value: Any) -> Decoded | None:
         from handler.events.triggers import timer as timers  # loaded with the triggers, as _triggers()
 
         if timers.asks_to_collect(payload):
-            return Decoded.single(timers.CollectBatches(source=source))  # type: ignore[arg-type]  # no question
+            return Decoded.single(timers.CollectBatches(source=source))
         return Decoded.single(_payload(payload, source=source))
     if t.MnsTopicMessage.matches(value):
         message = t.MnsTopicMessage(value)

@@ -88,3 +88,9 @@ class Skipped(Value):
 
     reason: str
     source: str | None = None
+
+
+class CollectBatches(Value):
+    """The collect timer's record: no question, the open batch jobs of the configured buckets."""
+
+    source: str | None = None

@@ -6,17 +6,13 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from handler.events.question import CollectBatches
 from handler.events.sources import timer_source
 from handler.events.triggers._base import EventView, field
-from handler.values import Value
+
+__all__ = ["COLLECT", "CollectBatches", "TimerEvent", "asks_to_collect"]
 
 COLLECT = {"collect": "batches"}  # the payload of the timer that collects finished batch jobs
-
-
-class CollectBatches(Value):
-    """The collect timer's record: no question, the open batch jobs of the configured buckets."""
-
-    source: str | None = None
 
 
 def asks_to_collect(payload: Any) -> bool:
