@@ -4,67 +4,26 @@ the real SDK against DashScope's stand-in; the answer file `answers/<key>.jsonl`
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import pytest
 
-from handler.app import Runtime, handle
-from handler.ask.apis import ModelApis
-from handler.ask.attempts import Backoff
-from handler.deliver.memory import AnsweredRecords
-from handler.local.standin import GENERATION_PATH
-from tests.conftest import API_KEY
+from handler.app import handle
 from tests.support.events import oss_event as event_text
 from tests.support.events import oss_record
-
-BUCKET = "qwen-lines"
-CREDS = SimpleNamespace(
-    access_key_id="STS.JSONL001", access_key_secret="jsonl-secret-01", security_token="jsonl-tok-01"
+from tests.support.jsonl_wire import (  # noqa: F401  # fc, wire: fixtures; the others re-exported for test_jsonl_collect.py
+    BUCKET,
+    PNG,
+    answers,
+    asked,
+    fc,
+    questions,
+    run,
+    wire,
 )
-PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
-
-
-@pytest.fixture
-def fc(context):
-    context.credentials = CREDS
-    return context
-
-
-@pytest.fixture
-def wire(standin, oss) -> Runtime:
-    env = {
-        "DASHSCOPE_API_KEY": API_KEY,
-        "DASHSCOPE_HTTP_BASE_URL": standin.url,
-        "QWEN_OSS_ENDPOINT": oss.url,
-        "QWEN_OSS_BUCKETS": BUCKET,
-        "QWEN_ALLOWED_MODELS": "qwen-turbo,qwen-plus",
-    }
-    return Runtime(env=env, backoff=Backoff(base=0.01, cap=0.02), apis=ModelApis(), memory=AnsweredRecords())
-
-
-def run(oss, fc, wire, key: str, data: bytes) -> dict:
-    stored = oss.put(BUCKET, key, data)
-    event = event_text(oss_record(key, bucket=BUCKET, etag=stored.etag, size=len(data)))
-    (result,) = json.loads(handle(event.encode(), fc, wire))
-    return result
-
-
-def answers(oss, key: str) -> list[dict]:
-    stored = oss.get(BUCKET, f"answers/{key}.jsonl")  # <prefix><key>.jsonl, as <prefix><key>.json for other files
-    assert stored is not None, "no answer file"
-    return [json.loads(line) for line in stored.data.decode().splitlines()]
-
-
-def asked(standin) -> list[dict]:
-    return [r.body for r in standin.requests if r.path.split("?")[0] == GENERATION_PATH]
-
-
-def questions(n: int) -> bytes:
-    return "".join(json.dumps(f"问题 {i}", ensure_ascii=False) + "\n" for i in range(1, n + 1)).encode()
 
 
 @pytest.mark.parametrize("count", [1, 20])
-def test_each_line_is_answered_in_input_order(standin, oss, wire, fc, count):
+def test_each_line_is_answered_in_input_order(standin, oss, wire, fc, count):  # noqa: F811
     result = run(oss, fc, wire, f"inbox/q{count}.jsonl", questions(count))
     lines = answers(oss, f"inbox/q{count}.jsonl")
     assert result["output"]["answered"] == count and len(asked(standin)) == count
@@ -72,13 +31,13 @@ def test_each_line_is_answered_in_input_order(standin, oss, wire, fc, count):
     assert all(line["status_code"] == 200 and line["output"] for line in lines)
 
 
-def test_a_file_over_the_realtime_limit_is_not_answered_here(standin, oss, wire, fc):
+def test_a_file_over_the_realtime_limit_is_not_answered_here(standin, oss, wire, fc):  # noqa: F811
     result = run(oss, fc, wire, "inbox/q21.jsonl", questions(21))
     assert result["code"] == "BatchSubmitted" and not asked(standin)
     assert oss.get(BUCKET, "answers/inbox/q21.jsonl.jsonl") is None
 
 
-def test_refused_lines_keep_their_place_among_answered_ones(standin, oss, wire, fc):
+def test_refused_lines_keep_their_place_among_answered_ones(standin, oss, wire, fc):  # noqa: F811
     data = (
         "\n".join(
             [
@@ -105,7 +64,7 @@ def test_refused_lines_keep_their_place_among_answered_ones(standin, oss, wire, 
     assert sorted(body["model"] for body in asked(standin)) == ["qwen-plus", "qwen-turbo", "qwen-turbo"]
 
 
-def test_lines_answered_out_of_order_are_written_in_input_order(standin, oss, wire, fc):
+def test_lines_answered_out_of_order_are_written_in_input_order(standin, oss, wire, fc):  # noqa: F811
     standin.latency = 0.05  # concurrent answers finish in any order
     data = "".join(json.dumps({"custom_id": f"id-{i}", "prompt": f"q{i}"}) + "\n" for i in range(12)).encode()
     run(oss, fc, wire, "inbox/order.jsonl", data)
@@ -116,20 +75,20 @@ def test_lines_answered_out_of_order_are_written_in_input_order(standin, oss, wi
     ("data", "code"),
     [(b"", "EmptyFile"), (PNG, "NotJsonLines"), (b"\n\n  \n", "EmptyFile")],
 )
-def test_a_refused_file_gets_one_line_saying_why(standin, oss, wire, fc, data, code):
+def test_a_refused_file_gets_one_line_saying_why(standin, oss, wire, fc, data, code):  # noqa: F811
     result = run(oss, fc, wire, "inbox/bad.jsonl", data)
     (line,) = answers(oss, "inbox/bad.jsonl")
     assert line["code"] == code == result["code"] and line["custom_id"] is None and not asked(standin)
 
 
-def test_a_line_over_6_mb_is_refused_and_the_others_answered(standin, oss, wire, fc):
+def test_a_line_over_6_mb_is_refused_and_the_others_answered(standin, oss, wire, fc):  # noqa: F811
     data = b'"first"\n"' + b"x" * (6 * 1024 * 1024 + 10) + b'"\n"third"\n'
     run(oss, fc, wire, "inbox/big.jsonl", data)
     lines = answers(oss, "inbox/big.jsonl")
     assert [line.get("code") or line["status_code"] for line in lines] == [200, "LineTooLarge", 200]
 
 
-def test_a_redelivered_event_is_answered_once(standin, oss, wire, fc):
+def test_a_redelivered_event_is_answered_once(standin, oss, wire, fc):  # noqa: F811
     stored = oss.put(BUCKET, "inbox/once.jsonl", questions(3))
     event = event_text(oss_record("inbox/once.jsonl", bucket=BUCKET, etag=stored.etag, size=3))
     first = json.loads(handle(event.encode(), fc, wire))[0]
@@ -137,6 +96,6 @@ def test_a_redelivered_event_is_answered_once(standin, oss, wire, fc):
     assert len(asked(standin)) == 3 and first["output"]["answered"] == again["output"]["answered"] == 3
 
 
-def test_the_answer_file_is_not_answered_itself(standin, oss, wire, fc):
+def test_the_answer_file_is_not_answered_itself(standin, oss, wire, fc):  # noqa: F811
     result = run(oss, fc, wire, "answers/inbox/x.jsonl", questions(2))
     assert result["code"] == "Skipped" and not asked(standin)

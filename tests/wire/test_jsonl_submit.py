@@ -7,27 +7,18 @@ import json
 
 import pytest
 
-from handler.app import handle
-from tests.support.events import oss_event as event_text
-from tests.support.events import oss_record
-from tests.wire.test_jsonl_realtime import BUCKET, asked, fc, questions, wire  # noqa: F401  # fixtures
+from tests.support.jsonl_wire import (  # noqa: F401  # fc, wire: fixtures; inputs, put, submit re-exported for test_jsonl_collect.py
+    BUCKET,
+    asked,
+    fc,
+    inputs,
+    put,
+    questions,
+    submit,
+    wire,
+)
 
 pytestmark = pytest.mark.usefixtures("fc")
-
-
-def put(oss, key: str, data: bytes) -> str:
-    stored = oss.put(BUCKET, key, data)
-    return event_text(oss_record(key, bucket=BUCKET, etag=stored.etag, size=len(data)))
-
-
-def submit(event: str, fc, wire) -> dict:  # noqa: F811
-    (result,) = json.loads(handle(event.encode(), fc, wire))
-    return result
-
-
-def inputs(standin, job: dict) -> list[dict]:
-    stored = standin.files.files[job["input_file_id"]]
-    return [json.loads(line) for line in b"".join(standin.files.content(stored.id)).splitlines()]
 
 
 def test_a_file_over_the_limit_becomes_one_job_with_its_lines(standin, oss, wire, fc):  # noqa: F811
