@@ -11,7 +11,7 @@ stderr shows the handler's own JSON log lines (`--quiet` hides them, `--verbose`
 the other libraries' records, tracebacks included) and, when the handler raised, one line saying why.
 stdout shows the JSON the handler returned (`--pretty` indents it), or only the answer (`--text`).
 `--oss-file PATH` answers a local file as if it had been uploaded to the OSS trigger's bucket and prints
-the answer file the handler wrote.
+the answer file the handler wrote. `python -m handler tokens|files|batches --help` are commands of their own.
 """
 
 from __future__ import annotations
@@ -78,6 +78,7 @@ EXAMPLES = (
     'python -m handler --offline --document report.pdf "这份报告的结论是什么?"',
     "python -m handler tokens --help",
     "python -m handler files --purge",
+    "python -m handler batches --cancel questions/big.jsonl",
 )
 NETWORK_CODES = frozenset({"ConnectionError", "ConnectTimeout"})
 # Samples in events/ that show a refusal on purpose, and why: said on stderr when one is run.
@@ -193,6 +194,10 @@ def main(argv: Sequence[str] | None = None, *, stdin: Any = None, out: TextIO | 
         from handler.local import files_cli
 
         return files_cli.main(argv[1:], out=out)
+    if argv[:1] == ["batches"]:
+        from handler.local import batches_cli
+
+        return batches_cli.main(argv[1:], out=out)
     args = parser().parse_args(argv)
     from handler.errors import InvalidConfig
     from handler.local import deployed_env
