@@ -196,3 +196,24 @@ def test_offline_in_a_fresh_process():
 def test_without_configuration_in_a_fresh_process_it_says_so():
     done = run("batches", "--no-s-yaml")
     assert done.returncode == 2 and done.stderr.count(b"\n") == 1 and b"DASHSCOPE_API_KEY is not set" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("given", "endpoint"),
+    [
+        (
+            {"QWEN_OSS_ENDPOINT": "https://oss-cn-shanghai-internal.aliyuncs.com"},
+            "https://oss-cn-shanghai.aliyuncs.com",
+        ),
+        ({"FC_REGION": "cn-beijing"}, "https://oss-cn-beijing.aliyuncs.com"),
+        ({}, "https://oss-cn-hangzhou.aliyuncs.com"),
+    ],
+)
+def test_oss_is_read_on_the_public_endpoint_of_the_configured_region(given, endpoint):
+    from handler.config import Settings
+    from handler.local import batches_cli
+
+    env = {"DASHSCOPE_API_KEY": API_KEY, "ALIBABA_CLOUD_ACCESS_KEY_ID": "k", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "s"}
+    env |= given
+    store = batches_cli._store(env, Settings.from_env(env))
+    assert store._endpoint == endpoint
