@@ -19,6 +19,11 @@ from handler.local.standin_oss import OssStandIn
 
 BUCKET = "qwen-questions"  # the bucket of s.yaml's OSS trigger and of events/oss-question.json
 FOLDER = "questions/"  # the trigger's prefix filter
+# The collect timer's event (events/timer-collect.json): a .jsonl file above QWEN_JSONL_REALTIME_MAX_LINES
+# is answered when it runs.
+COLLECT_EVENT = json.dumps(
+    {"triggerTime": "2026-12-06T18:00:00Z", "triggerName": "collect-batches", "payload": '{"collect": "batches"}'}
+).encode()
 
 
 @dataclass(frozen=True)
