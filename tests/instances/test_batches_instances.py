@@ -40,10 +40,12 @@ def answer_lines(oss, key: str) -> list[dict]:
     return [json.loads(line) for line in oss.get(BUCKET, f"answers/{key}.jsonl").data.decode().splitlines()]
 
 
-def test_one_upload_delivered_to_two_instances_at_once_submits_one_job(standin, oss):
+def test_one_upload_delivered_to_two_instances_at_once_submits_one_job(standin, oss, tmp_path):
     event, etag = upload(oss, "inbox/dup.jsonl")
-    # Each instance takes 1.5 s to create its job: the second looks while the first holds the marker.
-    with start(standin, oss, slow_create=1.5) as a, start(standin, oss, slow_create=1.5) as b:
+    # Both start submitting together, and take 1.5 s to create a job: the second looks while the first holds
+    # the marker.
+    hooks = {"barrier": str(tmp_path), "barrier_at": "submit", "slow_create": 1.5}
+    with start(standin, oss, **hooks) as a, start(standin, oss, **hooks) as b:
         a.send(event)
         b.send(event)
         one, two = a.receive(), b.receive()
@@ -56,24 +58,42 @@ def test_one_upload_delivered_to_two_instances_at_once_submits_one_job(standin, 
     assert stored_json(oss, OPEN) == [f"inbox/dup.jsonl@{etag}"]  # listed once, though both added it
 
 
-def test_two_collect_timers_at_once_write_the_answer_file_once(standin, oss):
-    event, etag = upload(oss, "inbox/both.jsonl")
-    # Each collector takes 1.5 s to build the answer file: the second looks while the first holds the marker.
-    with start(standin, oss, slow_answer_file=1.5) as a, start(standin, oss, slow_answer_file=1.5) as b:
+def collected_at_once(standin, oss, folder, key: str) -> tuple[dict, dict, dict]:
+    """Submit `key`, finish its job, then collect it on two instances at once: the job and the two replies."""
+    event, _ = upload(oss, key)
+    # Both start collecting together, and take 1.5 s to write the answer file: the second looks while the first
+    # holds the marker.
+    hooks = {"barrier": str(folder), "barrier_at": "collect", "slow_answer_file": 1.5}
+    with start(standin, oss, **hooks) as a, start(standin, oss, **hooks) as b:
         (job,) = submitted(a, event)["jobs"]
         finish(standin)
         a.send(COLLECT)
         b.send(COLLECT)
-        one, two = a.receive(), b.receive()
+        return job, a.receive(), b.receive()
+
+
+def test_two_collect_timers_at_once_write_the_answer_file_once(standin, oss, tmp_path):
+    job, one, two = collected_at_once(standin, oss, tmp_path, "inbox/both.jsonl")
+    etag = oss.get(BUCKET, "inbox/both.jsonl").etag.upper()
     assert answer_puts(oss, "inbox/both.jsonl") == 1
     written = answer_lines(oss, "inbox/both.jsonl")
     assert [line["custom_id"] for line in written] == [str(n) for n in range(1, 22)]
     assert all(line["status_code"] == 200 for line in written)
-    assert sorted(line["how"] for line in events(one, two, name="batch_collected")) == ["asked", "waited"]
+    (asker,) = [line for line in events(one, two, name="batch_collected") if line["how"] == "asked"]
+    assert asker["answered"] == 21 and asker["job"] == job["id"]
     assert one["returned"]["code"] == two["returned"]["code"] == "BatchesCollected"
     assert standin.files.files == {}, "the job's input and output files are left at DashScope"
     assert record(oss, "inbox/both.jsonl", etag)["state"] == "done" and stored_json(oss, OPEN) == []
-    assert standin.batches.jobs[job["id"]].status == "completed"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="batch_collect.py logs batch_collected in the collector that waited too (answered 0, cost null): "
+    "two lines for one job, where its docstring promises one a job; the patch is for batch_collect's owner",
+)
+def test_two_collect_timers_at_once_log_one_batch_collected_line_for_the_job(standin, oss, tmp_path):
+    _, one, two = collected_at_once(standin, oss, tmp_path, "inbox/logged.jsonl")
+    assert [line["how"] for line in events(one, two, name="batch_collected")] == ["asked"]
 
 
 @pytest.mark.parametrize("point", ["exit_after_answer_file", "exit_before_done"])
@@ -90,6 +110,7 @@ def test_a_collect_that_dies_after_writing_the_answer_file_is_finished_once_by_t
         assert record(oss, "inbox/cut.jsonl", etag)["state"] == "open" and stored_json(oss, OPEN) == [entry]
 
         again = b.invoke(COLLECT)  # the next collect, on another instance
+        assert "returned" in again, again
         assert again["returned"]["output"] == {"collected": [entry], "running": 0}, again
         assert [line["how"] for line in events(again, name="batch_collected")] == ["stored"]
         assert answer_puts(oss, "inbox/cut.jsonl") == 1

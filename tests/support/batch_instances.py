@@ -6,8 +6,11 @@ stand-ins count (batch creates and batch uploads at DashScope's, PUTs of the ans
 The child side, `python -m tests.support.batch_instances`: tests/support/fc_instance.py with seams the test
 chooses through BATCH_TEST_HOOKS (JSON), so two instances can be made to overlap and one can die at a chosen
 point, as FC's instances do (killed at their timeout, or their host lost):
+  barrier: folder, barrier_at: "submit" | "collect"
+                         the first submit (or collect) waits until `parties` (2) instances have reached it,
+                         so the instances start it together whatever their imports cost
   slow_create: s         sleep before each batch create (the submitting instance holds its marker that long)
-  slow_answer_file: s    sleep before the collector builds the answer file (holding its marker)
+  slow_answer_file: s    sleep before the collector writes the answer file it has built (holding its marker)
   exit_at_lines_file     die (os._exit) as the submit writes its lines file: its jobs made, no job record yet
   exit_after_answer_file die once the answer file `<key>.jsonl` is written, before anything else
   exit_before_done       die when the collector is about to mark the job record done
@@ -116,9 +119,32 @@ def _die() -> None:
     os._exit(DIED)
 
 
+def _meet(folder: str, parties: int) -> None:
+    """Wait until `parties` processes have arrived at this folder (each leaves a file named by its pid)."""
+    open(os.path.join(folder, str(os.getpid())), "w").close()
+    deadline = time.monotonic() + 20
+    while len(os.listdir(folder)) < parties:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the other instances never reached the barrier at {folder}")
+        time.sleep(0.01)
+
+
 def _install(hooks: dict[str, Any]) -> None:
     from handler.ask.batches import DashScopeBatches
-    from handler.deliver import batch_collect
+    from handler.deliver import batch_collect, batch_jobs
+
+    if hooks.get("barrier"):
+        module, name = (batch_collect, "collect") if hooks.get("barrier_at") == "collect" else (batch_jobs, "submit")
+        entry = getattr(module, name)
+        met: list[bool] = []
+
+        def together(*args: Any, **kwargs: Any) -> Any:
+            if not met:
+                met.append(True)
+                _meet(hooks["barrier"], int(hooks.get("parties", 2)))
+            return entry(*args, **kwargs)
+
+        setattr(module, name, together)
     from handler.deliver.jsonl_files import JsonlFileAnswers
     from handler.deliver.store import Oss2Store
 
@@ -139,17 +165,11 @@ def _install(hooks: dict[str, Any]) -> None:
 
     Oss2Store.write = hooked_write  # type: ignore[method-assign]
 
-    answer_file = batch_collect._answer_file
-
-    def hooked_answer_file(*args: Any, **kwargs: Any) -> Any:
-        time.sleep(float(hooks.get("slow_answer_file", 0)))
-        return answer_file(*args, **kwargs)
-
-    batch_collect._answer_file = hooked_answer_file  # type: ignore[assignment]
-
     put = JsonlFileAnswers.put_if_absent
 
     def hooked_put(self: JsonlFileAnswers, key: str, stored: Any) -> bool:
+        if key == self.answer:
+            time.sleep(float(hooks.get("slow_answer_file", 0)))
         created = put(self, key, stored)
         if key == self.answer and hooks.get("exit_after_answer_file"):
             _die()
