@@ -130,22 +130,30 @@ def _meet(folder: str, parties: int) -> None:
 
 
 def _install(hooks: dict[str, Any]) -> None:
-    from handler.ask.batches import DashScopeBatches
+    if hooks.get("barrier"):
+        _barrier(hooks)
+    _submit_hooks(hooks)
+    _collect_hooks(hooks)
+
+
+def _barrier(hooks: dict[str, Any]) -> None:
     from handler.deliver import batch_collect, batch_jobs
 
-    if hooks.get("barrier"):
-        module, name = (batch_collect, "collect") if hooks.get("barrier_at") == "collect" else (batch_jobs, "submit")
-        entry = getattr(module, name)
-        met: list[bool] = []
+    module, name = (batch_collect, "collect") if hooks.get("barrier_at") == "collect" else (batch_jobs, "submit")
+    entry = getattr(module, name)  # looked up by name at each call (app.py, jsonl_files.py): replaceable here
+    met: list[bool] = []
 
-        def together(*args: Any, **kwargs: Any) -> Any:
-            if not met:
-                met.append(True)
-                _meet(hooks["barrier"], int(hooks.get("parties", 2)))
-            return entry(*args, **kwargs)
+    def together(*args: Any, **kwargs: Any) -> Any:
+        if not met:
+            met.append(True)
+            _meet(hooks["barrier"], int(hooks.get("parties", 2)))
+        return entry(*args, **kwargs)
 
-        setattr(module, name, together)
-    from handler.deliver.jsonl_files import JsonlFileAnswers
+    setattr(module, name, together)
+
+
+def _submit_hooks(hooks: dict[str, Any]) -> None:
+    from handler.ask.batches import DashScopeBatches
     from handler.deliver.store import Oss2Store
 
     create = DashScopeBatches.create
@@ -164,6 +172,11 @@ def _install(hooks: dict[str, Any]) -> None:
         write(self, bucket, key, data, **kwargs)
 
     Oss2Store.write = hooked_write  # type: ignore[method-assign]
+
+
+def _collect_hooks(hooks: dict[str, Any]) -> None:
+    from handler.deliver import batch_collect
+    from handler.deliver.jsonl_files import JsonlFileAnswers
 
     put = JsonlFileAnswers.put_if_absent
 
