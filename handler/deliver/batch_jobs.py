@@ -8,6 +8,10 @@ spilled to one temporary file per model (a file may mix models; a job holds one)
                             model, or its refusal (the collector writes the answers in this order)
   <key>@<eTag>.json         the job record: key, eTag, jobs (model, id, lines), counts, submitted_at;
                             stored through once.py, so one upload is submitted once across instances
+  <key>@<eTag>.jobs.json    each job as soon as DashScope has made it (model -> model, id, input file, lines):
+                            an attempt that fails or dies before the record is stored leaves its jobs here,
+                            and the next attempt reuses them instead of paying for them twice (a death
+                            between DashScope's reply to the create and this write still makes a second job)
   <key>.current             the eTag last submitted for the key: a newer upload cancels the older's jobs
 docs/recipes/bulk-questions.md.
 """
@@ -29,7 +33,7 @@ from handler.ask.plan import plan
 from handler.config import Settings
 from handler.deliver.answers import OssAnswerStore
 from handler.deliver.context import DeliveryContext
-from handler.deliver.once import kept
+from handler.deliver.once import kept, with_retries
 from handler.deliver.store import ObjectStore
 from handler.errors import InvalidInput, ObjectNotFound, QwenError
 from handler.events import jsonl
@@ -46,6 +50,10 @@ def record_key(key: str, etag: str) -> str:
 
 def lines_key(key: str, etag: str) -> str:
     return f"{FOLDER}{key}@{etag}.lines.jsonl"
+
+
+def jobs_key(key: str, etag: str) -> str:
+    return f"{FOLDER}{key}@{etag}.jobs.json"
 
 
 def current_key(key: str) -> str:
@@ -117,16 +125,26 @@ def _submit_spilled(
         index.write(_json(entry))
     files = dashscope_files(ctx)
     batches = DashScopeBatches(files)
+    prefix = settings.oss_output_prefix
+    journal = prefix + jobs_key(obj.key, etag)
+    made = _made(store, obj.bucket, journal)
     jobs = []
     for model, (spill, (count, size)) in sorted(spills.items()):
+        earlier = made.get(model)
+        if isinstance(earlier, dict) and earlier.get("lines") == count and earlier.get("id"):
+            logs.emit("batch_reused", level=logging.WARNING, key=obj.key, job=earlier["id"], model=model)
+            jobs.append(earlier)
+            continue
         spill.seek(0)
         name = upload_name(f"{obj.key}#{model}", etag, "jsonl")
         uploaded = files.upload(name, size, iter(lambda spill=spill: spill.read(PIECE), b""), purpose=BATCH)
         job = batches.create(uploaded.id, metadata={"model": model, "etag": etag})
-        jobs.append({"model": model, "id": job.id, "input_file_id": uploaded.id, "lines": count})
+        made[model] = {"model": model, "id": job.id, "input_file_id": uploaded.id, "lines": count}
+        jobs.append(made[model])
+        # Kept before anything else can fail: a job DashScope runs is paid for, so it must be findable.
+        with_retries(lambda: store.write(obj.bucket, journal, _json(made), metadata={}), ctx)
     total = index.tell()
     index.seek(0)
-    prefix = settings.oss_output_prefix
     store.write(obj.bucket, prefix + lines_key(obj.key, etag), index.read(total), metadata={})
     lines = sum(job["lines"] for job in jobs) + refused
     record = {
@@ -143,6 +161,15 @@ def _submit_spilled(
     message = f"{lines} lines submitted as {len(jobs)} batch job(s), {refused} refused; answers when collected"
     logs.emit("batch_submitted", key=obj.key, jobs=[job["id"] for job in jobs], lines=lines, refused=refused)
     return Result(status_code=200, request_id=ctx.request_id, code="BatchSubmitted", message=message, output=record)
+
+
+def _made(store: ObjectStore, bucket: str, journal: str) -> dict[str, Any]:
+    """The jobs an earlier attempt at this version made before it died (model -> job), {} when none."""
+    try:
+        made = json.loads(store.read(bucket, journal, max_bytes=None).data)
+    except (ObjectNotFound, ValueError):
+        return {}
+    return made if isinstance(made, dict) else {}
 
 
 def _body(question: Question, settings: Settings) -> dict[str, Any] | InvalidInput:

@@ -37,10 +37,10 @@ def instance_env(standin: Any, oss: Any, **extra: str) -> dict[str, str]:
 class Instance:
     """A fresh interpreter running index.handler: empty memory, its own connections, as a new FC instance."""
 
-    def __init__(self, env: dict[str, str]):
+    def __init__(self, env: dict[str, str], *, module: str = "tests.support.fc_instance"):
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115  # lives as long as the process; closed in close()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.fc_instance"],
+            [sys.executable, "-m", module],
             cwd=ROOT,
             env=env,
             stdin=subprocess.PIPE,
