@@ -124,10 +124,8 @@ def _submit_spilled(
         uploaded = files.upload(name, size, iter(lambda spill=spill: spill.read(PIECE), b""), purpose=BATCH)
         job = batches.create(uploaded.id, metadata={"model": model, "etag": etag})
         jobs.append({"model": model, "id": job.id, "input_file_id": uploaded.id, "lines": count})
-    total = index.tell()
-    index.seek(0)
     prefix = settings.oss_output_prefix
-    store.write(obj.bucket, prefix + lines_key(obj.key, etag), index.read(total), metadata={})
+    store.write(obj.bucket, prefix + lines_key(obj.key, etag), index, metadata={})  # streamed from the spill
     lines = sum(job["lines"] for job in jobs) + refused
     record = {
         "key": obj.key,
