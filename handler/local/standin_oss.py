@@ -457,7 +457,8 @@ class _Handler(BaseHTTPRequestHandler):
         if "x-oss-request-id" not in headers:
             self.send_header("x-oss-request-id", uuid.uuid4().hex.upper()[:24])
         self.end_headers()
-        self.wfile.write(data)
+        with contextlib.suppress(ConnectionError):  # a client may close once it has read the prefix it needs
+            self.wfile.write(data)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         pass

@@ -151,3 +151,12 @@ def test_the_answer_file_is_streamed_from_a_file_and_a_retry_sends_it_whole(stan
     etag = oss.get(BUCKET, "inbox/big.jsonl").etag
     streamed = {call.args[2]: not isinstance(call.args[3], bytes) for call in writes.call_args_list}
     assert streamed[answer] and streamed[f"answers/.batches/inbox/big.jsonl@{etag}.lines.jsonl"]
+
+
+def test_the_answer_length_knob_pads_each_answer(standin, oss, wire, fc):  # noqa: F811
+    standin.batches.answer_chars = 500  # bench/batches.py: answer files as large as real answers make them
+    submit(put(oss, "inbox/long.jsonl", questions(21)), fc, wire)
+    until_collected(fc, wire)
+    contents = [line["output"]["choices"][0]["message"]["content"] for line in answers(oss, "inbox/long.jsonl")]
+    assert len(contents) == 21 and all(500 <= len(text) < 520 for text in contents)
+    assert all(text.startswith("Emulated batch answer to messages ") for text in contents)
