@@ -6,10 +6,12 @@ there and collect removes it, both under a short lock object). A submission whos
   1. its answer file `<prefix><key>.jsonl` is written exactly once per key and eTag (once.py, the same
      marker and answer file as the real-time route): the output and error files' lines are spilled to a
      temporary SQLite file by line number (they come in any order), then read back in input order
-     beside the lines file's refusals; a source replaced since is not written over (SupersededAnswer);
+     beside the lines file's refusals into a temporary file, streamed to OSS from there (memory holds
+     pieces, never the file); a source replaced since is not written over (SupersededAnswer); a line a
+     failed job never answered says why the job failed (its first validation errors);
   2. the jobs' files are deleted at DashScope, the record marked done, and it leaves the open list;
   3. one `batch_collected` log line per job: lines answered, failed, refused, tokens, estimated cost at
-     half the table's price, seconds from submit to collect.
+     half the table's price, seconds from submit to collect, and a failed job's first validation errors.
 A collect interrupted after writing finds the answer file stored (its source eTag) and only finishes 2-3.
 """
 
@@ -22,10 +24,10 @@ import os
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import IO, Any
 
 from handler import logs, redact
-from handler.ask.batches import DashScopeBatches
+from handler.ask.batches import BatchJob, DashScopeBatches
 from handler.ask.files import DashScopeFiles
 from handler.deliver.batch_jobs import FOLDER, dashscope_files, lines_key, record_key
 from handler.deliver.context import DeliveryContext
@@ -39,6 +41,8 @@ OPEN = f"{FOLDER}open.json"  # the open submissions: ["<key>@<eTag>", ...]
 LOCK = f"{FOLDER}open.lock"
 BATCH_PRICE = 0.5  # the Batch API's price, as a share of the real-time table's
 PIECE = 256 * 1024
+REASONS = 3  # a failed job's validation errors quoted in each of its lines: the first few say what to fix
+REASON_CHARS = 200  # each quoted at most this long, so that 50,000 lines do not repeat a long message
 
 
 def add_open(ctx: DeliveryContext, store: ObjectStore, bucket: str, entry: str) -> None:
@@ -84,13 +88,14 @@ def _collect_one(ctx: DeliveryContext, store: ObjectStore, bucket: str, entry: s
         return None
     answers = JsonlFileAnswers(store, bucket, prefix, key, etag)
     counts: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryFile() as body:  # the answer file: written here, streamed to OSS by put_if_absent
 
-    def written() -> Result:
-        body, summary = _answer_file(ctx, store, files, bucket, key, etag, record, jobs, counts)
-        answers.body = body
-        return summary
+        def written() -> Result:
+            summary = _answer_file(ctx, store, files, bucket, key, etag, record, jobs, counts, body)
+            answers.body = body
+            return summary
 
-    answered = ctx.once(answers).answer(answers.answer, etag, written, marker=answers.marker)
+        answered = ctx.once(answers).answer(answers.answer, etag, written, marker=answers.marker)
     if answered.problem is not None and not isinstance(answered.problem, SupersededAnswer):
         if isinstance(answered.problem, TransientUpstreamError):
             raise answered.problem
@@ -125,6 +130,7 @@ def _collect_one(ctx: DeliveryContext, store: ObjectStore, bucket: str, entry: s
             cost_cny=seen.get("cost"),
             wall_seconds=round(ctx.wall() - submitted, 1),
             how=answered.how,
+            errors=_reasons(state.errors),
         )
     done = {**envelope, "output": {**record, "state": "done", "collected_at": round(ctx.wall(), 3)}}
     with_retries(lambda: store.write(bucket, prefix + record_key(key, etag), _bytes(done), metadata={}), ctx)
@@ -142,8 +148,9 @@ def _answer_file(
     record: dict[str, Any],
     jobs: dict[str, Any],
     counts: dict[str, dict[str, Any]],
-) -> tuple[bytes, Result]:
-    """The answer file's bytes, in input order, and its summary; `counts` filled per model."""
+    body: IO[bytes],
+) -> Result:
+    """The answer file written to `body`, in input order, and its summary; `counts` filled per model."""
     model_of = {job["id"]: job["model"] for job in record.get("jobs", [])}
     with tempfile.TemporaryDirectory() as folder:
         db = sqlite3.connect(os.path.join(folder, "lines.db"))
@@ -154,10 +161,9 @@ def _answer_file(
                     if file_id:
                         _spill(db, model_of[job_id], files.lines(file_id))
             db.commit()
-            with tempfile.TemporaryFile() as body:
-                summary = _ordered(ctx, store, bucket, key, etag, db, jobs, model_of, counts, body.write)
-                body.seek(0)
-                return body.read(), summary
+            body.seek(0)
+            body.truncate()
+            return _ordered(ctx, store, bucket, key, etag, db, jobs, model_of, counts, body.write)
         finally:
             db.close()
 
@@ -184,7 +190,7 @@ def _ordered(
     counts: dict[str, dict[str, Any]],
     write: Callable[[bytes], Any],
 ) -> Result:
-    status_of = {model_of[job_id]: job.status for job_id, job in jobs.items()}
+    ended = {model_of[job_id]: _ending(job) for job_id, job in jobs.items()}
     index = store.stream(bucket, ctx.settings.oss_output_prefix + lines_key(key, etag), PIECE)
     totals = {"lines": 0, "answered": 0, "failed": 0, "refused": 0}
     pending = b""
@@ -205,7 +211,7 @@ def _ordered(
             else:
                 model = entry["model"]
                 row = db.execute("SELECT result FROM line WHERE model = ? AND n = ?", (model, entry["n"])).fetchone()
-                result = _result(row[0] if row else None, status_of.get(model, "failed"))
+                result = _result(row[0] if row else None, ended.get(model, _ending(None)))
                 seen = counts.setdefault(model, {"answered": 0, "failed": 0, "input_tokens": 0, "output_tokens": 0})
                 _count(ctx, seen, model, result)
                 totals["answered" if result.ok else "failed"] += 1
@@ -219,14 +225,27 @@ def _ordered(
     return Result(status_code=200, request_id=ctx.request_id, message=message, output={"answer_key": where, **totals})
 
 
-def _result(raw: str | None, status: str) -> Result:
-    """One output or error line in the result shape; a line the job never answered says how the job ended."""
+def _ending(job: BatchJob | None) -> tuple[str, str]:
+    """How a job ended, and why (a failed job's first validation errors; empty for other endings)."""
+    if job is None:
+        return "failed", ""
+    return job.status, "; ".join(_reasons(job.errors))
+
+
+def _reasons(errors: tuple[str, ...]) -> list[str]:
+    return [error if len(error) <= REASON_CHARS else error[:REASON_CHARS] + "..." for error in errors[:REASONS]]
+
+
+def _result(raw: str | None, ended: tuple[str, str]) -> Result:
+    """One output or error line in the result shape; a line the job never answered says how the job ended,
+    and why when the job gave reasons."""
     if raw is None:
+        status, why = ended
         return Result(
             status_code=500 if status == "failed" else 504,
             request_id="",
             code=f"Batch{status.title()}",
-            message=f"the batch job ended {status} before answering this line",
+            message=f"the batch job ended {status} before answering this line" + (f": {why}" if why else ""),
         )
     line = json.loads(raw)
     response = line.get("response") or {}

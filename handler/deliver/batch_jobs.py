@@ -143,9 +143,7 @@ def _submit_spilled(
         jobs.append(made[model])
         # Kept before anything else can fail: a job DashScope runs is paid for, so it must be findable.
         with_retries(lambda: store.write(obj.bucket, journal, _json(made), metadata={}), ctx)
-    total = index.tell()
-    index.seek(0)
-    store.write(obj.bucket, prefix + lines_key(obj.key, etag), index.read(total), metadata={})
+    store.write(obj.bucket, prefix + lines_key(obj.key, etag), index, metadata={})  # streamed from the spill
     lines = sum(job["lines"] for job in jobs) + refused
     record = {
         "key": obj.key,

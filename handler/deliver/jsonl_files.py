@@ -21,7 +21,7 @@ from handler.deliver.batch import answer_all
 from handler.deliver.context import Ask, DeliveryContext
 from handler.deliver.once import SupersededAnswer, kept, problem_of, with_retries
 from handler.deliver.oss_files import QuestionFileAnswers
-from handler.deliver.store import SOURCE_ETAG_META, ObjectReplaced, ObjectStore, shown_object, store_reserve
+from handler.deliver.store import SOURCE_ETAG_META, Body, ObjectReplaced, ObjectStore, shown_object, store_reserve
 from handler.errors import InvalidInput, ObjectNotFound, QwenError, TransientUpstreamError
 from handler.events import jsonl
 from handler.events.question import OssObject
@@ -39,13 +39,14 @@ class TooManyForNow(InvalidInput):
 
 
 class JsonlFileAnswers(QuestionFileAnswers):
-    """One version's answer file `<key>.jsonl`: its body is the lines `asked` made, its summary in metadata."""
+    """One version's answer file `<key>.jsonl`: its body is the lines `asked` made (bytes, or a temporary file
+    too large to hold in memory: the collector's), its summary in metadata."""
 
     def __init__(self, store: ObjectStore, bucket: str, prefix: str, key: str, etag: str):
         super().__init__(store, bucket, prefix, key, etag)
         self.answer = f"{key}{SUFFIX}"
         self.marker = pending_key(f"{self.answer}@{etag}")
-        self.body = b""
+        self.body: Body = b""
 
     def get(self, key: str) -> AnswerRecord | None:
         if key != self.answer:

@@ -10,7 +10,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from handler import redact
 from handler.errors import InvalidInput, ObjectAccessDenied, ObjectNotFound, QwenError, TransientUpstreamError
@@ -33,6 +33,10 @@ def store_reserve(requests: int) -> float:
     return (requests + 1) * MIN_REQUEST_SECONDS
 
 
+# An object's body to write: bytes, or a binary file (seekable) holding more than memory should.
+Body = bytes | IO[bytes]
+
+
 class StoredObject(Value):
     data: bytes
     size: int  # the whole object's size, even when only a prefix was read
@@ -50,8 +54,9 @@ class ObjectStore(Protocol):
         """The whole object in chunks of at most chunk_size bytes; ObjectReplaced when its eTag is not `etag`."""
         ...
 
-    def write(self, bucket: str, key: str, data: bytes, *, metadata: Mapping[str, str]) -> None:
-        """Store `data` as a JSON object with user metadata."""
+    def write(self, bucket: str, key: str, data: Body, *, metadata: Mapping[str, str]) -> None:
+        """Store `data` as a JSON object with user metadata: bytes, or a binary file sent from its start in
+        pieces (each call rewinds it, so a retry sends it whole again)."""
         ...
 
     def etag(self, bucket: str, key: str) -> str | None:
@@ -173,9 +178,11 @@ class Oss2Store:
                 attempts=1,
             )
 
-    def write(self, bucket: str, key: str, data: bytes, *, metadata: Mapping[str, str]) -> None:
+    def write(self, bucket: str, key: str, data: Body, *, metadata: Mapping[str, str]) -> None:
+        if not isinstance(data, bytes):
+            data.seek(0)  # oss2 sends a file from where it stands: a retry must send all of it again
         with self._request("write", bucket, key) as oss:
-            oss.put_object(key, data, headers=_put_headers(metadata))
+            oss.put_object(key, data, headers=_put_headers(metadata))  # a file is read and sent in pieces
 
     def etag(self, bucket: str, key: str) -> str | None:
         try:

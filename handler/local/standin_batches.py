@@ -20,6 +20,8 @@ Knobs (attributes, set them between jobs; `reset` restores them):
   and the rest in the error file with code `batch_expired`.
 - `fail("7", "9", status=..., code=..., message=...)`: these custom_ids' lines fail (error file).
 - `shuffle = seed`: the output file's lines come in an order shuffled with that seed, not the input's.
+- `answer_chars = n`: each answer's content is padded to at least n characters (bench/batches.py: answer
+  files as large as real answers make them).
 - `counts`: requests per "METHOD path" to the compatible-mode API (files and batches), e.g.
   `counts["GET /compatible-mode/v1/batches/batch_000001_standin"]`.
 - cancel: a job cancelled while validating ends `cancelled` with no files; one cancelled while in progress
@@ -120,6 +122,7 @@ class BatchesStandIn:
         self.expire = False
         self.failing: dict[str, tuple[int, str, str]] = {}  # custom_id -> (status, code, message)
         self.shuffle: int | None = None
+        self.answer_chars = 0
 
     def reset(self) -> None:
         with self._lock:
@@ -301,7 +304,7 @@ class BatchesStandIn:
                     _line(custom_id, request_id, {"status_code": status, "request_id": request_id, "body": body}, error)
                 )
             else:
-                body = _completion(line["body"], request_id)
+                body = _completion(line["body"], request_id, self.answer_chars)
                 answered.append(
                     _line(custom_id, request_id, {"status_code": 200, "request_id": request_id, "body": body}, None)
                 )
@@ -319,9 +322,10 @@ def _line(custom_id: str, request_id: str, response: dict[str, Any] | None, erro
     return json.dumps(line, ensure_ascii=False).encode() + b"\n"
 
 
-def _completion(body: dict[str, Any], request_id: str) -> dict[str, Any]:
+def _completion(body: dict[str, Any], request_id: str, chars: int = 0) -> dict[str, Any]:
     messages = body.get("messages")
     content = answer_text(messages)
+    content += " The answer goes on." * max(0, -(-(chars - len(content)) // 20))  # 20 characters a sentence
     prompt = max(1, len(json.dumps(messages, ensure_ascii=False)) // 4)
     completion = max(1, len(content) // 4)
     return {

@@ -16,7 +16,7 @@ import pytest
 
 from handler.app import Runtime, handle
 from handler.deliver.memory import AnsweredRecords
-from handler.deliver.store import StoredObject
+from handler.deliver.store import Body, StoredObject
 from handler.errors import ObjectNotFound
 from tests.conftest import echo
 
@@ -141,7 +141,10 @@ class MemoryStore:
         data, metadata = found
         return StoredObject(data=data[: (max_bytes + 1) if max_bytes else None], size=len(data), metadata=metadata)
 
-    def write(self, bucket: str, key: str, data: bytes, *, metadata: Mapping[str, str]) -> None:
+    def write(self, bucket: str, key: str, data: Body, *, metadata: Mapping[str, str]) -> None:
+        if not isinstance(data, bytes):
+            data.seek(0)  # as Oss2Store: a file is stored from its start
+            data = data.read()
         with self._lock:
             self.objects[(bucket, key)] = (data, dict(metadata))
             self.writes.append((bucket, key, data, metadata))

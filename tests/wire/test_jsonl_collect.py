@@ -107,3 +107,56 @@ def test_a_replaced_uploads_job_never_writes_over_the_newer_answers(standin, oss
     assert len(answers(oss, "inbox/v.jsonl")) == 23
     puts = [r for r in oss.requests if r.method == "PUT" and r.key == "answers/inbox/v.jsonl.jsonl"]
     assert len(puts) == 1
+
+
+def test_a_job_that_failed_validation_gives_each_line_its_reasons(standin, oss, wire, fc, logs):  # noqa: F811
+    standin.batches.fail_validation = "the input file is invalid"
+    lines = [json.dumps({"custom_id": f"c{n}", "prompt": f"问题 {n}"}, ensure_ascii=False) for n in range(24)]
+    lines[3] = "{broken"
+    submit(put(oss, "inbox/invalid.jsonl", "\n".join(lines).encode()), fc, wire)
+    result = until_collected(fc, wire)
+    written = answers(oss, "inbox/invalid.jsonl")
+    assert [line["custom_id"] for line in written] == [f"c{n}" if n != 3 else "4" for n in range(24)]  # none lost
+    assert written[3]["code"] == "InvalidLine"  # refused before submitting: its own reason
+    failed = written[:3] + written[4:]
+    assert {(line["status_code"], line["code"]) for line in failed} == {(500, "BatchFailed")}
+    assert {line["message"] for line in failed} == {
+        "the batch job ended failed before answering this line: validation_failed: the input file is invalid"
+    }
+    assert result["output"]["collected"]
+    (line,) = logs.events("batch_collected")
+    assert line["status"] == "failed" and (line["answered"], line["failed"], line["refused"]) == (0, 23, 1)
+    assert line["errors"] == ["validation_failed: the input file is invalid"]
+
+
+def test_a_completed_job_logs_no_errors(standin, oss, wire, fc, logs):  # noqa: F811
+    submit(put(oss, "inbox/fine.jsonl", questions(21)), fc, wire)
+    until_collected(fc, wire)
+    (line,) = logs.events("batch_collected")
+    assert line["status"] == "completed" and line["errors"] == []
+
+
+def test_the_answer_file_is_streamed_from_a_file_and_a_retry_sends_it_whole(standin, oss, wire, fc, mocker):  # noqa: F811
+    from handler.deliver.store import Oss2Store
+
+    writes = mocker.spy(Oss2Store, "write")
+    submit(put(oss, "inbox/big.jsonl", questions(40)), fc, wire)
+    answer = "answers/inbox/big.jsonl.jsonl"
+    oss.fail_next(503, method="PUT", prefix=answer)  # the first PUT of the answer file fails: sent again
+    until_collected(fc, wire)
+    puts = [r for r in oss.requests if r.method == "PUT" and r.key == answer]
+    stored = oss.get(BUCKET, answer).data
+    assert len(puts) == 2 and puts[0].body == puts[1].body == stored
+    assert [line["custom_id"] for line in answers(oss, "inbox/big.jsonl")] == [str(n) for n in range(1, 41)]
+    etag = oss.get(BUCKET, "inbox/big.jsonl").etag
+    streamed = {call.args[2]: not isinstance(call.args[3], bytes) for call in writes.call_args_list}
+    assert streamed[answer] and streamed[f"answers/.batches/inbox/big.jsonl@{etag}.lines.jsonl"]
+
+
+def test_the_answer_length_knob_pads_each_answer(standin, oss, wire, fc):  # noqa: F811
+    standin.batches.answer_chars = 500  # bench/batches.py: answer files as large as real answers make them
+    submit(put(oss, "inbox/long.jsonl", questions(21)), fc, wire)
+    until_collected(fc, wire)
+    contents = [line["output"]["choices"][0]["message"]["content"] for line in answers(oss, "inbox/long.jsonl")]
+    assert len(contents) == 21 and all(500 <= len(text) < 520 for text in contents)
+    assert all(text.startswith("Emulated batch answer to messages ") for text in contents)
