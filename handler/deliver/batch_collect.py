@@ -29,7 +29,7 @@ from typing import IO, Any
 from handler import logs, redact
 from handler.ask.batches import BatchJob, DashScopeBatches
 from handler.ask.files import DashScopeFiles
-from handler.deliver.batch_jobs import FOLDER, dashscope_files, lines_key, record_key
+from handler.deliver.batch_jobs import FOLDER, collected_key, dashscope_files, lines_key, record_key
 from handler.deliver.context import DeliveryContext
 from handler.deliver.jsonl_files import JsonlFileAnswers
 from handler.deliver.once import SupersededAnswer, with_retries
@@ -112,6 +112,26 @@ def _collect_one(ctx: DeliveryContext, store: ObjectStore, bucket: str, entry: s
             if file_id:
                 with contextlib.suppress(QwenError):  # best effort: a purge finds what is left (files list)
                     files.delete(file_id)
+    # One line per job across collectors (racing ones, or one finishing a collect that died): the one that
+    # makes the collected mark logs.
+    if store.create(bucket, prefix + collected_key(key, etag), b"", metadata={}):
+        stored_counts = (answered.result.output or {}).get("by_model") if answered.result is not None else None
+        _log_jobs(ctx, key, record, jobs, counts or stored_counts or {}, answered.how)
+    done = {**envelope, "output": {**record, "state": "done", "collected_at": round(ctx.wall(), 3)}}
+    with_retries(lambda: store.write(bucket, prefix + record_key(key, etag), _bytes(done), metadata={}), ctx)
+    _change_open(ctx, store, bucket, lambda entries: [e for e in entries if e != entry])
+    return entry
+
+
+def _log_jobs(
+    ctx: DeliveryContext,
+    key: str,
+    record: dict[str, Any],
+    jobs: dict[str, Any],
+    counts: dict[str, dict[str, Any]],
+    how: str,
+) -> None:
+    """One `batch_collected` line per job; counts not known (an answer file stored without them) are None."""
     submitted = float(record.get("submitted_at") or ctx.wall())
     for job in record.get("jobs", []):
         state = jobs[job["id"]]
@@ -122,20 +142,17 @@ def _collect_one(ctx: DeliveryContext, store: ObjectStore, bucket: str, entry: s
             job=job["id"],
             model=job["model"],
             status=state.status,
-            answered=seen.get("answered", 0),
-            failed=seen.get("failed", 0),
+            answered=seen.get("answered"),
+            failed=seen.get("failed"),
             refused=record.get("refused", 0),
-            input_tokens=seen.get("input_tokens", 0),
-            output_tokens=seen.get("output_tokens", 0),
-            cost_cny=seen.get("cost"),
+            input_tokens=seen.get("input_tokens"),
+            output_tokens=seen.get("output_tokens"),
+            cost_cny=None if seen.get("usage_missing") else seen.get("cost"),
+            usage_missing=seen.get("usage_missing", 0),
             wall_seconds=round(ctx.wall() - submitted, 1),
-            how=answered.how,
+            how=how,
             errors=_reasons(state.errors),
         )
-    done = {**envelope, "output": {**record, "state": "done", "collected_at": round(ctx.wall(), 3)}}
-    with_retries(lambda: store.write(bucket, prefix + record_key(key, etag), _bytes(done), metadata={}), ctx)
-    _change_open(ctx, store, bucket, lambda entries: [e for e in entries if e != entry])
-    return entry
 
 
 def _answer_file(
@@ -222,7 +239,8 @@ def _ordered(
         f"{totals['lines']} lines: {totals['answered']} answered, {totals['refused']} refused, "
         f"{totals['failed']} failed; see {where}"
     )
-    return Result(status_code=200, request_id=ctx.request_id, message=message, output={"answer_key": where, **totals})
+    output = {"answer_key": where, **totals, "by_model": counts}  # by_model kept with the file for a resumed collect
+    return Result(status_code=200, request_id=ctx.request_id, message=message, output=output)
 
 
 def _ending(job: BatchJob | None) -> tuple[str, str]:
@@ -278,8 +296,11 @@ def _count(ctx: DeliveryContext, seen: dict[str, Any], model: str, result: Resul
         seen["failed"] += 1
         return
     seen["answered"] += 1
-    tokens_in = int((result.usage or {}).get("input_tokens") or 0)
-    tokens_out = int((result.usage or {}).get("output_tokens") or 0)
+    usage = result.usage or {}
+    tokens_in, tokens_out = usage.get("input_tokens"), usage.get("output_tokens")
+    if not isinstance(tokens_in, int) or not isinstance(tokens_out, int):
+        seen["usage_missing"] = seen.get("usage_missing", 0) + 1  # its tokens and cost are unknown, not zero
+        return
     seen["input_tokens"] += tokens_in
     seen["output_tokens"] += tokens_out
     info = ctx.settings.models.get(model)

@@ -56,6 +56,11 @@ def jobs_key(key: str, etag: str) -> str:
     return f"{FOLDER}{key}@{etag}.jobs.json"
 
 
+def collected_key(key: str, etag: str) -> str:
+    """Made once, by the collector that logs the version's jobs (batch_collect.py)."""
+    return f"{FOLDER}{key}@{etag}.collected"
+
+
 def current_key(key: str) -> str:
     return f"{FOLDER}{key}.current"
 

@@ -216,7 +216,8 @@ def _line_bytes(custom_id: str | None, result: Result) -> bytes:
 
 def _metadata(result: Result | None, etag: str) -> dict[str, str]:
     summary = result.output if result is not None and isinstance(result.output, dict) else {}
-    counts = {name: summary[name] for name in ("lines", "answered", "refused", "failed") if name in summary}
+    names = ("lines", "answered", "refused", "failed", "by_model")  # by_model: a collected job's tokens and cost
+    counts = {name: summary[name] for name in names if name in summary}
     if result is not None and not result.ok:
         counts = {"status_code": result.status_code, "code": result.code}
     return {SOURCE_ETAG_META: etag, SUMMARY_META: json.dumps(counts, separators=(",", ":"))}

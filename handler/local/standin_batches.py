@@ -123,6 +123,7 @@ class BatchesStandIn:
         self.failing: dict[str, tuple[int, str, str]] = {}  # custom_id -> (status, code, message)
         self.shuffle: int | None = None
         self.answer_chars = 0
+        self.without_usage: set[str] = set()  # custom_ids answered with no usage object
 
     def reset(self) -> None:
         with self._lock:
@@ -305,6 +306,8 @@ class BatchesStandIn:
                 )
             else:
                 body = _completion(line["body"], request_id, self.answer_chars)
+                if custom_id in self.without_usage:
+                    del body["usage"]
                 answered.append(
                     _line(custom_id, request_id, {"status_code": 200, "request_id": request_id, "body": body}, None)
                 )

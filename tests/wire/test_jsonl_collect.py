@@ -5,31 +5,20 @@ from __future__ import annotations
 
 import json
 
-from handler.app import handle
 from handler.errors import QwenError
 from handler.local.standin_batches import answer_text
-from tests.wire.test_jsonl_realtime import BUCKET, fc, questions, wire  # noqa: F401  # fixtures
-from tests.wire.test_jsonl_submit import inputs, put, submit
-
-COLLECT = json.dumps(
-    {"triggerTime": "2026-12-06T18:00:00Z", "triggerName": "collect", "payload": '{"collect": "batches"}'}
+from tests.support.jsonl_wire import (  # noqa: F401  # fixtures
+    BUCKET,
+    answers,
+    collect,
+    fc,
+    inputs,
+    put,
+    questions,
+    submit,
+    until_collected,
+    wire,
 )
-
-
-def collect(fc, wire) -> dict:  # noqa: F811
-    return json.loads(handle(COLLECT.encode(), fc, wire))
-
-
-def until_collected(fc, wire, rounds: int = 6) -> dict:  # noqa: F811
-    for _ in range(rounds):  # the stand-in moves a job one state per retrieve
-        result = collect(fc, wire)
-        if result["output"]["collected"]:
-            return result
-    raise AssertionError("never collected")
-
-
-def answers(oss, key: str) -> list[dict]:
-    return [json.loads(line) for line in oss.get(BUCKET, f"answers/{key}.jsonl").data.decode().splitlines()]
 
 
 def test_out_of_order_output_is_written_in_input_order_with_refusals_in_place(standin, oss, wire, fc, logs):  # noqa: F811
@@ -160,3 +149,13 @@ def test_the_answer_length_knob_pads_each_answer(standin, oss, wire, fc):  # noq
     contents = [line["output"]["choices"][0]["message"]["content"] for line in answers(oss, "inbox/long.jsonl")]
     assert len(contents) == 21 and all(500 <= len(text) < 520 for text in contents)
     assert all(text.startswith("Emulated batch answer to messages ") for text in contents)
+
+
+def test_a_line_answered_without_usage_makes_the_jobs_cost_unknown_not_smaller(standin, oss, wire, fc, logs):  # noqa: F811
+    standin.batches.without_usage = {"3"}
+    submit(put(oss, "inbox/usage.jsonl", questions(21)), fc, wire)
+    until_collected(fc, wire)
+    assert len(answers(oss, "inbox/usage.jsonl")) == 21
+    (line,) = logs.events("batch_collected")
+    assert (line["answered"], line["usage_missing"], line["cost_cny"]) == (21, 1, None)
+    assert line["input_tokens"] > 0  # the other lines' tokens are still counted
