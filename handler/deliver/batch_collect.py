@@ -41,6 +41,10 @@ OPEN = f"{FOLDER}open.json"  # the open submissions: ["<key>@<eTag>", ...]
 LOCK = f"{FOLDER}open.lock"
 BATCH_PRICE = 0.5  # the Batch API's price, as a share of the real-time table's
 PIECE = 256 * 1024
+# Collect's pace at s.yaml's 0.05 vCPU: 94 s for a 50,000-line job (python -m bench.batches, docs/performance.md).
+LINE_SECONDS = 0.002
+START_SECONDS = 10
+DEFERRED = "deferred"
 REASONS = 3  # a failed job's validation errors quoted in each of its lines: the first few say what to fix
 REASON_CHARS = 200  # each quoted at most this long, so that 50,000 lines do not repeat a long message
 
@@ -53,15 +57,20 @@ def add_open(ctx: DeliveryContext, store: ObjectStore, bucket: str, entry: str) 
 def collect(ctx: DeliveryContext) -> Result:
     """Collect every finished submission of every configured bucket; a summary of what was done."""
     store = ctx.access.store()
-    collected, waiting = [], 0
+    collected, waiting, deferred = [], 0, 0
     for bucket in sorted(ctx.settings.oss_buckets):
         for entry in _open(ctx, store, bucket):
-            done = _collect_one(ctx, store, bucket, entry)
-            if done is None:
+            done = collect_one(ctx, store, bucket, entry, first=not collected)
+            if done is DEFERRED:
+                deferred += 1
+            elif done is None:
                 waiting += 1
             else:
                 collected.append(done)
-    message = f"{len(collected)} submission(s) collected, {waiting} still running"
+    message = f"{len(collected)} submission(s) collected, {waiting + deferred} still running"
+    if deferred:
+        message += f" ({deferred} finished, left for the next run: not enough time left in this one)"
+    waiting += deferred
     return Result(
         status_code=200,
         request_id=ctx.request_id,
@@ -71,7 +80,8 @@ def collect(ctx: DeliveryContext) -> Result:
     )
 
 
-def _collect_one(ctx: DeliveryContext, store: ObjectStore, bucket: str, entry: str) -> str | None:
+def collect_one(ctx: DeliveryContext, store: ObjectStore, bucket: str, entry: str, *, first: bool) -> str | None:
+    """The entry when collected, None while its jobs run, DEFERRED when it is left for the next run."""
     prefix = ctx.settings.oss_output_prefix
     key, _, etag = entry.rpartition("@")
     try:
@@ -86,6 +96,10 @@ def _collect_one(ctx: DeliveryContext, store: ObjectStore, bucket: str, entry: s
     jobs = {job["id"]: batches.retrieve(job["id"]) for job in record.get("jobs", [])}
     if not all(job.finished for job in jobs.values()):
         return None
+    needed = START_SECONDS + LINE_SECONDS * int(record.get("lines") or 0)
+    if not first and ctx.remaining() < needed:  # the first is always tried: deferring it could repeat forever
+        logs.emit("batch_collect_deferred", key=key, lines=record.get("lines"), seconds_left=round(ctx.remaining()))
+        return DEFERRED
     answers = JsonlFileAnswers(store, bucket, prefix, key, etag)
     counts: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryFile() as body:  # the answer file: written here, streamed to OSS by put_if_absent

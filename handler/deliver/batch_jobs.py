@@ -86,10 +86,13 @@ def submit(ctx: DeliveryContext, store: ObjectStore, obj: OssObject, etag: str, 
 
     answered = ctx.once(records).answer(key, etag, submitted)
     if answered.result.ok:
-        from handler.deliver.batch_collect import add_open  # the collector's list of open submissions
+        from handler.deliver import batch_collect  # the collector's list of open submissions
 
-        add_open(ctx, store, obj.bucket, f"{obj.key}@{etag}")
+        entry = f"{obj.key}@{etag}"
+        batch_collect.add_open(ctx, store, obj.bucket, entry)
         _supersede(ctx, store, obj, etag)
+        if not (answered.result.output or {}).get("jobs"):  # every line refused: no job to wait for
+            batch_collect.collect_one(ctx, store, obj.bucket, entry, first=True)
     return kept(answered.result, answered.problem, records.where(key))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from handler.deliver import batch_collect
 from handler.errors import QwenError
 from handler.local.standin_batches import answer_text
 from tests.support.jsonl_wire import (  # noqa: F401  # fixtures
@@ -159,3 +160,17 @@ def test_a_line_answered_without_usage_makes_the_jobs_cost_unknown_not_smaller(s
     (line,) = logs.events("batch_collected")
     assert (line["answered"], line["usage_missing"], line["cost_cny"]) == (21, 1, None)
     assert line["input_tokens"] > 0  # the other lines' tokens are still counted
+
+
+def test_a_finished_submission_without_time_left_waits_for_the_next_run(standin, oss, wire, fc, logs, monkeypatch):  # noqa: F811
+
+    monkeypatch.setattr(batch_collect, "LINE_SECONDS", 1000.0)  # no run has time for a second submission
+    submit(put(oss, "inbox/first.jsonl", questions(21)), fc, wire)
+    submit(put(oss, "inbox/second.jsonl", questions(21)), fc, wire)
+    first = until_collected(fc, wire)  # both jobs finish at the same look: one collected, one left
+    assert len(first["output"]["collected"]) == 1 and first["output"]["running"] == 1, first
+    assert "left for the next run" in first["message"]
+    (deferred,) = logs.events("batch_collect_deferred")
+    second = collect(fc, wire)  # the first of its run: always tried
+    assert [entry.rpartition("@")[0] for entry in second["output"]["collected"]] == [deferred["key"]]
+    assert len(answers(oss, "inbox/first.jsonl")) == 21 and len(answers(oss, "inbox/second.jsonl")) == 21
