@@ -62,10 +62,13 @@ class StoredObject:
 
 def emulated(key: str) -> StoredObject | None:
     """What --offline serves for an object it does not hold: the sample PNG for an image suffix, other
-    binary bytes for another binary suffix, nothing for an image's or a document's sidecar, else a text question."""
+    binary bytes for another binary suffix, nothing for an image's or a document's sidecar or in a hidden folder,
+    else a text question."""
     lower = key.lower()
     if lower.endswith(tuple(f"{suffix}.txt" for suffix in (*_IMAGE_SUFFIXES, *_DOCUMENT_SUFFIXES))):
         return None
+    if any(part.startswith(".") for part in key.split("/")[:-1]):
+        return None  # the function's own records (answers/.batches/, the markers' folder) exist only once written
     if lower.endswith(_IMAGE_SUFFIXES):
         return StoredObject(SAMPLE_IMAGE.read_bytes(), content_type="image/png")
     if lower.endswith(_BINARY_SUFFIXES):

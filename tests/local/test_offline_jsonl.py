@@ -23,3 +23,10 @@ def test_a_file_above_the_realtime_limit_is_submitted_collected_and_printed(tmp_
     assert all(a["status_code"] == 200 and a["output"]["choices"] for a in answers)
     said = done.stderr.decode()
     assert '"batch_submitted"' in said and "1 submission(s) collected" in said
+
+
+def test_the_collect_timers_sample_event_runs_offline():
+    done = run("--offline", "--event-file", "events/timer-collect.json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["code"] == "BatchesCollected" and result["output"] == {"collected": [], "running": 0}
