@@ -10,6 +10,7 @@ import pytest
 
 from handler.errors import InvalidInput
 from handler.events.documents import HEAD_BYTES, TAIL_BYTES, Document, Refusal, ZipLimits, sniff
+from tests.support.ole import ole
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
 
@@ -57,19 +58,6 @@ def pdf(*, trailer: bytes = b"<< /Size 3 /Root 1 0 R >>", body: bytes = b"", bin
         + trailer
         + b"\nstartxref\n120\n%%EOF\n"
     )
-
-
-def ole(stream: str | None, *, at: int = 512, size: int = 2048) -> bytes:
-    """An OLE header, and a directory sector at `at` whose second entry names `stream`."""
-    data = bytearray(size)
-    data[:8] = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-    for index, name in enumerate(("Root Entry", stream)):
-        if name is not None:
-            encoded = name.encode("utf-16-le") + b"\x00\x00"
-            entry = at + 128 * index
-            data[entry : entry + len(encoded)] = encoded
-            data[entry + 64 : entry + 66] = len(encoded).to_bytes(2, "little")
-    return bytes(data)
 
 
 @pytest.mark.parametrize(

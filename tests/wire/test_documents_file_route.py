@@ -4,9 +4,7 @@ stand-in, the real SDK and the files API against DashScope's stand-in (which ser
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import zipfile
 from types import SimpleNamespace
 
 import pytest
@@ -17,40 +15,16 @@ from handler.ask.attempts import Backoff
 from handler.ask.files import upload_name
 from handler.config import DEFAULT_DOCUMENT_PROMPT
 from handler.deliver.memory import AnsweredRecords
-from handler.local.standin import GENERATION_PATH, MULTIMODAL_PATH, error
+from handler.local.standin import MULTIMODAL_PATH, error
 from handler.local.standin_files import PATH as FILES_PATH
 from tests.conftest import API_KEY
+from tests.support.documents_wire import BUCKET, CREDS, EPUB, archive, generations, office, pdf, uploads
 from tests.support.events import oss_event as event_text
 from tests.support.events import oss_record
 
-BUCKET = "qwen-docs"
-CREDS = SimpleNamespace(access_key_id="STS.DOC0001", access_key_secret="doc-secret-0001", security_token="doc-token-01")
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
 
 
-def archive(members: dict[str, bytes], *, method: int = zipfile.ZIP_DEFLATED) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=method) as z:
-        for name, data in members.items():
-            z.writestr(name, data, compress_type=zipfile.ZIP_STORED if name == "mimetype" else method)
-    return buffer.getvalue()
-
-
-def office(folder: str, part: str) -> bytes:
-    return archive({"[Content_Types].xml": b"<Types/>", "_rels/.rels": b"<Relationships/>", f"{folder}{part}": b"<x/>"})
-
-
-def pdf(trailer: bytes = b"<< /Size 3 /Root 1 0 R >>") -> bytes:
-    return (
-        b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
-        b"2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\n"
-        b"xref\n0 3\n0000000000 65535 f \n0000000015 00000 n \n0000000066 00000 n \ntrailer\n"
-        + trailer
-        + b"\nstartxref\n120\n%%EOF\n"
-    )
-
-
-EPUB = archive({"mimetype": b"application/epub+zip", "OEBPS/c1.xhtml": "<html>第一章</html>".encode()})
 FAMILIES = [
     ("report.pdf", pdf()),
     ("letter.docx", office("word/", "document.xml")),
@@ -100,14 +74,6 @@ def answer_file(oss, key: str) -> dict:
     stored = oss.get(BUCKET, f"answers/{key}.json")
     assert stored is not None, "no answer file"
     return json.loads(stored.data)
-
-
-def generations(standin) -> list:
-    return [r for r in standin.requests if r.path.split("?")[0] == GENERATION_PATH]
-
-
-def uploads(standin) -> list:
-    return [r for r in standin.files.requests if r.method == "POST"]
 
 
 @pytest.mark.parametrize(("name", "data"), FAMILIES)

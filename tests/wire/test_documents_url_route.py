@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from types import SimpleNamespace
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import pytest
@@ -17,16 +16,20 @@ from handler.ask.apis import ModelApis
 from handler.ask.attempts import Backoff
 from handler.config import DEFAULT_DOCUMENT_PROMPT
 from handler.deliver.memory import AnsweredRecords
-from handler.local.standin import FILE_DOWNLOAD, GENERATION_PATH
-from tests.conftest import API_KEY
-from tests.events.test_documents import ole
-from tests.support.events import oss_event as event_text
-from tests.support.events import oss_record
-from tests.wire.test_documents_file_route import EPUB, office, pdf
+from handler.local.standin import FILE_DOWNLOAD
+from tests.support.documents_url_wire import (  # noqa: F401  # fixtures
+    CREDS,
+    MODEL,
+    env,
+    fc,
+    forget_the_key,
+    sent_urls,
+    upload,
+    wire,
+)
+from tests.support.documents_wire import BUCKET, EPUB, generations, office, pdf
+from tests.support.ole import ole
 
-BUCKET = "qwen-docs"
-MODEL = "qwen-doc-turbo"
-CREDS = SimpleNamespace(access_key_id="STS.URL00001", access_key_secret="url-secret-00001", security_token="url-tok-01")
 FAMILIES = [
     ("report.pdf", pdf()),
     ("letter.docx", office("word/", "document.xml")),
@@ -36,38 +39,9 @@ FAMILIES = [
 ]
 
 
-@pytest.fixture
-def fc(context):
-    context.credentials = CREDS
-    return context
-
-
-@pytest.fixture
-def env(standin, oss) -> dict[str, str]:
-    oss.accept(CREDS.access_key_id, CREDS.access_key_secret, CREDS.security_token)  # the signed URLs' verifier
-    return {
-        "DASHSCOPE_API_KEY": API_KEY,
-        "DASHSCOPE_HTTP_BASE_URL": standin.url,
-        "QWEN_OSS_ENDPOINT": oss.url,
-        "QWEN_OSS_BUCKETS": BUCKET,
-        "QWEN_DOCUMENT_MODEL": MODEL,
-        "QWEN_ALLOWED_MODELS": f"qwen-turbo,{MODEL}",
-    }
-
-
-@pytest.fixture
-def wire(env) -> Runtime:
-    return Runtime(env=env, backoff=Backoff(base=0.01, cap=0.02), apis=ModelApis(), memory=AnsweredRecords())
-
-
 def ask(event: str, context, runtime: Runtime) -> dict:
     (result,) = json.loads(handle(event.encode(), context, runtime))
     return result
-
-
-def upload(oss, key: str, data: bytes) -> str:
-    stored = oss.put(BUCKET, key, data)
-    return event_text(oss_record(key, bucket=BUCKET, etag=stored.etag, size=len(data)))
 
 
 def content(result: dict) -> str:
@@ -80,22 +54,8 @@ def answer_file(oss, key: str) -> dict:
     return json.loads(stored.data)
 
 
-def generations(standin) -> list:
-    return [r for r in standin.requests if r.path.split("?")[0] == GENERATION_PATH]
-
-
-def sent_urls(standin) -> list[str]:
-    """The doc_url URLs of every generation request the stand-in received."""
-    urls = []
-    for request in generations(standin):
-        for message in request.body["input"]["messages"]:
-            for part in message["content"] if isinstance(message["content"], list) else []:
-                urls += part.get("doc_url", [])
-    return urls
-
-
 @pytest.mark.parametrize(("name", "data"), FAMILIES)
-def test_each_family_is_answered_by_signed_url(standin, oss, wire, fc, logs, name, data):
+def test_each_family_is_answered_by_signed_url(standin, oss, wire, fc, logs, name, data):  # noqa: F811
     """DashScope fetched exactly the object's bytes by a signed URL of it; nothing was uploaded."""
     key = f"inbox/{name}"
     result = ask(upload(oss, key, data), fc, wire)
@@ -121,7 +81,7 @@ def test_each_family_is_answered_by_signed_url(standin, oss, wire, fc, logs, nam
     assert line["cost_cny"] == pytest.approx(tokens_in * 0.0006 / 1000 + tokens_out * 0.001 / 1000)  # its prices
 
 
-def test_a_sidecar_replaces_the_prompt(standin, oss, wire, fc):
+def test_a_sidecar_replaces_the_prompt(standin, oss, wire, fc):  # noqa: F811
     oss.put(BUCKET, "inbox/plan.pptx.txt", "这份幻灯片的结论是什么?")
     result = ask(upload(oss, "inbox/plan.pptx", office("ppt/", "presentation.xml")), fc, wire)
     assert result["status_code"] == 200
@@ -129,7 +89,7 @@ def test_a_sidecar_replaces_the_prompt(standin, oss, wire, fc):
     assert request.body["input"]["messages"][-1]["content"][0] == {"type": "text", "text": "这份幻灯片的结论是什么?"}
 
 
-def test_an_epub_by_url_is_415_naming_qwen_long(standin, oss, wire, fc):
+def test_an_epub_by_url_is_415_naming_qwen_long(standin, oss, wire, fc):  # noqa: F811
     result = ask(upload(oss, "inbox/book.epub", EPUB), fc, wire)
     assert (result["status_code"], result["code"]) == (415, "DocumentUnsupported")
     assert "EPUB" in result["message"] and "qwen-long" in result["message"] and MODEL in result["message"]
@@ -142,12 +102,8 @@ def expire_urls(oss) -> None:
     oss.clock = lambda: later
 
 
-def forget_the_key(oss) -> None:
-    oss.accept(CREDS.access_key_id, "another-secret-0001", CREDS.security_token)  # every signature is now wrong
-
-
 @pytest.mark.parametrize("breaks", [expire_urls, forget_the_key])
-def test_a_url_oss_refuses_comes_back_as_a_clear_refusal(standin, oss, wire, fc, logs, breaks):
+def test_a_url_oss_refuses_comes_back_as_a_clear_refusal(standin, oss, wire, fc, logs, breaks):  # noqa: F811
     """The OSS stand-in refuses DashScope's fetch (403); the refusal names the object, never the URL."""
     breaks(oss)
     try:
@@ -164,7 +120,7 @@ def test_a_url_oss_refuses_comes_back_as_a_clear_refusal(standin, oss, wire, fc,
     assert signature not in logs.text and quote(signature, safe="") not in logs.text
 
 
-def test_an_object_replaced_before_signing_gets_no_url(standin, oss, wire, fc, monkeypatch):
+def test_an_object_replaced_before_signing_gets_no_url(standin, oss, wire, fc, monkeypatch):  # noqa: F811
     """The event's version is checked (HeadObject) as the URL is signed: a newer upload gets no URL under the old
     eTag, nothing is asked, and the refusal is not written over the newer version's answer."""
     from handler.deliver.store import Oss2Store
@@ -186,14 +142,14 @@ def test_an_object_replaced_before_signing_gets_no_url(standin, oss, wire, fc, m
 
 
 @pytest.fixture
-def file_route(env) -> Runtime:
+def file_route(env) -> Runtime:  # noqa: F811
     env["QWEN_DOCUMENT_MODEL"] = "qwen-long"
     env["QWEN_ALLOWED_MODELS"] = "qwen-turbo,qwen-long"
     return Runtime(env=env, backoff=Backoff(base=0.01, cap=0.02), apis=ModelApis(), memory=AnsweredRecords())
 
 
 @pytest.mark.parametrize(("status", "code"), [(403, "AccessDenied"), (401, "InvalidApiKey")])
-def test_a_key_the_files_api_refuses_is_raised_naming_the_url_route(standin, oss, file_route, fc, logs, status, code):
+def test_a_key_the_files_api_refuses_is_raised_naming_the_url_route(standin, oss, file_route, fc, logs, status, code):  # noqa: F811
     """A RAM user's key: one AccountFailure naming the cause and QWEN_DOCUMENT_MODEL=qwen-doc-turbo, no answer file."""
     from handler.errors import AccountFailure
 
@@ -210,7 +166,7 @@ def test_a_key_the_files_api_refuses_is_raised_naming_the_url_route(standin, oss
     assert generations(standin) == []
 
 
-def test_a_base_url_outside_beijing_is_raised_before_any_upload(oss, env, file_route, fc, logs):
+def test_a_base_url_outside_beijing_is_raised_before_any_upload(oss, env, file_route, fc, logs):  # noqa: F811
     from handler.errors import AccountFailure
 
     env["DASHSCOPE_HTTP_BASE_URL"] = "https://dashscope-intl.aliyuncs.com/api/v1"

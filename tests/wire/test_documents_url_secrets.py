@@ -15,9 +15,8 @@ from handler import logs as project_logs
 from handler.app import handle
 from handler.errors import AccountFailure, TransientUpstreamError
 from handler.local import standin as standin_module
-from tests.wire.test_documents_url_route import CREDS, env, fc, forget_the_key, pdf, sent_urls, upload, wire
-
-__all__ = ["env", "fc", "wire"]  # the url route's fixtures, used here by name
+from tests.support.documents_url_wire import CREDS, env, fc, forget_the_key, sent_urls, upload, wire  # noqa: F401  # fixtures
+from tests.support.documents_wire import pdf
 
 
 @pytest.fixture
@@ -43,7 +42,7 @@ def secrets_of(url: str) -> set[str]:
     return values | {quote(value, safe="") for value in values}
 
 
-def test_no_signed_url_in_logs_results_exceptions_or_stored_objects(standin, oss, wire, env, fc, caplog, verbose):
+def test_no_signed_url_in_logs_results_exceptions_or_stored_objects(standin, oss, wire, env, fc, caplog, verbose):  # noqa: F811
     env["QWEN_LOG_CONTENT"] = "true"
     env["QWEN_MAX_ATTEMPTS"] = "1"
     caplog.set_level(logging.DEBUG)

@@ -10,7 +10,7 @@ import pytest
 from handler.app import handle
 from tests.support.events import oss_event as event_text
 from tests.support.events import oss_record
-from tests.support.jsonl_wire import (  # noqa: F401  # fc, wire: fixtures; the others re-exported for test_jsonl_collect.py
+from tests.support.jsonl_wire import (  # noqa: F401  # fixtures
     BUCKET,
     PNG,
     answers,

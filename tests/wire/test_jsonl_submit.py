@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.support.jsonl_wire import (  # noqa: F401  # fc, wire: fixtures; inputs, put, submit re-exported for test_jsonl_collect.py
+from tests.support.jsonl_wire import (  # noqa: F401  # fixtures
     BUCKET,
     asked,
     fc,

@@ -13,8 +13,8 @@ from handler.ask.apis import ModelApis
 from handler.ask.attempts import Backoff
 from handler.deliver.memory import AnsweredRecords
 from tests.conftest import API_KEY
+from tests.support.documents_wire import BUCKET, CREDS, generations, pdf, uploads
 from tests.support.events import oss_event, oss_record, topic_message
-from tests.wire.test_documents_file_route import BUCKET, CREDS, generations, pdf, uploads
 
 ANSWERS = "qwen-answers"
 
