@@ -31,10 +31,10 @@ from handler.ask.batches import CHAT, DashScopeBatches
 from handler.ask.files import BATCH, DashScopeFiles, upload_name
 from handler.ask.plan import plan
 from handler.config import Settings
-from handler.deliver.answers import OssAnswerStore
+from handler.deliver.answers import MARKERS, OssAnswerStore
 from handler.deliver.context import DeliveryContext
 from handler.deliver.once import kept, with_retries
-from handler.deliver.store import ObjectStore
+from handler.deliver.store import ObjectStore, shown_object
 from handler.errors import InvalidInput, ObjectNotFound, QwenError
 from handler.events import jsonl
 from handler.events.question import Message, OssObject, Question
@@ -42,6 +42,7 @@ from handler.result import Result
 
 FOLDER = ".batches/"  # under QWEN_OSS_OUTPUT_PREFIX, beside the in-progress markers' folder
 PIECE = 256 * 1024
+MAX_KEY_BYTES = 1023  # OSS's longest object name, in UTF-8 bytes
 
 
 def record_key(key: str, etag: str) -> str:
@@ -80,6 +81,14 @@ def submit(ctx: DeliveryContext, store: ObjectStore, obj: OssObject, etag: str, 
     """Submit the file once for this key and eTag; the job record as the result's output."""
     records = OssAnswerStore(store, obj.bucket, ctx.settings.oss_output_prefix)
     key = record_key(obj.key, etag)
+    longest = ctx.settings.oss_output_prefix + MARKERS + lines_key(obj.key, etag)
+    if len(longest.encode()) > MAX_KEY_BYTES:  # its records could not be stored once its job was paid for
+        refusal = InvalidInput(
+            f"the key of {shown_object(obj.bucket, obj.key)} is too long for the batch route's records "
+            f"({len(longest.encode())} bytes with the prefix and eTag, OSS allows {MAX_KEY_BYTES}): shorten it",
+            code="KeyTooLong",
+        )
+        return Result.failure(refusal, ctx.request_id)
 
     def submitted() -> Result:
         return _submit(ctx, store, obj, etag, chunks)
@@ -131,9 +140,11 @@ def _submit_spilled(
             counts[1] += len(data)
             entry["model"] = model
         index.write(_json(entry))
+    prefix = settings.oss_output_prefix
+    # Stored before anything is paid for: a bucket that refuses the records refuses before a job exists.
+    store.write(obj.bucket, prefix + lines_key(obj.key, etag), index, metadata={})  # streamed from the spill
     files = dashscope_files(ctx)
     batches = DashScopeBatches(files)
-    prefix = settings.oss_output_prefix
     journal = prefix + jobs_key(obj.key, etag)
     made = _made(store, obj.bucket, journal)
     jobs = []
@@ -150,8 +161,12 @@ def _submit_spilled(
         made[model] = {"model": model, "id": job.id, "input_file_id": uploaded.id, "lines": count}
         jobs.append(made[model])
         # Kept before anything else can fail: a job DashScope runs is paid for, so it must be findable.
-        with_retries(lambda: store.write(obj.bucket, journal, _json(made), metadata={}), ctx)
-    store.write(obj.bucket, prefix + lines_key(obj.key, etag), index, metadata={})  # streamed from the spill
+        try:
+            with_retries(lambda: store.write(obj.bucket, journal, _json(made), metadata={}), ctx)
+        except Exception:
+            with contextlib.suppress(QwenError):  # a job nobody could find again is stopped while it can be
+                batches.cancel(job.id)
+            raise
     lines = sum(job["lines"] for job in jobs) + refused
     record = {
         "key": obj.key,
@@ -197,18 +212,24 @@ def _message(message: Message) -> dict[str, Any]:
 
 
 def _supersede(ctx: DeliveryContext, store: ObjectStore, obj: OssObject, etag: str) -> None:
-    """Name this eTag the key's current one; cancel the jobs of the one it replaces (best effort)."""
-    prefix = ctx.settings.oss_output_prefix
-    where = prefix + current_key(obj.key)
+    """Cancel the jobs of every version we know of that is not the source's current one (best effort): the
+    one this upload replaces, or this upload's own when a newer one came first; name the current one."""
+    where = ctx.settings.oss_output_prefix + current_key(obj.key)
     try:
         older = store.read(obj.bucket, where, max_bytes=None).data.decode().strip()
     except ObjectNotFound:
         older = ""
-    store.write(obj.bucket, where, etag.encode(), metadata={})
-    if not older or older == etag:
-        return
+    # Read after `older`: a newer upload that named itself current before that read is the source here.
+    source = (store.etag(obj.bucket, obj.key) or "").strip('"').upper()
+    if source == etag:
+        store.write(obj.bucket, where, etag.encode(), metadata={})
+    for version in sorted({older, etag} - {source, ""}):
+        _cancel(ctx, store, obj, version, by=source or etag)
+
+
+def _cancel(ctx: DeliveryContext, store: ObjectStore, obj: OssObject, version: str, *, by: str) -> None:
     try:
-        stored = store.read(obj.bucket, prefix + record_key(obj.key, older), max_bytes=None)
+        stored = store.read(obj.bucket, ctx.settings.oss_output_prefix + record_key(obj.key, version), max_bytes=None)
         record = json.loads(stored.data).get("output") or {}
     except (ObjectNotFound, ValueError):
         return
@@ -219,7 +240,7 @@ def _supersede(ctx: DeliveryContext, store: ObjectStore, obj: OssObject, etag: s
         except QwenError as error:
             logs.emit("batch_cancel_failed", level=logging.WARNING, job=job["id"], code=error.code)
         else:
-            logs.emit("batch_superseded", key=obj.key, job=job["id"], etag=older, by=etag)
+            logs.emit("batch_superseded", key=obj.key, job=job["id"], etag=version, by=by)
 
 
 def _json(value: Any) -> bytes:

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from handler.deliver import batch_jobs
 from tests.support.jsonl_wire import (  # noqa: F401  # fixtures
     BUCKET,
     asked,
@@ -69,3 +70,47 @@ def test_a_replaced_upload_cancels_the_older_job(standin, oss, wire, fc):  # noq
     newer = submit(put(oss, "inbox/v.jsonl", questions(23)), fc, wire)["output"]["jobs"][0]
     assert standin.batches.jobs[older["id"]].status in ("cancelling", "cancelled")
     assert standin.batches.jobs[newer["id"]].status not in ("cancelling", "cancelled")
+
+
+def test_an_older_upload_submitted_after_the_newer_cancels_its_own_job(standin, oss, wire, fc, monkeypatch):  # noqa: F811
+    """Two instances: the older upload's submit ends after the newer upload's whole submit."""
+
+    older_event = put(oss, "inbox/race.jsonl", questions(22))
+    real, newer = batch_jobs._submit, {}
+
+    def then_replaced(ctx, store, obj, etag, chunks):
+        result = real(ctx, store, obj, etag, chunks)
+        if not newer:  # while the older upload's instance still talks to DashScope
+            newer["event"] = put(oss, "inbox/race.jsonl", questions(23))
+            newer.update(submit(newer["event"], fc, wire)["output"]["jobs"][0])
+        return result
+
+    monkeypatch.setattr(batch_jobs, "_submit", then_replaced)
+    (older,) = submit(older_event, fc, wire)["output"]["jobs"]
+    assert standin.batches.jobs[newer["id"]].status not in ("cancelling", "cancelled")
+    assert standin.batches.jobs[older["id"]].status in ("cancelling", "cancelled")
+    current = oss.get(BUCKET, "answers/.batches/inbox/race.jsonl.current").data.decode()
+    assert current == oss.get(BUCKET, "inbox/race.jsonl").etag.strip('"').upper()
+
+
+def test_a_bucket_refusing_the_records_refuses_before_any_job_is_paid_for(standin, oss, wire, fc):  # noqa: F811
+    event = put(oss, "inbox/deny.jsonl", questions(21))
+    oss.deny("PUT", "answers/.batches/inbox/deny")
+    results = [submit(event, fc, wire) for _ in range(3)]  # FC delivers a failed async event again
+    assert {result["code"] for result in results} == {"OssAccessDenied"}
+    assert not standin.batches.jobs and not standin.files.files
+
+
+def test_a_journal_that_cannot_be_stored_cancels_the_job_it_would_have_found(standin, oss, wire, fc):  # noqa: F811
+    event = put(oss, "inbox/journal.jsonl", questions(21))
+    etag = oss.get(BUCKET, "inbox/journal.jsonl").etag.strip('"').upper()
+    oss.deny("PUT", f"answers/.batches/inbox/journal.jsonl@{etag}.jobs")  # the journal alone
+    result = submit(event, fc, wire)
+    assert result["code"] == "OssAccessDenied", result
+    assert [job.status for job in standin.batches.jobs.values()] in (["cancelling"], ["cancelled"])
+
+
+def test_a_key_too_long_for_the_records_is_refused_before_anything_is_sent(standin, oss, wire, fc):  # noqa: F811
+    result = submit(put(oss, "inbox/" + "k" * 990 + ".jsonl", questions(21)), fc, wire)
+    assert (result["status_code"], result["code"]) == (400, "KeyTooLong") and "1023" in result["message"]
+    assert not standin.batches.jobs and not standin.files.files
