@@ -5,7 +5,9 @@ batch's records (batch.answer_all), each under the same rules as a single questi
 holds one line per question line, in input order: the result shape plus its custom_id. A refused line
 (bad JSON, a model not allowed, too long, ...) gets its refusal in its place; a refused file (0 bytes,
 an image) gets one line saying why. Exactly once per key and eTag across instances, as other OSS files
-(once.py, with this version's own marker). docs/recipes/bulk-questions.md.
+(once.py, with this version's own marker). A line failing transiently fails the file, delivered again:
+this instance remembers each line it answered (by key, eTag and line number, in its bounded memory) and asks
+only the others; a redelivery that lands on another instance asks every line again. docs/recipes/bulk-questions.md.
 """
 
 from __future__ import annotations
@@ -124,11 +126,19 @@ def _answered(
     except InvalidInput as refused:
         result = Result.failure(refused, ctx.request_id)
         return _line_bytes(None, result), result
+    # A file's lines take at most a quarter of the instance's memory of answered records, never all of it.
+    remember = etag is not None and len(found) <= ctx.memory.capacity // 4
+
+    def memo(line: jsonl.Line) -> str | None:
+        """The line's key in this instance's memory: this version of the file, this line."""
+        return f"{obj.source}@{etag}#{line.number}" if remember else None
+
     results = answer_all(
         found,
-        lambda line: _answer_line(ctx, obj, line, ask),
+        lambda line: _answer_line(ctx, obj, line, ask, memo(line)),
         concurrency=ctx.settings.batch_concurrency,
-        source=lambda line: None,  # every line is asked, even one repeating another's question
+        # Unique per line: every line is asked, even one repeating another's question.
+        source=lambda line: f"line {line.number}",
         remaining=ctx.remaining,
     )
     body = b"".join(_line_bytes(line.custom_id, result) for line, result in zip(found, results, strict=True))
@@ -192,12 +202,17 @@ def _more_lines_than(store: ObjectStore, obj: OssObject, etag: str | None, limit
         chunks.close()  # type: ignore[attr-defined]  # a generator: its GetObject is closed
 
 
-def _answer_line(ctx: DeliveryContext, obj: OssObject, line: jsonl.Line, ask: Ask) -> Result:
-    """One line's result, with its own `question` log line; transient failures are raised (the file is
-    delivered again and answered whole, its marker released)."""
+def _answer_line(ctx: DeliveryContext, obj: OssObject, line: jsonl.Line, ask: Ask, memo: str | None) -> Result:
+    """One line's result, with its own `question` log line: remembered under `memo` by this instance, else
+    asked; transient failures are raised (the file is delivered again, its marker released)."""
     if isinstance(line.record, InvalidInput):
         return Result.failure(line.record, ctx.request_id)
     outcome = Outcome(f"{obj.source}#{line.number}")
+    remembered = ctx.memory.entry(memo) if memo is not None else None
+    if remembered is not None:
+        outcome.note(remembered=True)
+        outcome.log(remembered.result, 0)
+        return remembered.result
     began = ctx.wall()
     try:
         result = ask(line.record, outcome, reserve=store_reserve(STORE_REQUESTS))
@@ -205,6 +220,8 @@ def _answer_line(ctx: DeliveryContext, obj: OssObject, line: jsonl.Line, ask: As
         raise
     except QwenError as refused:  # a model not allowed, a question over the guard: the line's refusal
         result = Result.failure(refused, ctx.request_id)
+    if memo is not None and result.ok:  # the paid answers only: a refusal is counted by this invocation's id
+        ctx.memory.put(memo, result, stored=False)  # in no answer file until the whole file is answered
     outcome.log(result, round((ctx.wall() - began) * 1000))
     return result
 

@@ -45,5 +45,9 @@ class AnsweredRecords:
             while len(self._entries) > self._capacity:
                 self._entries.popitem(last=False)
 
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
     def __len__(self) -> int:
         return len(self._entries)

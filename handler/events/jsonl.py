@@ -9,7 +9,9 @@ Pure: bytes in (as chunks, never the whole file), lines out. Rules for each line
   a JSON object                 -> a request as events accept it (decode.request), plus an optional
                                    custom_id (string or integer; default: the line number)
   anything else                 -> 400 InvalidLine
-  a custom_id seen before       -> 400 DuplicateCustomId (a batch job needs them unique)
+  a custom_id given before      -> 400 DuplicateCustomId (among the ids given, compared as the strings they
+                                   are returned as: 7 and "7" are one id); a line giving none is never
+                                   refused as one, even when its number equals an id another line gave
   line MAX_LINES + 1 and after  -> 413 TooManyLines
 Whole-file refusals (`file_refusal`): 0 bytes, and an image's bytes under a .jsonl name.
 """
@@ -96,7 +98,8 @@ def lines(chunks: Iterator[bytes], *, max_lines: int = MAX_LINES) -> Iterator[Li
             if not data.strip():
                 continue
         counted += 1
-        record, custom_id = _line(data, number)
+        record, given = _line(data, number)
+        custom_id = given or str(number)
         if counted > max_lines:
             record = InvalidInput(
                 f"line {number} is past the {max_lines:,}th question of the file: a file holds at most "
@@ -104,38 +107,38 @@ def lines(chunks: Iterator[bytes], *, max_lines: int = MAX_LINES) -> Iterator[Li
                 code="TooManyLines",
                 status_code=413,
             )
-        elif custom_id in seen:
+        elif given is not None and given in seen:
             record = InvalidInput(
-                f"line {number}'s custom_id {custom_id!r} is used by an earlier line; each must be unique",
+                f"line {number}'s custom_id {given!r} is given to an earlier line; each must be unique",
                 code="DuplicateCustomId",
             )
-        seen.add(custom_id)
+        if given is not None:
+            seen.add(given)
         yield Line(number=number, custom_id=custom_id, record=record)
 
 
-def _line(data: bytes | None, number: int) -> tuple[Question | InvalidInput, str]:
-    default = str(number)
+def _line(data: bytes | None, number: int) -> tuple[Question | InvalidInput, str | None]:
+    """What the line asks (or its refusal), and the custom_id it gives (None: none given, or not readable)."""
     if data is None:
         refusal = f"line {number} is larger than {MAX_LINE_BYTES:,} bytes, a batch line's limit"
-        return InvalidInput(refusal, code="LineTooLarge", status_code=413), default
+        return InvalidInput(refusal, code="LineTooLarge", status_code=413), None
     try:
         text = data.decode("utf-8").strip()
     except UnicodeDecodeError as error:
         why = f"line {number} is not UTF-8 (byte {error.start} of the line; {NOT_UTF8_HINT})"
-        return InvalidInput(why, code="InvalidEncoding"), default
+        return InvalidInput(why, code="InvalidEncoding"), None
     try:
         value = json.loads(text)
     except (ValueError, RecursionError):
-        return _invalid(number, _NOT_JSON), default
+        return _invalid(number, _NOT_JSON), None
     if isinstance(value, str):
-        return _question(question_text(value), number), default
+        return _question(question_text(value), number), None
     if not isinstance(value, dict):
         kind = type(value).__name__
-        return _invalid(number, f"is a JSON {kind}, neither a question string nor a request object"), default
+        return _invalid(number, f"is a JSON {kind}, neither a question string nor a request object"), None
     custom_id = _custom_id(value.pop("custom_id", None))
     if isinstance(custom_id, InvalidInput):
-        return _invalid(number, custom_id.message), default
-    custom_id = custom_id or default
+        return _invalid(number, custom_id.message), None
     return _question(request(value), number), custom_id
 
 

@@ -33,15 +33,36 @@ def test_a_request_line_keeps_model_and_parameters():
 
 def test_each_bad_line_gets_its_own_refusal():
     data = b'not json\n[1, 2]\n{"prompt": ""}\n{"prompt": "x", "custom_id": []}\n'
-    data += b'\xff\xfe\n{"prompt": "y", "custom_id": "1"}\n'
+    data += b'\xff\xfe\n{"prompt": "y", "custom_id": "a"}\n{"prompt": "z", "custom_id": "a"}\n'
     assert codes(parsed(data)) == [
         "InvalidLine",
         "InvalidLine",
         "InvalidRequest",
         "InvalidLine",
         "InvalidEncoding",
+        "ok",
         "DuplicateCustomId",
     ]
+
+
+def test_a_line_giving_no_custom_id_is_never_a_duplicate_even_of_an_id_equal_to_its_number():
+    data = b'"one"\n{"prompt": "two", "custom_id": "3"}\n"three"\n{"prompt": "four", "custom_id": 1}\n'
+    found = parsed(data)
+    assert [(line.number, line.custom_id, code) for line, code in zip(found, codes(found), strict=True)] == [
+        (1, "1", "ok"),
+        (2, "3", "ok"),
+        (3, "3", "ok"),
+        (4, "1", "ok"),
+    ]
+
+
+def test_ids_given_are_compared_as_the_strings_they_are_returned_as():
+    found = parsed(
+        b'{"prompt": "a", "custom_id": 7}\n{"prompt": "b", "custom_id": " 7 "}\n{"prompt": "c", "custom_id": "07"}\n'
+    )
+    assert [line.custom_id for line in found] == ["7", "7", "07"]
+    assert codes(found) == ["ok", "DuplicateCustomId", "ok"]
+    assert "custom_id '7' is given to an earlier line" in found[1].record.message
 
 
 def test_a_bom_on_the_first_line_is_dropped():

@@ -7,7 +7,12 @@ import json
 
 import pytest
 
-from handler.app import handle
+from handler.app import Runtime, handle
+from handler.ask.apis import ModelApis
+from handler.ask.attempts import Backoff
+from handler.deliver.batch import BatchIncomplete
+from handler.deliver.memory import AnsweredRecords
+from handler.local.standin import answer, error
 from tests.support.events import oss_event as event_text
 from tests.support.events import oss_record
 from tests.support.jsonl_wire import (  # noqa: F401  # fixtures
@@ -16,9 +21,12 @@ from tests.support.jsonl_wire import (  # noqa: F401  # fixtures
     answers,
     asked,
     fc,
+    put,
     questions,
     run,
+    submit,
     wire,
+    wire_env,
 )
 
 
@@ -99,3 +107,40 @@ def test_a_redelivered_event_is_answered_once(standin, oss, wire, fc):  # noqa: 
 def test_the_answer_file_is_not_answered_itself(standin, oss, wire, fc):  # noqa: F811
     result = run(oss, fc, wire, "answers/inbox/x.jsonl", questions(2))
     assert result["code"] == "Skipped" and not asked(standin)
+
+
+def test_a_line_without_custom_id_is_answered_beside_a_line_that_gave_its_number(standin, oss, wire, fc):  # noqa: F811
+    data = b'"one"\n{"custom_id": "4", "prompt": "two"}\n{"custom_id": 4, "prompt": "again"}\n"four"\n'
+    result = run(oss, fc, wire, "inbox/ids.jsonl", data)
+    lines = answers(oss, "inbox/ids.jsonl")
+    assert [(line["custom_id"], line["status_code"], line["code"]) for line in lines] == [
+        ("1", 200, ""),
+        ("4", 200, ""),
+        ("4", 400, "DuplicateCustomId"),
+        ("4", 200, ""),
+    ]
+    assert result["output"]["answered"] == 3 and len(asked(standin)) == 3
+
+
+@pytest.mark.parametrize(
+    ("capacity", "again"),
+    [(256, ["问题 5"]), (16, [f"问题 {i}" for i in range(1, 6)])],  # 5 lines: more than a quarter of 16
+)
+def test_a_redelivery_asks_only_the_lines_not_answered_before(standin, oss, fc, capacity, again):  # noqa: F811
+    """Lines 1-4 answered, line 5 failing transiently: this instance asks line 5 alone, unless the file's
+    lines are more than a quarter of its memory."""
+    env = {**wire_env(standin, oss), "QWEN_BATCH_CONCURRENCY": "1"}  # one line at a time: the script's order
+    memory = AnsweredRecords(capacity=capacity)
+    runtime = Runtime(env=env, backoff=Backoff(base=0.01, cap=0.02), apis=ModelApis(), memory=memory)
+    standin.script(*[answer()] * 4, *[error(500, "InternalError", "boom")] * 3)
+    event = put(oss, "inbox/again.jsonl", questions(5))
+    with pytest.raises(BatchIncomplete, match="line 5"):
+        submit(event, fc, runtime)
+    first = len(asked(standin))
+    result = submit(event, fc, runtime)  # FC's redelivery to the same instance
+    prompts = [body["input"]["messages"][-1]["content"] for body in asked(standin)]
+    assert first == 7 and prompts[first:] == again
+    assert result["output"]["answered"] == 5
+    lines = answers(oss, "inbox/again.jsonl")
+    assert [line["custom_id"] for line in lines] == ["1", "2", "3", "4", "5"]
+    assert all(line["status_code"] == 200 and line["output"] for line in lines)
