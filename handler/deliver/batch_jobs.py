@@ -211,6 +211,17 @@ def _message(message: Message) -> dict[str, Any]:
     return {"role": message.role, "content": [*parts, {"type": "text", "text": message.content}]}
 
 
+def replaced_by_realtime(ctx: DeliveryContext, store: ObjectStore, obj: OssObject, etag: str) -> None:
+    """A file answered in real time replaces an upload of its key that was submitted: that one's jobs are
+    cancelled (one GetObject when the key was never submitted)."""
+    try:
+        older = store.read(obj.bucket, ctx.settings.oss_output_prefix + current_key(obj.key), max_bytes=None)
+    except ObjectNotFound:
+        return
+    if older.data.decode().strip() != etag:
+        _supersede(ctx, store, obj, etag)
+
+
 def _supersede(ctx: DeliveryContext, store: ObjectStore, obj: OssObject, etag: str) -> None:
     """Cancel the jobs of every version we know of that is not the source's current one (best effort): the
     one this upload replaces, or this upload's own when a newer one came first; name the current one."""

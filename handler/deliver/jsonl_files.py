@@ -106,6 +106,9 @@ def _answer(ctx: DeliveryContext, obj: OssObject, outcome: Outcome, ask: Ask) ->
         # No version to recognise a redelivery by: answered each time, as other OSS files.
         result = asked()
         return kept(result, _write(ctx, files, result), where)
+    from handler.deliver import batch_jobs  # a key submitted before: its jobs are stopped, not paid for nothing
+
+    batch_jobs.replaced_by_realtime(ctx, store, obj, etag)
     answered = ctx.once(files).answer(files.answer, etag, asked, marker=files.marker)
     result, problem = answered.result, answered.problem
     if not answered.claimed and problem is not None:

@@ -126,7 +126,7 @@ def test_a_collect_that_dies_after_writing_the_answer_file_is_finished_once_by_t
 
 def test_a_redelivery_after_a_submit_that_died_once_its_job_was_made_reuses_that_job(standin, oss):
     event, etag = upload(oss, "inbox/killed.jsonl")
-    with start(standin, oss, exit_at_lines_file=True) as a:
+    with start(standin, oss, exit_after_journal=True) as a:
         a.send(event, timeout=4)  # its marker is abandoned 4 s later: the redelivery then takes it over
         assert died(a) == DIED
     assert creates(standin) == 1 and oss.get(BUCKET, f"answers/.batches/inbox/killed.jsonl@{etag}.json") is None

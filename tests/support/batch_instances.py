@@ -11,7 +11,7 @@ point, as FC's instances do (killed at their timeout, or their host lost):
                          so the instances start it together whatever their imports cost
   slow_create: s         sleep before each batch create (the submitting instance holds its marker that long)
   slow_answer_file: s    sleep before the collector writes the answer file it has built (holding its marker)
-  exit_at_lines_file     die (os._exit) as the submit writes its lines file: its jobs made, no job record yet
+  exit_after_journal     die (os._exit) once the submit has stored its jobs' journal: jobs made, no job record yet
   exit_after_answer_file die once the answer file `<key>.jsonl` is written, before anything else
   exit_before_done       die when the collector is about to mark the job record done
 The hooks live here, not in handler/: the function itself has no test seams.
@@ -167,9 +167,9 @@ def _submit_hooks(hooks: dict[str, Any]) -> None:
     write = Oss2Store.write
 
     def hooked_write(self: Oss2Store, bucket: str, key: str, data: bytes, **kwargs: Any) -> None:
-        if key.endswith(".lines.jsonl") and hooks.get("exit_at_lines_file"):
-            _die()
         write(self, bucket, key, data, **kwargs)
+        if key.endswith(".jobs.json") and hooks.get("exit_after_journal"):
+            _die()
 
     Oss2Store.write = hooked_write  # type: ignore[method-assign]
 

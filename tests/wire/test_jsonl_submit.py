@@ -114,3 +114,10 @@ def test_a_key_too_long_for_the_records_is_refused_before_anything_is_sent(stand
     result = submit(put(oss, "inbox/" + "k" * 990 + ".jsonl", questions(21)), fc, wire)
     assert (result["status_code"], result["code"]) == (400, "KeyTooLong") and "1023" in result["message"]
     assert not standin.batches.jobs and not standin.files.files
+
+
+def test_a_replacement_small_enough_for_real_time_cancels_the_older_job(standin, oss, wire, fc):  # noqa: F811
+    (older,) = submit(put(oss, "inbox/rt.jsonl", questions(22)), fc, wire)["output"]["jobs"]
+    result = submit(put(oss, "inbox/rt.jsonl", questions(3)), fc, wire)
+    assert result["output"]["answered"] == 3, result
+    assert standin.batches.jobs[older["id"]].status in ("cancelling", "cancelled")
