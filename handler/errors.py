@@ -7,6 +7,8 @@
     │                           it and then dead-letters it, its records not lost
     ├── ObjectNotFound          404, an OSS question file is gone
     ├── ObjectAccessDenied      403, the function's role may not read or write the bucket
+    ├── BatchListUnreadable     500, a bucket's list of open Batch API submissions is not a JSON list: fixed or
+    │                           deleted by hand, never overwritten (its entries would be lost)
     └── TransientUpstreamError  DashScope (or OSS) kept failing (429, 5xx, network) after every attempt
         │                       we could afford: raised out of the handler so FC retries it
         ├── BatchIncomplete     for a batch, after the other records finished, naming the failed ones
@@ -72,6 +74,21 @@ class ObjectNotFound(QwenError):
 class ObjectAccessDenied(QwenError):
     status_code = 403
     code = "OssAccessDenied"
+
+
+class BatchListUnreadable(QwenError):
+    """`<prefix>.batches/open.json` holds something else than a JSON list of "<key>@<eTag>" strings."""
+
+    status_code = 500
+    code = "BatchListUnreadable"
+
+    def __init__(self, where: str, problem: str):
+        super().__init__(
+            f'{where} is unreadable ({problem}): fix it (a JSON list of "<key>@<eTag>" strings) or delete it; '
+            "deleting it drops the submissions it listed from the collect timer, their records <key>@<eTag>.json "
+            "beside it are kept, and `python -m handler batches` reports the same error until then"
+        )
+        self.where = where
 
 
 class TransientUpstreamError(QwenError):

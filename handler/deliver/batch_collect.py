@@ -13,6 +13,8 @@ there and collect removes it, both under a short lock object). A submission whos
   3. one `batch_collected` log line per job: lines answered, failed, refused, tokens, estimated cost at
      half the table's price, seconds from submit to collect, and a failed job's first validation errors.
 A collect interrupted after writing finds the answer file stored (its source eTag) and only finishes 2-3.
+An entry (or a bucket's list) that cannot be collected is logged as `batch_collect_failed`, named in the
+result's `failed` and kept open; the others are still collected (docs/batches.md).
 """
 
 from __future__ import annotations
@@ -23,28 +25,34 @@ import logging
 import os
 import sqlite3
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
-from handler import logs, redact
+from handler import internal, logs, redact
 from handler.ask.batches import BatchJob, DashScopeBatches
 from handler.ask.files import DashScopeFiles
 from handler.deliver.batch_jobs import FOLDER, collected_key, dashscope_files, lines_key, record_key
 from handler.deliver.context import DeliveryContext
 from handler.deliver.jsonl_files import JsonlFileAnswers
-from handler.deliver.once import SupersededAnswer, with_retries
+from handler.deliver.once import SupersededAnswer, problem_of, with_retries
 from handler.deliver.store import ObjectStore, shown_object
-from handler.errors import ObjectNotFound, QwenError, TransientUpstreamError
+from handler.errors import BatchListUnreadable, ObjectNotFound, QwenError, TransientUpstreamError
 from handler.result import Result
+
+T = TypeVar("T")
 
 OPEN = f"{FOLDER}open.json"  # the open submissions: ["<key>@<eTag>", ...]
 LOCK = f"{FOLDER}open.lock"
+LOCK_SECONDS = 30  # a lock older than this was abandoned by an invocation that ended while holding it
+LOCK_POLL = 0.2
 BATCH_PRICE = 0.5  # the Batch API's price, as a share of the real-time table's
 PIECE = 256 * 1024
 # Collect's pace at s.yaml's 0.05 vCPU: 94 s for a 50,000-line job (python -m bench.batches, docs/performance.md).
 LINE_SECONDS = 0.002
 START_SECONDS = 10
 DEFERRED = "deferred"
+FAILED = "failed"
 REASONS = 3  # a failed job's validation errors quoted in each of its lines: the first few say what to fix
 REASON_CHARS = 200  # each quoted at most this long, so that 50,000 lines do not repeat a long message
 
@@ -55,33 +63,71 @@ def add_open(ctx: DeliveryContext, store: ObjectStore, bucket: str, entry: str) 
 
 
 def collect(ctx: DeliveryContext) -> Result:
-    """Collect every finished submission of every configured bucket; a summary of what was done."""
+    """Collect every finished submission of every configured bucket; a summary of what was done. One entry (or
+    bucket list) that cannot be collected is logged and named in `failed`, and the others are still collected."""
     store = ctx.access.store()
-    collected, waiting, deferred = [], 0, 0
+    collected: list[str] = []
+    failed: list[str] = []
+    waiting, deferred = 0, 0
     for bucket in sorted(ctx.settings.oss_buckets):
-        for entry in _open(ctx, store, bucket):
-            done = collect_one(ctx, store, bucket, entry, first=not collected)
-            if done is DEFERRED:
+        where = shown_object(bucket, ctx.settings.oss_output_prefix + OPEN)
+        entries = _isolated(where, lambda bucket=bucket: _open(ctx, store, bucket))
+        if entries is FAILED:
+            failed.append(where)
+        for entry in entries if isinstance(entries, list) else []:
+            done = _isolated(
+                entry,
+                lambda bucket=bucket, entry=entry: collect_one(ctx, store, bucket, entry, first=not collected),
+            )
+            if done is FAILED:
+                failed.append(entry)
+            elif done is DEFERRED:
                 deferred += 1
-            elif done is None:
-                waiting += 1
-            else:
+            elif isinstance(done, str):
                 collected.append(done)
+            else:
+                waiting += 1
     message = f"{len(collected)} submission(s) collected, {waiting + deferred} still running"
     if deferred:
         message += f" ({deferred} finished, left for the next run: not enough time left in this one)"
+    if failed:
+        message += f"; {len(failed)} could not be collected (batch_collect_failed in the log): {', '.join(failed)}"
     waiting += deferred
     return Result(
         status_code=200,
         request_id=ctx.request_id,
         code="BatchesCollected",
         message=message,
-        output={"collected": collected, "running": waiting},
+        output={"collected": collected, "running": waiting, "failed": failed},
+    )
+
+
+def _isolated(entry: str, step: Callable[[], T]) -> T | str | None:
+    """`step`'s value; None (still running) after a transient failure, FAILED after another, each logged, so
+    that one entry or bucket cannot stop the collect of the others."""
+    try:
+        return step()
+    except TransientUpstreamError as error:
+        logs.emit("batch_collect_retried", level=logging.WARNING, entry=entry, code=error.code, message=error.message)
+        return None
+    except QwenError as error:
+        _failed(entry, error)
+    except Exception as error:  # noqa: BLE001  # a corrupt record's own bug: logged with its traceback
+        with internal.held() as fields:
+            problem = internal.internal_error(error, f"cannot collect {entry}")
+        _failed(entry, problem, **fields)
+    return FAILED
+
+
+def _failed(entry: str, problem: QwenError, **fields: Any) -> None:
+    logs.emit(
+        "batch_collect_failed", level=logging.ERROR, entry=entry, code=problem.code, message=problem.message, **fields
     )
 
 
 def collect_one(ctx: DeliveryContext, store: ObjectStore, bucket: str, entry: str, *, first: bool) -> str | None:
-    """The entry when collected, None while its jobs run, DEFERRED when it is left for the next run."""
+    """The entry when collected, None while its jobs run, DEFERRED when it is left for the next run, FAILED
+    (logged) when its answer file could not be written."""
     prefix = ctx.settings.oss_output_prefix
     key, _, etag = entry.rpartition("@")
     try:
@@ -110,17 +156,15 @@ def collect_one(ctx: DeliveryContext, store: ObjectStore, bucket: str, entry: st
             return summary
 
         answered = ctx.once(answers).answer(answers.answer, etag, written, marker=answers.marker)
-    if answered.problem is not None and not isinstance(answered.problem, SupersededAnswer):
-        if isinstance(answered.problem, TransientUpstreamError):
-            raise answered.problem
-        logs.emit(
-            "batch_collect_failed",
-            level=logging.ERROR,
-            key=key,
-            code=answered.problem.code,
-            message=answered.problem.message,
-        )
-        return None
+        problem = answered.problem
+        if not answered.claimed and problem is not None:  # no marker could be made: written as the real-time route does
+            logs.emit("answer_marker_unavailable", level=logging.WARNING, answer_key=answers.where(answers.answer))
+            problem = _write_unclaimed(ctx, answers, answered.result)
+    if isinstance(problem, TransientUpstreamError):
+        raise problem
+    if problem is not None and not isinstance(problem, SupersededAnswer):
+        _failed(entry, problem)
+        return FAILED
     for job in jobs.values():
         for file_id in (job.input_file_id, job.output_file_id, job.error_file_id):
             if file_id:
@@ -135,6 +179,15 @@ def collect_one(ctx: DeliveryContext, store: ObjectStore, bucket: str, entry: st
     with_retries(lambda: store.write(bucket, prefix + record_key(key, etag), _bytes(done), metadata={}), ctx)
     _change_open(ctx, store, bucket, lambda entries: [e for e in entries if e != entry])
     return entry
+
+
+def _write_unclaimed(ctx: DeliveryContext, answers: JsonlFileAnswers, result: Result) -> QwenError | None:
+    """Write the answer file without its marker, unless its source was replaced; why it is not written."""
+    try:
+        with_retries(lambda: answers.write_answer(result), ctx)
+    except Exception as error:  # noqa: BLE001  # named and logged by the caller, the entry kept for the next run
+        return problem_of(error, f"cannot write {answers.where(answers.answer)}")
+    return None
 
 
 def _log_jobs(
@@ -324,11 +377,17 @@ def _count(ctx: DeliveryContext, seen: dict[str, Any], model: str, result: Resul
 
 
 def _open(ctx: DeliveryContext, store: ObjectStore, bucket: str) -> list[str]:
+    """The bucket's open entries; BatchListUnreadable when the list is not a JSON list (never overwritten)."""
+    where = ctx.settings.oss_output_prefix + OPEN
     try:
-        entries = json.loads(store.read(bucket, ctx.settings.oss_output_prefix + OPEN, max_bytes=None).data)
+        entries = json.loads(store.read(bucket, where, max_bytes=None).data)
     except ObjectNotFound:
         return []
-    return [e for e in entries if isinstance(e, str)] if isinstance(entries, list) else []
+    except ValueError as error:
+        raise BatchListUnreadable(shown_object(bucket, where), f"not JSON: {type(error).__name__}") from None
+    if not isinstance(entries, list):
+        raise BatchListUnreadable(shown_object(bucket, where), f"a JSON {type(entries).__name__}, not a list")
+    return [e for e in entries if isinstance(e, str)]
 
 
 def _change_open(
@@ -337,25 +396,58 @@ def _change_open(
     """Read, change and write the open list under the lock (a created object: one holder at a time)."""
     prefix = ctx.settings.oss_output_prefix
     lock = prefix + LOCK
-    mine = json.dumps({"owner": ctx.request_id, "until": ctx.wall() + 30}).encode()
-    while not store.create(bucket, lock, mine, metadata={}):
+    owner = f"{ctx.request_id}.{uuid.uuid4().hex[:12]}"
+    while True:
+        _take_lock(ctx, store, bucket, lock, owner)
         try:
-            held = json.loads(store.read(bucket, lock, max_bytes=None).data)
-        except (ObjectNotFound, ValueError):
-            continue
-        if float(held.get("until", 0)) < ctx.wall():
-            store.delete(bucket, lock)  # abandoned by an invocation that ended while holding it
-            continue
-        if ctx.remaining() < 5:
-            raise TransientUpstreamError(
-                f"the open batch list of {bucket} stayed locked", code="BatchListLocked", request_id="", attempts=0
-            )
-        ctx.sleep(0.2)
+            entries = _open(ctx, store, bucket)
+            # A holder slower than LOCK_SECONDS may have lost the lock to a take-over: then it writes nothing.
+            if _holds(store, bucket, lock, owner):
+                store.write(bucket, prefix + OPEN, json.dumps(change(entries)).encode(), metadata={})
+                return
+        finally:
+            if _holds(store, bucket, lock, owner):
+                store.delete(bucket, lock)
+        logs.emit("batch_list_lock_lost", level=logging.WARNING, bucket=bucket)
+        _wait_for_lock(ctx, bucket)
+
+
+def _take_lock(ctx: DeliveryContext, store: ObjectStore, bucket: str, lock: str, owner: str) -> None:
+    while not store.create(bucket, lock, _lock_body(ctx, owner), metadata={}):
+        held = _holder(store, bucket, lock)
+        if held is not None and held.get("owner") == owner:
+            return  # our own create, whose reply was lost
+        if held is not None and not (isinstance(held.get("until"), (int, float)) and held["until"] >= ctx.wall()):
+            store.delete(bucket, lock)  # abandoned by an invocation that ended while holding it, or unreadable
+        _wait_for_lock(ctx, bucket)
+
+
+def _lock_body(ctx: DeliveryContext, owner: str) -> bytes:
+    return json.dumps({"owner": owner, "until": ctx.wall() + LOCK_SECONDS}).encode()
+
+
+def _holder(store: ObjectStore, bucket: str, lock: str) -> dict[str, Any] | None:
+    """The lock's content: None when there is no lock, {} when it is not a JSON object."""
     try:
-        entries = _open(ctx, store, bucket)
-        store.write(bucket, prefix + OPEN, json.dumps(change(entries)).encode(), metadata={})
-    finally:
-        store.delete(bucket, lock)
+        held = json.loads(store.read(bucket, lock, max_bytes=None).data)
+    except ObjectNotFound:
+        return None
+    except ValueError:
+        return {}
+    return held if isinstance(held, dict) else {}
+
+
+def _holds(store: ObjectStore, bucket: str, lock: str, owner: str) -> bool:
+    held = _holder(store, bucket, lock)
+    return held is not None and held.get("owner") == owner
+
+
+def _wait_for_lock(ctx: DeliveryContext, bucket: str) -> None:
+    if ctx.remaining() < 5:
+        raise TransientUpstreamError(
+            f"the open batch list of {bucket} stayed locked", code="BatchListLocked", request_id="", attempts=0
+        )
+    ctx.sleep(LOCK_POLL)
 
 
 def _bytes(value: Any) -> bytes:

@@ -65,12 +65,16 @@ class JsonlFileAnswers(QuestionFileAnswers):
     def put_if_absent(self, key: str, record: AnswerRecord) -> bool:
         if key != self.answer:
             return super().put_if_absent(key, record)
+        self.write_answer(record.result)
+        return True
+
+    def write_answer(self, result: Result | None) -> None:
+        """Write the answer file from `body`, unless the source was replaced since (SupersededAnswer)."""
         current = self._store.etag(self.bucket, self.source)
         current = current.strip('"').upper() if current else None
         if current is not None and current != self.etag:
             raise SupersededAnswer(shown_object(self.bucket, self.source), self.etag, current)
-        self._store.write(self.bucket, self.prefix + key, self.body, metadata=_metadata(record.result, self.etag))
-        return True
+        self._store.write(self.bucket, self.prefix + self.answer, self.body, metadata=_metadata(result, self.etag))
 
 
 def answer(ctx: DeliveryContext, obj: OssObject, outcome: Outcome, ask: Ask) -> Result:

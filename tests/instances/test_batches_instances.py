@@ -107,7 +107,7 @@ def test_a_collect_that_dies_after_writing_the_answer_file_is_finished_once_by_t
 
         again = b.invoke(COLLECT)  # the next collect, on another instance
         assert "returned" in again, again
-        assert again["returned"]["output"] == {"collected": [entry], "running": 0}, again
+        assert again["returned"]["output"] == {"collected": [entry], "running": 0, "failed": []}, again
         logged = events(again, name="batch_collected")
         if point == "exit_after_answer_file":  # it died before logging: the next logs, with the file's counts
             assert [(line["how"], line["answered"]) for line in logged] == [("stored", 21)]
@@ -120,7 +120,7 @@ def test_a_collect_that_dies_after_writing_the_answer_file_is_finished_once_by_t
         assert standin.files.files == {}, "the job's files are left at DashScope"
         assert record(oss, "inbox/cut.jsonl", etag)["state"] == "done" and stored_json(oss, OPEN) == []
         # And the collect after that has nothing left to do.
-        assert b.invoke(COLLECT)["returned"]["output"] == {"collected": [], "running": 0}
+        assert b.invoke(COLLECT)["returned"]["output"] == {"collected": [], "running": 0, "failed": []}
     assert answer_puts(oss, "inbox/cut.jsonl") == 1
 
 

@@ -29,4 +29,4 @@ def test_the_collect_timers_sample_event_runs_offline():
     done = run("--offline", "--event-file", "events/timer-collect.json")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert result["code"] == "BatchesCollected" and result["output"] == {"collected": [], "running": 0}
+    assert result["code"] == "BatchesCollected" and result["output"] == {"collected": [], "running": 0, "failed": []}
