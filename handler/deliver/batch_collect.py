@@ -146,6 +146,16 @@ def collect_one(ctx: DeliveryContext, store: ObjectStore, bucket: str, entry: st
     if not first and ctx.remaining() < needed:  # the first is always tried: deferring it could repeat forever
         logs.emit("batch_collect_deferred", key=key, lines=record.get("lines"), seconds_left=round(ctx.remaining()))
         return DEFERRED
+    if ctx.remaining() < needed:  # tried anyway; if it is cut, every run will be: the operator must know why
+        logs.emit(
+            "batch_collect_short_of_time",
+            level=logging.WARNING,
+            key=key,
+            lines=record.get("lines"),
+            seconds_needed=round(needed),
+            seconds_left=round(ctx.remaining()),
+            hint="raise the function's timeout (or cpu) in s.yaml: a collect cut at the timeout starts over",
+        )
     answers = JsonlFileAnswers(store, bucket, prefix, key, etag)
     counts: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryFile() as body:  # the answer file: written here, streamed to OSS by put_if_absent

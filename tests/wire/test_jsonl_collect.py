@@ -343,3 +343,12 @@ def test_a_holder_that_lost_the_lock_writes_and_deletes_nothing(standin, oss, wi
     submit(put(oss, "inbox/a.jsonl", questions(21)), fc, replace(wire, sleep=sleep))
     assert seen == ["taken", True]
     assert _open_list(oss) == ["inbox/b.jsonl@B", f"inbox/a.jsonl@{oss.get(BUCKET, 'inbox/a.jsonl').etag.upper()}"]
+
+
+def test_a_first_submission_short_of_time_is_tried_and_the_shortfall_logged(standin, oss, wire, fc, logs, monkeypatch):  # noqa: F811
+    monkeypatch.setattr(batch_collect, "LINE_SECONDS", 1000.0)
+    submit(put(oss, "inbox/short.jsonl", questions(21)), fc, wire)
+    until_collected(fc, wire)
+    assert len(answers(oss, "inbox/short.jsonl")) == 21
+    (short,) = logs.events("batch_collect_short_of_time")
+    assert short["lines"] == 21 and short["seconds_needed"] > short["seconds_left"] and "timeout" in short["hint"]
