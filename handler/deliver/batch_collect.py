@@ -52,6 +52,8 @@ PIECE = 256 * 1024
 LINE_SECONDS = 0.002
 START_SECONDS = 10
 DEFERRED = "deferred"
+# A line a finished job never answered, by how the job ended.
+UNANSWERED = {"failed": "BatchFailed", "expired": "BatchExpired", "cancelled": "BatchCancelled"}
 FAILED = "failed"
 REASONS = 3  # a failed job's validation errors quoted in each of its lines: the first few say what to fix
 REASON_CHARS = 200  # each quoted at most this long, so that 50,000 lines do not repeat a long message
@@ -339,7 +341,7 @@ def _result(raw: str | None, ended: tuple[str, str]) -> Result:
         return Result(
             status_code=500 if status == "failed" else 504,
             request_id="",
-            code=f"Batch{status.title()}",
+            code=UNANSWERED.get(status, "BatchLineMissing"),  # a completed job without this line
             message=f"the batch job ended {status} before answering this line" + (f": {why}" if why else ""),
         )
     line = json.loads(raw)
