@@ -86,6 +86,8 @@ def answer(ctx: DeliveryContext, obj: OssObject, outcome: Outcome, ask: Ask) -> 
 
 
 def _answer(ctx: DeliveryContext, obj: OssObject, outcome: Outcome, ask: Ask) -> Result:
+    from handler.deliver import batch_jobs  # the Batch API's client: loaded by .jsonl files, not by every event
+
     settings = ctx.settings
     store = ctx.access.store()
     versioning.check(store, obj.bucket, "QWEN_OSS_BUCKETS")
@@ -95,8 +97,6 @@ def _answer(ctx: DeliveryContext, obj: OssObject, outcome: Outcome, ask: Ask) ->
     outcome.note(answer_key=where)
 
     if _more_lines_than(store, obj, etag, settings.jsonl_realtime_max_lines):
-        from handler.deliver import batch_jobs  # the Batch API's route: only files above the limit load it
-
         version = etag or (store.etag(obj.bucket, obj.key) or "").strip('"').upper()
         chunks = store.stream(obj.bucket, obj.key, CHUNK, etag=version or None)
         return batch_jobs.submit(ctx, store, obj, version, chunks)
@@ -110,8 +110,6 @@ def _answer(ctx: DeliveryContext, obj: OssObject, outcome: Outcome, ask: Ask) ->
         # No version to recognise a redelivery by: answered each time, as other OSS files.
         result = asked()
         return kept(result, _write(ctx, files, result), where)
-    from handler.deliver import batch_jobs  # a key submitted before: its jobs are stopped, not paid for nothing
-
     batch_jobs.replaced_by_realtime(ctx, store, obj, etag)
     answered = ctx.once(files).answer(files.answer, etag, asked, marker=files.marker)
     result, problem = answered.result, answered.problem

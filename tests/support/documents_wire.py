@@ -1,6 +1,7 @@
 """The OSS document routes' wire pieces shared by tests/wire/test_documents_file_route.py,
 test_documents_url_route.py, test_documents_url_secrets.py and test_request_documents.py: the listed bucket,
-the file route's STS credentials, small documents as bytes, and the requests the stand-ins received."""
+the file route's STS credentials, its `fc`, `env` and `wire` fixtures, small documents as bytes, and the
+requests the stand-ins received."""
 
 from __future__ import annotations
 
@@ -8,10 +9,39 @@ import io
 import zipfile
 from types import SimpleNamespace
 
+import pytest
+
+from handler.app import Runtime
+from handler.ask.apis import ModelApis
+from handler.ask.attempts import Backoff
+from handler.deliver.memory import AnsweredRecords
 from handler.local.standin import GENERATION_PATH
+from tests.conftest import API_KEY
 
 BUCKET = "qwen-docs"
 CREDS = SimpleNamespace(access_key_id="STS.DOC0001", access_key_secret="doc-secret-0001", security_token="doc-token-01")
+
+
+@pytest.fixture
+def fc(context):
+    context.credentials = CREDS
+    return context
+
+
+@pytest.fixture
+def env(standin, oss) -> dict[str, str]:
+    return {
+        "DASHSCOPE_API_KEY": API_KEY,
+        "DASHSCOPE_HTTP_BASE_URL": standin.url,
+        "QWEN_OSS_ENDPOINT": oss.url,
+        "QWEN_OSS_BUCKETS": BUCKET,
+        "QWEN_ALLOWED_MODELS": "qwen-turbo,qwen-long",
+    }
+
+
+@pytest.fixture
+def wire(env) -> Runtime:
+    return Runtime(env=env, backoff=Backoff(base=0.01, cap=0.02), apis=ModelApis(), memory=AnsweredRecords())
 
 
 def archive(members: dict[str, bytes], *, method: int = zipfile.ZIP_DEFLATED) -> bytes:

@@ -10,15 +10,11 @@ from types import SimpleNamespace
 import pytest
 
 from handler.app import Runtime, handle
-from handler.ask.apis import ModelApis
-from handler.ask.attempts import Backoff
 from handler.ask.files import upload_name
 from handler.config import DEFAULT_DOCUMENT_PROMPT
-from handler.deliver.memory import AnsweredRecords
 from handler.local.standin import MULTIMODAL_PATH, error
 from handler.local.standin_files import PATH as FILES_PATH
-from tests.conftest import API_KEY
-from tests.support.documents_wire import BUCKET, CREDS, EPUB, archive, generations, office, pdf, uploads
+from tests.support.documents_wire import BUCKET, CREDS, EPUB, archive, env, fc, generations, office, pdf, uploads, wire  # noqa: F401  # fixtures
 from tests.support.events import oss_event as event_text
 from tests.support.events import oss_record
 
@@ -32,28 +28,6 @@ FAMILIES = [
     ("slides.pptx", office("ppt/", "presentation.xml")),
     ("book.epub", EPUB),
 ]
-
-
-@pytest.fixture
-def fc(context):
-    context.credentials = CREDS
-    return context
-
-
-@pytest.fixture
-def env(standin, oss) -> dict[str, str]:
-    return {
-        "DASHSCOPE_API_KEY": API_KEY,
-        "DASHSCOPE_HTTP_BASE_URL": standin.url,
-        "QWEN_OSS_ENDPOINT": oss.url,
-        "QWEN_OSS_BUCKETS": BUCKET,
-        "QWEN_ALLOWED_MODELS": "qwen-turbo,qwen-long",
-    }
-
-
-@pytest.fixture
-def wire(env) -> Runtime:
-    return Runtime(env=env, backoff=Backoff(base=0.01, cap=0.02), apis=ModelApis(), memory=AnsweredRecords())
 
 
 def ask(event: str, context, runtime: Runtime) -> dict:
@@ -77,7 +51,7 @@ def answer_file(oss, key: str) -> dict:
 
 
 @pytest.mark.parametrize(("name", "data"), FAMILIES)
-def test_each_family_is_answered_by_file_id(standin, oss, wire, fc, logs, name, data):
+def test_each_family_is_answered_by_file_id(standin, oss, wire, fc, logs, name, data):  # noqa: F811
     """The bytes arrive whole at the files API, the model reads them by file id, the file is deleted."""
     key = f"inbox/{name}"
     result = ask(upload(oss, key, data), fc, wire)
@@ -99,7 +73,7 @@ def test_each_family_is_answered_by_file_id(standin, oss, wire, fc, logs, name, 
     assert "counted_input_tokens" not in line and line["cost_cny"] > 0
 
 
-def test_the_upload_is_named_by_key_and_etag(standin, oss, wire, fc):
+def test_the_upload_is_named_by_key_and_etag(standin, oss, wire, fc):  # noqa: F811
     data = pdf()
     stored = oss.put(BUCKET, "inbox/named.pdf", data)
     ask(event_text(oss_record("inbox/named.pdf", bucket=BUCKET, etag=stored.etag, size=len(data))), fc, wire)
@@ -110,7 +84,7 @@ def test_the_upload_is_named_by_key_and_etag(standin, oss, wire, fc):
     assert upload_name("inbox/named.pdf", stored.etag, "pdf").endswith(".pdf")
 
 
-def test_an_earlier_upload_of_the_same_version_is_reused(standin, oss, wire, fc):
+def test_an_earlier_upload_of_the_same_version_is_reused(standin, oss, wire, fc):  # noqa: F811
     """A redelivery after a timeout finds its upload by name: nothing is uploaded twice."""
     data = pdf()
     stored = oss.put(BUCKET, "inbox/again.pdf", data)
@@ -122,7 +96,7 @@ def test_an_earlier_upload_of_the_same_version_is_reused(standin, oss, wire, fc)
     assert uploads(standin) == [] and standin.files.deleted == [earlier.id]
 
 
-def test_a_sidecar_replaces_the_prompt_and_is_not_answered_itself(standin, oss, wire, fc):
+def test_a_sidecar_replaces_the_prompt_and_is_not_answered_itself(standin, oss, wire, fc):  # noqa: F811
     oss.put(BUCKET, "inbox/plan.docx.txt", "这份计划的预算是多少?")
     result = ask(upload(oss, "inbox/plan.docx", office("word/", "document.xml")), fc, wire)
     assert result["status_code"] == 200
@@ -139,7 +113,7 @@ def test_a_sidecar_replaces_the_prompt_and_is_not_answered_itself(standin, oss, 
         error(400, "InvalidParameter", "Range of input length should be [1, 10000000]"),
     ],
 )
-def test_the_file_is_deleted_after_a_failed_answer(standin, oss, wire, env, fc, failure):
+def test_the_file_is_deleted_after_a_failed_answer(standin, oss, wire, env, fc, failure):  # noqa: F811
     env["QWEN_MAX_ATTEMPTS"] = "1"
     standin.script(failure)
     try:
@@ -150,7 +124,7 @@ def test_the_file_is_deleted_after_a_failed_answer(standin, oss, wire, env, fc, 
     assert len(uploads(standin)) == 1 and standin.files.files == {} and len(standin.files.deleted) == 1
 
 
-def test_a_delete_that_fails_is_logged_and_the_answer_stands(standin, oss, wire, fc, logs, monkeypatch):
+def test_a_delete_that_fails_is_logged_and_the_answer_stands(standin, oss, wire, fc, logs, monkeypatch):  # noqa: F811
     data = pdf()
     event = upload(oss, "inbox/kept.pdf", data)
     original = standin.files._next_failure
@@ -167,7 +141,7 @@ def test_a_delete_that_fails_is_logged_and_the_answer_stands(standin, oss, wire,
     assert warning["file_id"].startswith("file-fe-")
 
 
-def test_parsing_in_progress_twice_then_answered(standin, oss, wire, fc, logs):
+def test_parsing_in_progress_twice_then_answered(standin, oss, wire, fc, logs):  # noqa: F811
     standin.files.parsing = 2
     data = office("xl/", "workbook.xml")
     result = ask(upload(oss, "inbox/slow.xlsx", data), fc, wire)
@@ -176,7 +150,7 @@ def test_parsing_in_progress_twice_then_answered(standin, oss, wire, fc, logs):
     assert logs.events("question")[-1]["attempts"] == 3
 
 
-def test_processing_is_awaited_before_asking(standin, oss, wire, fc):
+def test_processing_is_awaited_before_asking(standin, oss, wire, fc):  # noqa: F811
     standin.files.processing = 2
     result = ask(upload(oss, "inbox/wait.pdf", pdf()), fc, wire)
     assert result["status_code"] == 200
@@ -197,7 +171,7 @@ def zip_bomb() -> bytes:
         ("locked.pdf", pdf(b"<< /Size 6 /Root 1 0 R /Encrypt 5 0 R >>"), 415, "DocumentEncrypted"),
     ],
 )
-def test_refusals_are_written_as_the_answer_file(standin, oss, wire, fc, name, data, status, code):
+def test_refusals_are_written_as_the_answer_file(standin, oss, wire, fc, name, data, status, code):  # noqa: F811
     key = f"inbox/{name}"
     result = ask(upload(oss, key, data), fc, wire)
     assert (result["status_code"], result["code"]) == (status, code)
@@ -205,7 +179,7 @@ def test_refusals_are_written_as_the_answer_file(standin, oss, wire, fc, name, d
     assert standin.requests == [] and standin.files.requests == []
 
 
-def test_a_document_over_the_limit_is_413_without_an_upload(standin, oss, wire, env, fc):
+def test_a_document_over_the_limit_is_413_without_an_upload(standin, oss, wire, env, fc):  # noqa: F811
     env["QWEN_OSS_MAX_DOCUMENT_BYTES"] = "1000"
     data = pdf(b"<< /Size 3 /Root 1 0 R >>" + b" " * 2000)
     result = ask(upload(oss, "inbox/big.pdf", data), fc, wire)
@@ -216,7 +190,7 @@ def test_a_document_over_the_limit_is_413_without_an_upload(standin, oss, wire, 
     assert standin.requests == [] and standin.files.requests == []
 
 
-def test_a_large_document_is_read_by_head_and_tail_and_streamed(standin, oss, wire, fc):
+def test_a_large_document_is_read_by_head_and_tail_and_streamed(standin, oss, wire, fc):  # noqa: F811
     """A document larger than the text limit: two ranged reads to decide, one streamed read to upload."""
     data = pdf(b"<< /Size 3 /Root 1 0 R >>" + b"%" + bytes(range(256)) * 12_000)  # ~3 MB of binary comment
     result = ask(upload(oss, "inbox/large.pdf", data), fc, wire)
@@ -229,14 +203,14 @@ def test_a_large_document_is_read_by_head_and_tail_and_streamed(standin, oss, wi
     ]
 
 
-def test_a_pdf_that_is_really_a_png_is_answered_as_an_image(standin, oss, wire, fc):
+def test_a_pdf_that_is_really_a_png_is_answered_as_an_image(standin, oss, wire, fc):  # noqa: F811
     result = ask(upload(oss, "inbox/photo.pdf", PNG), fc, wire)
     assert result["status_code"] == 200
     (request,) = standin.requests
     assert request.path == MULTIMODAL_PATH and standin.files.requests == []
 
 
-def test_the_document_model_must_be_allowed(standin, oss, wire, env, fc):
+def test_the_document_model_must_be_allowed(standin, oss, wire, env, fc):  # noqa: F811
     env["QWEN_ALLOWED_MODELS"] = "qwen-turbo"
     result = ask(upload(oss, "inbox/x.pdf", pdf()), fc, wire)
     assert (result["status_code"], result["code"]) == (403, "ModelNotAllowed")
@@ -293,7 +267,7 @@ def test_the_payload_hash_covers_a_document_by_key_and_etag():
     assert payload_hash(asked) != payload_hash(Question(text="总结"))
 
 
-def test_parsing_past_the_deadline_is_raised_for_redelivery(standin, oss, wire, fc, logs):
+def test_parsing_past_the_deadline_is_raised_for_redelivery(standin, oss, wire, fc, logs):  # noqa: F811
     """A file still parsed at the deadline: TransientUpstreamError, so FC delivers the event again."""
     from handler.errors import TransientUpstreamError
 

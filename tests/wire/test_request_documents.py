@@ -9,36 +9,10 @@ import json
 import pytest
 
 from handler.app import Runtime, handle
-from handler.ask.apis import ModelApis
-from handler.ask.attempts import Backoff
-from handler.deliver.memory import AnsweredRecords
-from tests.conftest import API_KEY
-from tests.support.documents_wire import BUCKET, CREDS, generations, pdf, uploads
+from tests.support.documents_wire import BUCKET, CREDS, env, fc, generations, pdf, uploads, wire  # noqa: F401  # fixtures
 from tests.support.events import oss_event, oss_record, topic_message
 
 ANSWERS = "qwen-answers"
-
-
-@pytest.fixture
-def fc(context):
-    context.credentials = CREDS
-    return context
-
-
-@pytest.fixture
-def env(standin, oss) -> dict[str, str]:
-    return {
-        "DASHSCOPE_API_KEY": API_KEY,
-        "DASHSCOPE_HTTP_BASE_URL": standin.url,
-        "QWEN_OSS_ENDPOINT": oss.url,
-        "QWEN_OSS_BUCKETS": BUCKET,
-        "QWEN_ALLOWED_MODELS": "qwen-turbo,qwen-long",
-    }
-
-
-@pytest.fixture
-def wire(env) -> Runtime:
-    return Runtime(env=env, backoff=Backoff(base=0.01, cap=0.02), apis=ModelApis(), memory=AnsweredRecords())
 
 
 def ask(event: str, context, runtime: Runtime) -> dict:
@@ -54,7 +28,7 @@ def digest(data: bytes) -> str:
 
 
 @pytest.mark.parametrize("form", ["prompt", "messages"])
-def test_a_named_pdf_is_answered_by_file_id(standin, oss, wire, fc, logs, form):
+def test_a_named_pdf_is_answered_by_file_id(standin, oss, wire, fc, logs, form):  # noqa: F811
     data = pdf(b"<< /Size 3 /Root 1 0 R /Info (request) >>")
     oss.put(BUCKET, "contracts/lease.pdf", data)
     refs = [f"oss://{BUCKET}/contracts/lease.pdf"]
@@ -83,7 +57,7 @@ def test_a_named_pdf_is_answered_by_file_id(standin, oss, wire, fc, logs, form):
         (f"oss://{BUCKET}/", "InvalidRequest"),
     ],
 )
-def test_anything_but_an_allowed_bucket_is_refused_with_no_request(standin, oss, wire, fc, ref, code):
+def test_anything_but_an_allowed_bucket_is_refused_with_no_request(standin, oss, wire, fc, ref, code):  # noqa: F811
     oss.put(BUCKET, "contracts/lease.pdf", pdf())
     oss.requests.clear()
     result = ask(json.dumps({"prompt": "总结", "documents": [f"oss://{BUCKET}/contracts/lease.pdf", ref]}), fc, wire)
@@ -92,7 +66,7 @@ def test_anything_but_an_allowed_bucket_is_refused_with_no_request(standin, oss,
     assert oss.requests == [] and standin.requests == [] and standin.files.requests == []
 
 
-def test_a_reused_message_id_with_another_document_is_not_served_the_first_answer(standin, oss, wire, env, fc):
+def test_a_reused_message_id_with_another_document_is_not_served_the_first_answer(standin, oss, wire, env, fc):  # noqa: F811
     env["QWEN_ANSWER_BUCKET"] = ANSWERS
     first, second = pdf(b"<< /Size 3 /Root 1 0 R /Info (one) >>"), pdf(b"<< /Size 3 /Root 1 0 R /Info (two) >>")
     oss.put(BUCKET, "a.pdf", first)
@@ -112,7 +86,7 @@ def test_a_reused_message_id_with_another_document_is_not_served_the_first_answe
     assert replaced["code"] == "AnswerConflict" and len(generations(standin)) == 1
 
 
-def test_a_text_file_longer_than_the_window_is_answered_as_a_document(standin, oss, wire, env, fc, logs):
+def test_a_text_file_longer_than_the_window_is_answered_as_a_document(standin, oss, wire, env, fc, logs):  # noqa: F811
     """An OSS text file over the text model's window goes to qwen-long as a txt file, not 413 InputTooLong."""
     env["QWEN_MODEL"] = "qwen-turbo"
     env["QWEN_MODEL_TABLE"] = '{"qwen-turbo": {"context_window": 400, "max_input": 300, "max_output": 100}}'
@@ -130,14 +104,14 @@ def test_a_text_file_longer_than_the_window_is_answered_as_a_document(standin, o
     assert line["document_parts"] == 1 and line["model"] == "qwen-long"
 
 
-def test_a_short_text_file_stays_a_text_question(standin, oss, wire, fc):
+def test_a_short_text_file_stays_a_text_question(standin, oss, wire, fc):  # noqa: F811
     stored = oss.put(BUCKET, "inbox/short.txt", "西红柿炖牛腩要炖多久?")
     (result,) = ask(oss_event(oss_record("inbox/short.txt", bucket=BUCKET, etag=stored.etag, size=33)), fc, wire)
     assert result["status_code"] == 200 and uploads(standin) == []
     assert generations(standin)[0].body["model"] == "qwen-turbo"
 
 
-def test_an_oss_question_file_may_name_documents(standin, oss, wire, fc):
+def test_an_oss_question_file_may_name_documents(standin, oss, wire, fc):  # noqa: F811
     data = pdf(b"<< /Size 3 /Root 1 0 R /Info (file) >>")
     oss.put(BUCKET, "library/q3.pdf", data)
     for key, documents in (("inbox/ok.json", ["library/q3.pdf"]), ("inbox/other.json", None)):
@@ -153,7 +127,7 @@ def test_an_oss_question_file_may_name_documents(standin, oss, wire, fc):
     assert len(generations(standin)) == 1 and len(uploads(standin)) == 1
 
 
-def test_without_the_document_model_a_long_text_file_stays_input_too_long(standin, oss, wire, env, fc, logs):
+def test_without_the_document_model_a_long_text_file_stays_input_too_long(standin, oss, wire, env, fc, logs):  # noqa: F811
     env["QWEN_ALLOWED_MODELS"] = "qwen-turbo"  # documents not enabled by the operator
     env["QWEN_MODEL_TABLE"] = '{"qwen-turbo": {"context_window": 400, "max_input": 300, "max_output": 100}}'
     text = "请总结下面的会议记录。\n" + "第一项:预算讨论,结论待定。\n" * 200
@@ -164,7 +138,7 @@ def test_without_the_document_model_a_long_text_file_stays_input_too_long(standi
     assert "document_reason" not in logs.events("question")[-1]
 
 
-def test_a_missing_or_non_document_object_is_refused_without_asking(standin, oss, wire, fc):
+def test_a_missing_or_non_document_object_is_refused_without_asking(standin, oss, wire, fc):  # noqa: F811
     oss.put(BUCKET, "notes.txt", "只是文字")
     for key, code, status in (("gone.pdf", "ObjectNotFound", 404), ("notes.txt", "DocumentUnsupported", 415)):
         result = ask(json.dumps({"prompt": "总结", "documents": [f"oss://{BUCKET}/{key}"]}), fc, wire)
